@@ -1,0 +1,58 @@
+# kqueue for Linux: top-level build and test entry points.
+#
+#   make                      build kqueue.ko against the cached test kernel (built on first use)
+#   make KDIR=/path [LLVM=1]  build kqueue.ko against your own CONFIG_RUST=y kernel build tree
+#   make demo                 setup, kernel, module, userspace, then a VM runs /bin/kq-demo
+#   make check                everything, then the VM test runs; ends with "N passed, N failed"
+#   make vm-run CMD='./prog' [DIR=/path]
+#                             boot the VM, load kqueue.ko, run CMD as root in a copy of DIR
+#                             (at /mnt/user); prints CMD's output, exits with CMD's status
+#   make install PREFIX=...   install the userspace library and header (userspace/Makefile)
+#   make setup | kernel | userspace | clean
+#
+# The module itself is described by ./Kbuild (obj-m := kqueue.o); kbuild reads that file, not
+# this one. Outputs of the harness (test binaries, initramfs images, VM logs) go to build/.
+SHELL := /bin/bash
+KDIR ?=
+PREFIX ?= /usr/local
+export KQ_OUT := $(CURDIR)/build
+
+.PHONY: all module setup kernel userspace demo check vm-run install clean help
+all: module
+
+module:
+	scripts/kmake.sh $(CURDIR) "$(KDIR)" modules
+
+setup:
+	scripts/setup.sh
+
+kernel:
+	scripts/build-kernel.sh
+
+userspace:
+	$(MAKE) -C userspace
+
+demo:
+	scripts/pipeline.sh demo
+
+check:
+	scripts/pipeline.sh check
+
+# CMD is run by the guest's sh; DIR is relative to this directory unless absolute.
+vm-run:
+	@[ -n '$(if $(value CMD),x)' ] || { echo "usage: make vm-run CMD='command' [DIR=/path/to/dir]" >&2; exit 2; }
+	@scripts/pipeline.sh run '$(subst ','\'',$(value CMD))' "$(if $(DIR),$(abspath $(DIR)))"
+
+install:
+	$(MAKE) -C userspace install PREFIX=$(PREFIX)
+
+# Kbuild's own clean needs a kernel tree: the given KDIR, else any built test kernel.
+clean:
+	@kdir="$(KDIR)"; . scripts/env.sh; \
+	[ -n "$$kdir" ] || kdir=$$(ls -d "$$KQ_CACHE"/kbuild/*/.kq-built 2>/dev/null | head -n1 | xargs -r dirname); \
+	if [ -f Kbuild ] && [ -n "$$kdir" ]; then scripts/kmake.sh $(CURDIR) "$$kdir" clean; fi
+	for d in userspace tests/kqueue tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
+	rm -rf build
+
+help:
+	@sed -n '2,14p' Makefile

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The staged flows behind `make check`, `make demo` and `make vm-run`.
+# Usage: pipeline.sh check | demo | run CMD [DIR]
+#   check: setup, kernel, module, userspace, tests, VM test run + VM detector run, count.
+#          Always ends with the line "N passed, N failed" (a failed build stage = 1 failure).
+#   demo:  setup, kernel, module, userspace, VM running /bin/kq-demo; exits with its status.
+#   run:   setup, kernel, module, VM running CMD as root in /mnt/user (a copy of DIR); prints
+#          CMD's output on stdout (everything else on stderr) and exits with CMD's status.
+# Env: KQ_OUT (build/), plus run-vm.sh's KQ_ACCEL, KQ_VM_TIMEOUT, KQ_TEST_TIMEOUT, ...
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd); cd "$top"
+. scripts/env.sh
+mode=${1:?usage: pipeline.sh check|demo|run CMD [DIR]}
+out=${KQ_OUT:-$top/build}; logs=$out/logs
+# Variables given to the top-level make (CMD=, DIR=, KDIR=...) must not leak into the
+# sub-makes of userspace/ and tests/: they would override those Makefiles' own variables.
+unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL
+exec 3>&1                            # fd 3: the product's output (CMD's in run mode)
+[ "$mode" = run ] && exec 1>&2       # run mode: all harness chatter on stderr
+mkdir -p "$out/bin" "$logs"
+
+timings=()
+now() { date +%s.%N; }
+timed() { # timed NAME CMD...: run one stage, record its wall time, return its status
+  local name=$1 t0 dt rc=0; shift; t0=$(now)
+  echo "==> [$name]"
+  "$@" || rc=$?
+  dt=$(printf '%.1f' "$(echo "$(now) - $t0" | bc)")
+  timings+=("$(printf '  %-10s %7s s' "$name" "$dt")"); echo "<== [$name] $dt s (status $rc)"
+  return $rc
+}
+stage() { # stage NAME CMD...: a stage that must succeed, else stop (check: counts 1 failure)
+  timed "$@" && return 0
+  echo "[$mode] stage '$1' failed"; show_timings
+  [ "$mode" != check ] || echo "0 passed, 1 failed"
+  exit 1
+}
+show_timings() { echo "== Stage times =="; printf '%s\n' "${timings[@]}"; }
+
+build_kernel() { scripts/build-kernel.sh > "$out/kdir"; }
+build_module() { scripts/kmake.sh "$top" "$KDIR" && test -f "$top/kqueue.ko"; }
+build_userspace() { # a fresh bin dir, so a test removed from the tree does not run from a stale copy
+  rm -rf "$out/bin" && mkdir -p "$out/bin" &&
+  make -C userspace && make -C userspace static-bins OUT="$out/bin"
+}
+build_tests() {
+  make -C tests/kqueue KSRC="$KSRC" KQ_INC="$top/userspace/include" \
+       KQ_LIB="$top/userspace/target/release" OUT="$out/bin" &&
+  make -C tests/splat KDIR="$KDIR"
+}
+
+stage setup scripts/setup.sh
+stage kernel build_kernel
+KDIR=$(tail -n1 "$out/kdir"); bzimage=$KDIR/arch/x86/boot/bzImage
+stage module build_module
+
+case $mode in
+check)
+  rm -f "$logs"/check.log "$logs"/splat.log "$logs"/splat-verdict.log   # never count a stale log
+  stage userspace build_userspace
+  stage tests build_tests
+  shopt -s nullglob; tests=("$out"/bin/kq_test_* "$out/bin/kq-rs-tests"); shopt -u nullglob
+  stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-check.cpio.gz" -m kqueue.ko \
+    -x tests/splat/kq_splat.ko -d "$out/bin/kq-demo" "${tests[@]/#/-t}"
+  # Run 1: the module and every test binary. Its status is in the counted TAP lines.
+  timed vm-check scripts/run-vm.sh "$bzimage" "$out/initramfs-check.cpio.gz" check "$logs/check.log" || true
+  # Run 2: a module that sleeps in atomic context; the kernel-log check MUST catch it.
+  timed vm-splat scripts/run-vm.sh "$bzimage" "$out/initramfs-check.cpio.gz" splat "$logs/splat.log" || true
+  { echo "KQ_BEGIN mode=splat-verdict"
+    if grep -q '^not ok .*harness: kernel log clean' "$logs/splat.log" &&
+       grep -qE 'sleeping function called from invalid context|Invalid wait context' "$logs/splat.log"
+    then echo "ok 1 detector catches sleeping in atomic context"
+    else echo "not ok 1 detector catches sleeping in atomic context (see $logs/splat.log)"; fi
+    echo "KQ_END"; } > "$logs/splat-verdict.log"
+  show_timings
+  exec scripts/count-tap.sh "$logs/check.log" "$logs/splat-verdict.log" ;;
+demo)
+  stage userspace build_userspace
+  stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-demo.cpio.gz" -m kqueue.ko -d "$out/bin/kq-demo"
+  rc=0; timed vm-demo scripts/run-vm.sh "$bzimage" "$out/initramfs-demo.cpio.gz" demo "$logs/demo.log" || rc=$?
+  show_timings; exit $rc ;;
+run)
+  cmd=${2:?run needs a command}; dir=${3:-}
+  stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-run.cpio.gz" -m kqueue.ko -c "$cmd" ${dir:+-u "$dir"}
+  vm_user() { KQ_QUIET=1 scripts/run-vm.sh "$bzimage" "$out/initramfs-run.cpio.gz" run "$logs/run.log" >&3; }
+  rc=0; timed vm-run vm_user || rc=$?
+  show_timings; exit $rc ;;
+*) echo "pipeline: unknown mode $mode" >&2; exit 2 ;;
+esac

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Boot the test kernel with an initramfs under QEMU and return the guest's exit status.
+# Usage: run-vm.sh BZIMAGE INITRAMFS MODE LOG
+#   MODE: check|demo|run|splat (passed to tests/vm/init as kq.mode=MODE)
+#   LOG:  serial console log (CR stripped)
+# Env: KQ_ACCEL=auto|kvm|tcg (auto), KQ_SMP (4), KQ_MEM (1G), KQ_VM_TIMEOUT seconds (1800),
+#      KQ_TEST_TIMEOUT per test binary (300), KQ_APPEND extra cmdline, QEMU_CPU cpu model,
+#      KQ_QUIET=1: print only the command's output (KQ_OUT_BEGIN..KQ_OUT_END) and failures.
+# Exit: the guest's KQ_EXIT=<n>; 124 on timeout; 125 if QEMU failed or the guest never
+# printed KQ_EXIT (crash, panic).
+set -euo pipefail
+[ $# = 4 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+kernel=$1 initrd=$2 mode=$3 log=$4
+accel=${KQ_ACCEL:-auto} tmo=${KQ_VM_TIMEOUT:-1800}
+
+if [ "$accel" = auto ]; then
+  # The nested "kvm_pvm" KVM of some cloud hosts opens fine but cannot boot a normal kernel.
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && [ ! -d /sys/module/kvm_pvm ]
+  then accel=kvm why="/dev/kvm usable"
+  else accel=tcg why="no usable KVM: needs rw /dev/kvm, vmx/svm, and not kvm_pvm"; fi
+else why="requested"; fi
+case $accel in
+  kvm) acc=(-accel kvm -cpu "${QEMU_CPU:-host}") ;;
+  tcg) acc=(-accel tcg -cpu "${QEMU_CPU:-max}") ;;
+  *) echo "run-vm: KQ_ACCEL must be auto, kvm or tcg" >&2; exit 2 ;;
+esac
+echo "[vm] mode=$mode accelerator=$accel ($why) smp=${KQ_SMP:-4} mem=${KQ_MEM:-1G} timeout=${tmo}s" >&2
+
+# Live view: everything, or in quiet mode only the command's output and failure lines.
+if [ "${KQ_QUIET:-0}" = 1 ]; then
+  view() { awk '/^KQ_OUT_END/{o=0} o{print; fflush(); next} /^KQ_OUT_BEGIN/{o=1}
+                /^not ok|^# (dmesg|kmemleak):|Kernel panic|KQ_EXIT/{print; fflush()}'; }
+else view() { cat; }; fi
+
+mkdir -p "$(dirname "$log")"
+start=$(date +%s.%N)
+set +e
+timeout -k 10 "$tmo" qemu-system-x86_64 "${acc[@]}" -smp "${KQ_SMP:-4}" -m "${KQ_MEM:-1G}" \
+  -nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
+  -append "console=ttyS0 panic=-1 loglevel=4 kq.mode=$mode kq.timeout=${KQ_TEST_TIMEOUT:-300} ${KQ_APPEND:-}" \
+  </dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" | view
+qrc=${PIPESTATUS[0]}
+set -e
+secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")
+
+rc=$(sed -n 's/^KQ_EXIT=\([0-9]*\)$/\1/p' "$log" | tail -n1)
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+  echo "[vm] TIMEOUT: guest still running after ${tmo}s" >&2; rc=124
+elif [ "$qrc" != 0 ]; then
+  echo "[vm] QEMU exited with status $qrc" >&2; rc=125
+elif [ -z "$rc" ]; then
+  echo "[vm] guest ended without KQ_EXIT (kernel panic or init crash), see $log" >&2; rc=125
+fi
+echo "[vm] mode=$mode accelerator=$accel wall=${secs}s exit=$rc log=$log" >&2
+exit "$rc"
