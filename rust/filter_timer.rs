@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+//! EVFILT_TIMER: a per-knote hrtimer.
+//!
+//! As FreeBSD: `data` is the period (or, with NOTE_ABSTIME, the CLOCK_REALTIME expiry) in the
+//! unit chosen by NOTE_SECONDS/MSECONDS/USECONDS/NSECONDS (milliseconds by default); the timer is
+//! periodic unless EV_ONESHOT or NOTE_ABSTIME; EV_CLEAR is set automatically unless NOTE_ABSTIME;
+//! the returned `data` counts expirations since the last retrieval; re-adding restarts the timer
+//! with the new parameters; negative data is EINVAL; each armed timer takes one unit of the
+//! per-user `max_timers_per_user` cap (ENOMEM beyond).
+//!
+//! The hrtimer fires in hard-irq context: the callback only takes the kqueue's irq-safe `ready`
+//! lock. Arming and cancelling happen in kevent() under the kqueue's `inner` mutex; the handle
+//! (which owns a reference to the knote) lives in the knote's `KnoteReg` and cancels the timer,
+//! waiting for a running callback, when dropped.
+//!
+//! Linux difference: a periodic timer's callback runs at most every [`MIN_REARM_NS`]; shorter
+//! periods are still counted exactly (expirations are computed from elapsed time).
+
+use crate::abi::{self, KEvent};
+use crate::helper;
+use crate::knote::{FilterState, Knote, KnoteReg, KnoteState};
+use crate::limits::Resource;
+use kernel::{
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    time::{
+        hrtimer::{HrTimerCallback, HrTimerCallbackContext, HrTimerPointer, HrTimerRestart, RelativeMode},
+        Delta, Instant, Monotonic,
+    },
+};
+
+/// Shortest interval between two callbacks of one periodic timer.
+pub(crate) const MIN_REARM_NS: i64 = 100_000;
+
+/// EVFILT_TIMER's per-knote state.
+pub(crate) struct TimerState {
+    /// Period in ns (periodic timers) — 0 for one-shot timers.
+    period_ns: i64,
+    /// When the current arming started (for exact expiration counts).
+    start: Instant<Monotonic>,
+    /// First expiry, ns after `start`.
+    first_ns: i64,
+    /// Expirations already added to `data` since `start`.
+    counted: i64,
+}
+
+/// The timer's schedule, as validated from a change.
+#[derive(Clone, Copy)]
+pub(crate) struct Schedule {
+    pub(crate) first_ns: i64,
+    pub(crate) period_ns: i64,
+}
+
+/// Validates `kev` (FreeBSD `filt_timervalidate`): EINVAL for negative data, unknown fflags or
+/// more than one unit.
+pub(crate) fn schedule(kev: &KEvent) -> Result<Schedule> {
+    if kev.data < 0 || kev.fflags & !(abi::NOTE_TIMER_PRECMASK | abi::NOTE_ABSTIME) != 0 {
+        return Err(EINVAL);
+    }
+    let unit_ns: i64 = match kev.fflags & abi::NOTE_TIMER_PRECMASK {
+        0 | abi::NOTE_MSECONDS => 1_000_000,
+        abi::NOTE_SECONDS => 1_000_000_000,
+        abi::NOTE_USECONDS => 1_000,
+        abi::NOTE_NSECONDS => 1,
+        _ => return Err(EINVAL),
+    };
+    let value_ns = kev.data.saturating_mul(unit_ns);
+    if kev.fflags & abi::NOTE_ABSTIME != 0 {
+        // SAFETY: Reads the realtime clock.
+        let now_real = unsafe { helper::kq_ktime_get_real_ns() };
+        let first_ns = value_ns.saturating_sub(now_real).max(0);
+        return Ok(Schedule { first_ns, period_ns: 0 });
+    }
+    let first_ns = value_ns.max(1);
+    let period_ns = if kev.flags & abi::EV_ONESHOT != 0 { 0 } else { first_ns };
+    Ok(Schedule { first_ns, period_ns })
+}
+
+/// State of a new timer knote.
+pub(crate) fn new_state(sched: Schedule) -> FilterState {
+    FilterState::Timer(TimerState {
+        period_ns: sched.period_ns,
+        start: Instant::<Monotonic>::now(),
+        first_ns: sched.first_ns,
+        counted: 0,
+    })
+}
+
+fn timer(st: &mut KnoteState) -> &mut TimerState {
+    match &mut st.filter {
+        FilterState::Timer(t) => t,
+        FilterState::User(_) => unreachable!("EVFILT_TIMER knote with user state"),
+    }
+}
+
+/// Prepares a new knote's returned record (FreeBSD `filt_timerattach`): expirations start at
+/// 0, and EV_CLEAR is implied unless NOTE_ABSTIME.
+pub(crate) fn attach(st: &mut KnoteState) {
+    st.kevent.data = 0;
+    if st.sfflags & abi::NOTE_ABSTIME == 0 {
+        st.kevent.flags |= abi::EV_CLEAR;
+    }
+}
+
+/// Re-add (FreeBSD `filt_timertouch(EVENT_REGISTER)`): the caller has cancelled the timer and
+/// dequeued the knote; forget past expirations and take the new parameters.
+pub(crate) fn touch_register(st: &mut KnoteState, kev: &KEvent, sched: Schedule) {
+    st.sfflags = kev.fflags;
+    st.sdata = kev.data;
+    st.kevent.data = 0;
+    st.kevent.fflags = 0;
+    st.active = false;
+    let t = timer(st);
+    t.period_ns = sched.period_ns;
+    t.first_ns = sched.first_ns;
+    t.start = Instant::<Monotonic>::now();
+    t.counted = 0;
+}
+
+/// Arms `kn`'s hrtimer; the handle is kept in `reg` (under the `inner` mutex). Takes one unit of
+/// the per-user timer cap.
+pub(crate) fn arm(kn: &Arc<Knote>, reg: &mut KnoteReg, first_ns: i64) -> Result {
+    if reg.timer_charge.is_none() {
+        reg.timer_charge = Some(kn.kqueue().account().charge(Resource::Timer)?);
+    }
+    reg.timer = Some(kn.clone().start(Delta::from_nanos(first_ns)));
+    Ok(())
+}
+
+/// Cancels `kn`'s timer, waiting for a running callback. Must not hold the `ready` lock.
+pub(crate) fn disarm(reg: &mut KnoteReg) {
+    reg.timer = None;
+    reg.timer_charge = None;
+}
+
+/// The condition (FreeBSD `filt_timer`): expirations not yet retrieved.
+pub(crate) fn event(st: &mut KnoteState) -> bool {
+    st.kevent.data != 0
+}
+
+/// Adds the expirations due by now to `data`; returns the interval to the next callback, or
+/// `None` for a one-shot timer.
+fn count_expirations(st: &mut KnoteState) -> Option<i64> {
+    let t = timer(st);
+    let elapsed = (Instant::<Monotonic>::now() - t.start).as_nanos();
+    let due = if t.period_ns == 0 {
+        1
+    } else {
+        1 + (elapsed - t.first_ns).max(0) / t.period_ns
+    };
+    let new = due - t.counted;
+    t.counted = due;
+    let period = t.period_ns;
+    st.kevent.data = st.kevent.data.saturating_add(new);
+    (period != 0).then(|| period.max(MIN_REARM_NS))
+}
+
+impl HrTimerCallback for Knote {
+    type Pointer<'a> = Arc<Knote>;
+
+    /// Hard-irq context: count, queue, wake; restart periodic timers.
+    fn run(this: ArcBorrow<'_, Knote>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let kq = this.kqueue();
+        let mut ready = kq.ready_lock().lock();
+        let st = this.state.access_mut(&mut ready);
+        if st.deleted {
+            return HrTimerRestart::NoRestart;
+        }
+        let next = count_expirations(st);
+        let queued = kq.activate_locked(&mut ready, this);
+        drop(ready);
+        if queued {
+            kq.wake_for_new_event();
+        }
+        match next {
+            Some(interval) => {
+                ctx.forward_now(Delta::from_nanos(interval));
+                HrTimerRestart::Restart
+            }
+            None => HrTimerRestart::NoRestart,
+        }
+    }
+}
+
+kernel::impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Knote { mode: RelativeMode<Monotonic>, field: self.timer }
+}

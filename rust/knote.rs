@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A knote: one registered (ident, filter) pair of one kqueue.
+//!
+//! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry, (b) the ready list
+//! while it is queued (a `ListArc`), and (c) the hrtimer handle while an EVFILT_TIMER is armed.
+//! It dies when all three let go: EV_DELETE, EV_ONESHOT delivery, or the release of its kqueue
+//! remove it from the registry, take it off the ready list and cancel its timer, in that order.
+//! The knote never outlives its kqueue (the `kq` back-pointer relies on that).
+//!
+//! What locks kn? The answer is in the types:
+//! - `state: LockedBy<KnoteState, ReadyInner>`: everything an event source may change from
+//!   any context (active/disabled/deleted, the returned kevent, filter data) is protected by
+//!   the kqueue's irq-safe `ready` spinlock.
+//! - `reg: LockedBy<KnoteReg, KqInner>`: what only kevent() changes and what may sleep to
+//!   tear down (the armed timer handle) is protected by the kqueue's `inner` mutex.
+//! - `key`, `kq` and `filter` never change after creation.
+
+use crate::abi::{self, KEvent};
+use crate::filter_timer::TimerState;
+use crate::filter_user::UserState;
+use crate::kqueue::{KQueue, KqInner, ReadyInner};
+use crate::limits::Charge;
+use kernel::{
+    list::{AtomicTracker, ListLinks, TryNewListArc},
+    prelude::*,
+    sync::{Arc, LockedBy},
+    time::hrtimer::{ArcHrTimerHandle, HrTimer},
+};
+
+/// Registry key: FreeBSD looks knotes up by (ident, filter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct KnoteKey {
+    pub(crate) ident: u64,
+    pub(crate) filter: i16,
+}
+
+/// The filters this module implements. Others are refused with EINVAL at registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Filter {
+    User,
+    Timer,
+}
+
+impl Filter {
+    /// Maps an EVFILT_* number to an implemented filter, or EINVAL (unknown filters, and the
+    /// FreeBSD filters this module does not provide yet: READ, WRITE, VNODE, PROC, SIGNAL, ...).
+    pub(crate) fn from_abi(filter: i16) -> Result<Filter> {
+        match filter {
+            abi::EVFILT_USER => Ok(Filter::User),
+            abi::EVFILT_TIMER => Ok(Filter::Timer),
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// Filter-specific state, under the `ready` lock.
+pub(crate) enum FilterState {
+    User(UserState),
+    Timer(TimerState),
+}
+
+/// Knote state changed by event sources (any context). Protected by the kqueue's `ready` lock.
+pub(crate) struct KnoteState {
+    /// FreeBSD's `kn_kevent`: ident, filter, stored flags (EV_ADD & co. stripped), fflags and
+    /// data maintained by the filter, udata, ext.
+    pub(crate) kevent: KEvent,
+    /// The fflags and data the user gave (`kn_sfflags`, `kn_sdata`).
+    pub(crate) sfflags: u32,
+    pub(crate) sdata: i64,
+    /// The filter's condition held when last evaluated (`KN_ACTIVE`).
+    pub(crate) active: bool,
+    /// EV_DISABLE / EV_DISPATCH: the knote is not queued nor reported (`KN_DISABLED`).
+    pub(crate) disabled: bool,
+    /// Removed from the registry; event sources must leave it alone.
+    pub(crate) deleted: bool,
+    pub(crate) filter: FilterState,
+}
+
+/// Knote state only kevent() touches. Protected by the kqueue's `inner` mutex.
+pub(crate) struct KnoteReg {
+    /// The armed EVFILT_TIMER; dropping it cancels the timer and waits for its callback.
+    pub(crate) timer: Option<ArcHrTimerHandle<Knote>>,
+    /// The per-user armed-timer unit held while `timer` is armed.
+    pub(crate) timer_charge: Option<Charge>,
+}
+
+#[pin_data]
+pub(crate) struct Knote {
+    pub(crate) key: KnoteKey,
+    pub(crate) filter: Filter,
+    /// The owning kqueue. Valid for the knote's whole life: see the module comment.
+    kq: *const KQueue,
+    pub(crate) state: LockedBy<KnoteState, ReadyInner>,
+    pub(crate) reg: LockedBy<KnoteReg, KqInner>,
+    #[pin]
+    pub(crate) timer: HrTimer<Knote>,
+    #[pin]
+    links: ListLinks<0>,
+    #[pin]
+    links_track: AtomicTracker,
+    /// This knote's unit of the per-user knote cap.
+    _charge: Charge,
+}
+
+// SAFETY: `kq` is only dereferenced as a shared reference to a `KQueue` (which is `Sync`), and
+// it outlives the knote; all mutable state is behind the kqueue's locks.
+unsafe impl Send for Knote {}
+// SAFETY: As above.
+unsafe impl Sync for Knote {}
+
+kernel::list::impl_list_arc_safe! {
+    impl ListArcSafe<0> for Knote { tracked_by links_track: AtomicTracker; }
+}
+kernel::list::impl_list_item! {
+    impl ListItem<0> for Knote { using ListLinks { self.links }; }
+}
+
+impl Knote {
+    /// A new, detached knote for the change `kev` on `owner`.
+    pub(crate) fn new(
+        owner: &KQueue,
+        kev: &KEvent,
+        filter: Filter,
+        filter_state: FilterState,
+        charge: Charge,
+    ) -> Result<Arc<Knote>> {
+        let mut kevent = *kev;
+        kevent.flags &= !(abi::EV_ADD
+            | abi::EV_DELETE
+            | abi::EV_ENABLE
+            | abi::EV_DISABLE
+            | abi::EV_FORCEONESHOT);
+        let state = KnoteState {
+            kevent,
+            sfflags: kev.fflags,
+            sdata: kev.data,
+            active: false,
+            disabled: kev.flags & abi::EV_DISABLE != 0,
+            deleted: false,
+            filter: filter_state,
+        };
+        Arc::pin_init(
+            pin_init!(Knote {
+                key: KnoteKey { ident: kev.ident, filter: kev.filter },
+                filter,
+                kq: owner as *const KQueue,
+                state: LockedBy::new(owner.ready_lock(), state),
+                reg: LockedBy::new(owner.inner_lock(), KnoteReg { timer: None, timer_charge: None }),
+                timer <- HrTimer::new(),
+                links <- ListLinks::new(),
+                links_track <- AtomicTracker::new(),
+                _charge: charge,
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    /// The owning kqueue.
+    pub(crate) fn kqueue(&self) -> &KQueue {
+        // SAFETY: By the type invariant the kqueue outlives every knote it owns.
+        unsafe { &*self.kq }
+    }
+}

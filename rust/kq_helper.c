@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kq_helper.c - the few kernel facilities kqueue.ko needs that the 7.2 Rust bindings cannot reach
+ * because they are C macros or static inline functions with no `rust_helper_*` wrapper. Each
+ * helper is a one-line forwarder; all logic lives in Rust.
+ */
+#include <linux/fs.h>
+#include <linux/file.h>
+#include <linux/pid.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/spinlock.h>
+#include <linux/timekeeping.h>
+#include <linux/wait.h>
+
+#include "kq_helper.h"
+
+/* spin_lock_irqsave/irqrestore are macros: the Rust SpinLock has no irq-saving variant, and the
+ * kqueue's ready list is touched from hard-irq timer callbacks and wake-up callbacks. */
+unsigned long kq_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+void kq_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+/* file_count() is static inline: used by flush() to tell the last close of a kqueue. */
+long kq_file_count(struct file *file)
+{
+	return file_count(file);
+}
+
+/* task_tgid() is static inline: the kqueue remembers its creating process (FreeBSD does not
+ * inherit a kqueue across fork(); a child using it gets EBADF). Returns a counted reference. */
+struct pid *kq_get_current_tgid(void)
+{
+	return get_pid(task_tgid(current));
+}
+
+/* Compares without taking a reference. */
+bool kq_current_tgid_is(struct pid *pid)
+{
+	return task_tgid(current) == pid;
+}
+
+/* ktime_get_real() is static inline: NOTE_ABSTIME timers are given in CLOCK_REALTIME. */
+s64 kq_ktime_get_real_ns(void)
+{
+	return ktime_to_ns(ktime_get_real());
+}
+
+/* signal_pending() is static inline; the Rust Task API needs a task reference we don't have
+ * at hand in the sleep loop. */
+bool kq_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+/* init_waitqueue_head() is a macro that gives each call site its own lockdep class: one class
+ * for all kqueues' wait queues is what we want, and the key must be static. */
+void kq_init_waitqueue_head(struct wait_queue_head *wq)
+{
+	init_waitqueue_head(wq);
+}
+
+/* wake_up()/wake_up_poll()/wake_up_all() are macros. */
+void kq_wake_up_one(struct wait_queue_head *wq)
+{
+	wake_up(wq);
+}
+
+void kq_wake_up_all_poll(struct wait_queue_head *wq, __poll_t mask)
+{
+	wake_up_poll(wq, mask);
+}
+
+void kq_wake_up_all(struct wait_queue_head *wq)
+{
+	wake_up_all(wq);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Prototypes of kq_helper.c; the Rust side declares the same functions in helper.rs. */
+#ifndef KQ_HELPER_H
+#define KQ_HELPER_H
+
+#include <linux/spinlock_types.h>
+#include <linux/types.h>
+
+struct file;
+struct pid;
+struct wait_queue_head;
+
+unsigned long kq_spin_lock_irqsave(spinlock_t *lock);
+void kq_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+long kq_file_count(struct file *file);
+struct pid *kq_get_current_tgid(void);
+bool kq_current_tgid_is(struct pid *pid);
+s64 kq_ktime_get_real_ns(void);
+bool kq_signal_pending(void);
+void kq_init_waitqueue_head(struct wait_queue_head *wq);
+void kq_wake_up_one(struct wait_queue_head *wq);
+void kq_wake_up_all(struct wait_queue_head *wq);
+void kq_wake_up_all_poll(struct wait_queue_head *wq, __poll_t mask);
+
+#endif

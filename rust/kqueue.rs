@@ -1,0 +1,610 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kqueue object: one per open() of /dev/kqueue.
+//!
+//! Ownership: an `Arc<KQueue>` lives in the file's `private_data` from open() until release(),
+//! the last fput() of the file. release() empties the registry, the ready list and every armed
+//! timer (each knote's references), so the kqueue dies with its file. Threads in kevent() hold
+//! a file reference, so release() never runs under them.
+//!
+//! Locks, in the order they nest (outer first):
+//! 1. `inner: Mutex<KqInner>` — the registry of knotes and each knote's `KnoteReg`. Held for a
+//!    whole batch of changes and for a whole scan, including copies to and from user memory
+//!    (like epoll's `ep->mtx`). Sleepable; never taken from a callback.
+//! 2. `ready: IrqSpinLock<ReadyInner>` — the ready list and every knote's `KnoteState`. Taken
+//!    from any context (hard-irq timer callbacks) with interrupts off; nothing sleeps and no
+//!    user memory is touched under it.
+//! 3. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions).
+
+use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
+use crate::filter_timer;
+use crate::filter_user;
+use crate::helper;
+use crate::irq_lock::{new_irq_spinlock, IrqSpinLock};
+use crate::knote::{Filter, Knote, KnoteKey, KnoteState};
+use crate::limits::{Resource, UserAccount};
+use crate::wait::{WaitQueue, WakeReason};
+use kernel::{
+    bindings,
+    list::{List, ListArc},
+    new_mutex,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{
+        atomic::{ordering, Atomic},
+        Arc, ArcBorrow, Mutex,
+    },
+    uaccess::{UserPtr, UserSlice},
+};
+
+const KEVENT_SIZE: usize = abi::KEVENT_SIZE;
+const NSEC_PER_SEC: i64 = 1_000_000_000;
+
+/// State protected by the `inner` mutex.
+pub(crate) struct KqInner {
+    /// Every registered knote, by (ident, filter).
+    knotes: RBTree<KnoteKey, Arc<Knote>>,
+}
+
+/// State protected by the irq-safe `ready` spinlock.
+pub(crate) struct ReadyInner {
+    /// Knotes whose condition fired and that are enabled, oldest first (`kq_head`).
+    list: List<Knote>,
+}
+
+/// A reference to the creating process (its thread-group `struct pid`).
+struct OwnerPid(*mut bindings::pid);
+
+// SAFETY: A counted `struct pid` reference may be used and dropped from any thread.
+unsafe impl Send for OwnerPid {}
+// SAFETY: Only compared by address and released on drop.
+unsafe impl Sync for OwnerPid {}
+
+impl OwnerPid {
+    fn current() -> Self {
+        // SAFETY: Returns a counted reference to the current thread group's pid.
+        OwnerPid(unsafe { helper::kq_get_current_tgid() })
+    }
+
+    fn is_current(&self) -> bool {
+        // SAFETY: `self.0` is a valid pid (we hold a reference).
+        unsafe { helper::kq_current_tgid_is(self.0) }
+    }
+}
+
+impl Drop for OwnerPid {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference, taken in `current()`.
+        unsafe { bindings::put_pid(self.0) }
+    }
+}
+
+#[pin_data]
+pub(crate) struct KQueue {
+    #[pin]
+    inner: Mutex<KqInner>,
+    #[pin]
+    ready: IrqSpinLock<ReadyInner>,
+    /// Threads sleeping in kevent() (exclusive waiters: one wake-up per new event).
+    #[pin]
+    waiters: WaitQueue,
+    /// poll/select/epoll (and later other kqueues) watching this kqueue's fd.
+    #[pin]
+    pollers: WaitQueue,
+    /// Someone registered on `pollers`: release must send POLLFREE and wait for RCU.
+    polled: Atomic<bool>,
+    /// The last descriptor was closed: waiters leave with EBADF.
+    closing: Atomic<bool>,
+    /// Threads currently inside kevent() on this kqueue (each holds a file reference).
+    in_kevent: Atomic<u32>,
+    /// The creating process: other processes (fork children) get EBADF, as on FreeBSD.
+    owner: OwnerPid,
+    /// The creating user's caps.
+    account: Arc<UserAccount>,
+}
+
+/// Decrements `in_kevent` when a kevent() call leaves.
+struct InKevent<'a>(&'a KQueue);
+impl Drop for InKevent<'_> {
+    fn drop(&mut self) {
+        self.0.in_kevent.fetch_sub(1, ordering::Release);
+    }
+}
+
+/// Where kevent() writes its records.
+struct EventSink {
+    base: UserPtr,
+    room: usize,
+    written: usize,
+}
+
+impl EventSink {
+    fn put(&mut self, kev: &KEvent) -> Result {
+        let at = self.base.wrapping_byte_add(self.written * KEVENT_SIZE);
+        UserSlice::new(at, KEVENT_SIZE).writer().write(kev)?;
+        self.written += 1;
+        self.room -= 1;
+        Ok(())
+    }
+}
+
+impl KQueue {
+    /// A new kqueue for the calling process and user.
+    pub(crate) fn new(uid: u32) -> Result<Arc<KQueue>> {
+        let account = UserAccount::open(uid)?;
+        let acct = account.clone();
+        let kq = Arc::pin_init(
+            try_pin_init!(KQueue {
+                inner <- new_mutex!(KqInner { knotes: RBTree::new() }, "kqueue::inner"),
+                ready <- new_irq_spinlock!(ReadyInner { list: List::new() }, "kqueue::ready"),
+                waiters <- WaitQueue::new(),
+                pollers <- WaitQueue::new(),
+                polled: Atomic::new(false),
+                closing: Atomic::new(false),
+                in_kevent: Atomic::new(0),
+                owner: OwnerPid::current(),
+                account: acct,
+            }),
+            GFP_KERNEL_ACCOUNT,
+        );
+        if kq.is_err() {
+            UserAccount::close(&account);
+        }
+        kq
+    }
+
+    pub(crate) fn inner_lock(&self) -> &Mutex<KqInner> {
+        &self.inner
+    }
+
+    pub(crate) fn ready_lock(&self) -> &IrqSpinLock<ReadyInner> {
+        &self.ready
+    }
+
+    pub(crate) fn account(&self) -> &Arc<UserAccount> {
+        &self.account
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Event sources (any context).
+
+    /// Marks `kn` active and queues it if enabled and not queued; returns whether it was newly
+    /// queued (the caller then wakes waiters after dropping the lock).
+    pub(crate) fn activate_locked(&self, ready: &mut ReadyInner, kn: ArcBorrow<'_, Knote>) -> bool {
+        let st = kn.state.access_mut(ready);
+        st.active = true;
+        if st.disabled || st.deleted {
+            return false;
+        }
+        match ListArc::try_from_arc_borrow(kn) {
+            Some(item) => {
+                ready.list.push_back(item);
+                true
+            }
+            None => false, // already queued
+        }
+    }
+
+    /// A knote was queued: wake one kevent() sleeper and every poller.
+    pub(crate) fn wake_for_new_event(&self) {
+        self.waiters.wake_one();
+        if self.polled.load(ordering::Relaxed) {
+            self.pollers.wake_poll(bindings::POLLIN | bindings::POLLRDNORM);
+        }
+    }
+
+    fn has_ready(&self) -> bool {
+        !self.ready.lock().list.is_empty()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // kevent()
+
+    /// The KQIOC_KEVENT ioctl. `compat`: the caller is a 32-bit process.
+    pub(crate) fn kevent(&self, arg: UserPtr, compat: bool) -> Result<isize> {
+        if !self.owner.is_current() {
+            return Err(EBADF);
+        }
+        self.in_kevent.fetch_add(1, ordering::Full);
+        let _in = InKevent(self);
+        if self.closing.load(ordering::Acquire) {
+            return Err(EBADF);
+        }
+        let args: KqKeventArgs = UserSlice::new(arg, abi::KQ_KEVENT_ARGS_SIZE).reader().read()?;
+        if args.flags != 0 || args.nchanges < 0 || args.nevents < 0 {
+            return Err(EINVAL);
+        }
+        let timeout = match args.timeout {
+            0 => None,
+            p => Some(UserSlice::new(UserPtr::from_addr(p as usize), 16).reader().read::<KqTimespec>()?),
+        };
+        let mut sink = EventSink {
+            base: UserPtr::from_addr(args.eventlist as usize),
+            room: args.nevents as usize,
+            written: 0,
+        };
+        self.apply_changes(&args, &mut sink, compat)?;
+        if sink.written > 0 || sink.room == 0 {
+            return Ok(sink.written as isize);
+        }
+        let deadline = deadline_ns(timeout)?;
+        self.collect(&mut sink, deadline)?;
+        Ok(sink.written as isize)
+    }
+
+    /// Applies the changelist in order (FreeBSD `kqueue_kevent`). Failed changes, and every
+    /// change with EV_RECEIPT, produce an EV_ERROR record while `sink` has room; a failure with
+    /// no room left ends the call with that errno and leaves later changes unapplied.
+    fn apply_changes(&self, args: &KqKeventArgs, sink: &mut EventSink, compat: bool) -> Result {
+        let base = UserPtr::from_addr(args.changelist as usize);
+        let mut inner = self.inner.lock();
+        for i in 0..args.nchanges as usize {
+            let at = base.wrapping_byte_add(i * KEVENT_SIZE);
+            let mut kev: KEvent = UserSlice::new(at, KEVENT_SIZE).reader().read()?;
+            if kev.filter == 0 {
+                continue;
+            }
+            if compat {
+                kev.ident &= u32::MAX as u64;
+                kev.udata &= u32::MAX as u64;
+            }
+            kev.flags &= !abi::EV_SYSFLAGS;
+            let res = self.register(&mut inner, &kev);
+            if res.is_ok() && kev.flags & abi::EV_RECEIPT == 0 {
+                continue;
+            }
+            if sink.room == 0 {
+                return res;
+            }
+            kev.flags = abi::EV_ERROR;
+            kev.data = match res {
+                Ok(()) => 0,
+                Err(e) => -e.to_errno() as i64,
+            };
+            sink.put(&kev)?;
+        }
+        Ok(())
+    }
+
+    /// One change (FreeBSD `kqueue_register`).
+    fn register(&self, inner: &mut KqInner, kev: &KEvent) -> Result {
+        let filter = Filter::from_abi(kev.filter)?;
+        if kev.flags & (abi::EV_ENABLE | abi::EV_DISABLE) == abi::EV_ENABLE | abi::EV_DISABLE {
+            return Err(EINVAL);
+        }
+        let key = KnoteKey { ident: kev.ident, filter: kev.filter };
+        let kn = match inner.knotes.get(&key) {
+            Some(kn) => kn.clone(),
+            None if kev.flags & abi::EV_ADD == 0 => return Err(ENOENT),
+            None if kev.flags & abi::EV_KEEPUDATA != 0 => return Err(EINVAL),
+            None => return self.add(inner, kev, filter, key),
+        };
+        if kev.flags & abi::EV_DELETE != 0 {
+            self.drop_knote(inner, &kn);
+            return Ok(());
+        }
+        if kev.flags & abi::EV_FORCEONESHOT != 0 {
+            let mut ready = self.ready.lock();
+            kn.state.access_mut(&mut ready).kevent.flags |= abi::EV_ONESHOT;
+            let queued = self.activate_locked(&mut ready, kn.as_arc_borrow());
+            drop(ready);
+            if queued {
+                self.wake_for_new_event();
+            }
+            return Ok(());
+        }
+        self.modify(inner, &kn, kev)?;
+        self.finish_register(&kn, kev);
+        Ok(())
+    }
+
+    /// EV_ADD of a new knote.
+    fn add(&self, inner: &mut KqInner, kev: &KEvent, filter: Filter, key: KnoteKey) -> Result {
+        let charge = self.account.charge(Resource::Knote)?;
+        let (state, sched) = match filter {
+            Filter::User => (filter_user::new_state(kev.fflags), None),
+            Filter::Timer => {
+                let s = filter_timer::schedule(kev)?;
+                (filter_timer::new_state(s), Some(s))
+            }
+        };
+        let kn = Knote::new(self, kev, filter, state, charge)?;
+        if filter == Filter::Timer {
+            let mut ready = self.ready.lock();
+            filter_timer::attach(kn.state.access_mut(&mut ready));
+        }
+        inner.knotes.try_create_and_insert(key, kn.clone(), GFP_KERNEL_ACCOUNT)?;
+        if let Some(s) = sched {
+            let reg = kn.reg.access_mut(inner);
+            if let Err(e) = filter_timer::arm(&kn, reg, s.first_ns) {
+                inner.knotes.remove(&key);
+                return Err(e);
+            }
+        }
+        self.finish_register(&kn, kev);
+        Ok(())
+    }
+
+    /// A change to an existing knote: udata unless EV_KEEPUDATA, then the filter's fflags/data.
+    fn modify(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) -> Result {
+        let sched = match kn.filter {
+            Filter::Timer if kev.flags & abi::EV_ADD != 0 => Some(filter_timer::schedule(kev)?),
+            _ => None,
+        };
+        if sched.is_some() {
+            filter_timer::disarm(kn.reg.access_mut(inner));
+        }
+        let mut ready = self.ready.lock();
+        if sched.is_some() {
+            // SAFETY: Knotes are only ever on this kqueue's ready list.
+            drop(unsafe { ready.list.remove(kn) });
+        }
+        let st = kn.state.access_mut(&mut ready);
+        if kev.flags & abi::EV_KEEPUDATA == 0 {
+            st.kevent.udata = kev.udata;
+        }
+        match (kn.filter, sched) {
+            (Filter::User, _) => filter_user::touch_register(st, kev),
+            (Filter::Timer, Some(s)) => filter_timer::touch_register(st, kev, s),
+            (Filter::Timer, None) => {
+                st.sfflags = kev.fflags;
+                st.sdata = kev.data;
+            }
+        }
+        drop(ready);
+        if let Some(s) = sched {
+            filter_timer::arm(kn, kn.reg.access_mut(inner), s.first_ns)?;
+        }
+        Ok(())
+    }
+
+    /// Common tail of EV_ADD and modification: EV_DISABLE/EV_ENABLE (EV_ADD enables), then
+    /// re-evaluate the condition and queue if it holds.
+    fn finish_register(&self, kn: &Arc<Knote>, kev: &KEvent) {
+        let mut ready = self.ready.lock();
+        let st = kn.state.access_mut(&mut ready);
+        if kev.flags & abi::EV_DISABLE != 0 {
+            st.disabled = true;
+        } else if kev.flags & (abi::EV_ENABLE | abi::EV_ADD) != 0 {
+            st.disabled = false;
+        }
+        let fired = !st.disabled && filter_event(kn.filter, st);
+        let active = st.active || fired;
+        let queued = active && self.activate_locked(&mut ready, kn.as_arc_borrow());
+        drop(ready);
+        if queued {
+            self.wake_for_new_event();
+        }
+    }
+
+    /// Removes `kn` from the registry, the ready list and its event source.
+    fn drop_knote(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
+        inner.knotes.remove(&kn.key);
+        let mut ready = self.ready.lock();
+        kn.state.access_mut(&mut ready).deleted = true;
+        // SAFETY: Knotes are only ever on this kqueue's ready list (or on none).
+        let item = unsafe { ready.list.remove(kn) };
+        drop(ready);
+        drop(item);
+        filter_timer::disarm(kn.reg.access_mut(inner));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Scan and wait.
+
+    /// Collects events into `sink`, sleeping until `deadline` (FreeBSD `kqueue_scan`).
+    fn collect(&self, sink: &mut EventSink, deadline: Deadline) -> Result {
+        loop {
+            self.scan(sink)?;
+            if sink.written > 0 {
+                return Ok(());
+            }
+            let deadline_ns = match deadline {
+                Deadline::Poll => return Ok(()),
+                Deadline::Never => None,
+                Deadline::At(ns) => Some(ns),
+            };
+            // No timer slack: kevent() timeouts are precise to the hrtimer's resolution.
+            let slack = 0;
+            let closing = || self.closing.load(ordering::Acquire);
+            match self.waiters.wait_until(deadline_ns, slack, || closing() || self.has_ready()) {
+                WakeReason::Signal => return Err(EINTR),
+                _ if closing() => return Err(EBADF),
+                WakeReason::TimedOut => return self.scan(sink),
+                WakeReason::Woken => {}
+            }
+        }
+    }
+
+    /// One pass over the ready list: reports up to `sink.room` events. Level-triggered knotes
+    /// are re-queued at the tail after the pass, so none is reported twice in one call.
+    fn scan(&self, sink: &mut EventSink) -> Result {
+        let mut inner = self.inner.lock();
+        let mut requeue = List::<Knote>::new();
+        let mut result = Ok(());
+        while sink.room > 0 {
+            let mut ready = self.ready.lock();
+            let Some(item) = ready.list.pop_front() else { break };
+            let st = item.state.access_mut(&mut ready);
+            let Some((out, next)) = deliver(item.filter, st) else { continue };
+            let doomed = match next {
+                After::Requeue => {
+                    requeue.push_back(item);
+                    None
+                }
+                After::Done => None,
+                After::Drop => Some(item.into_arc()),
+            };
+            drop(ready);
+            if let Some(kn) = doomed {
+                self.drop_knote(&mut inner, &kn);
+            }
+            if let Err(e) = sink.put(&out) {
+                result = Err(e);
+                break;
+            }
+        }
+        let mut ready = self.ready.lock();
+        let more = !ready.list.is_empty();
+        ready.list.push_all_back(&mut requeue);
+        drop(ready);
+        drop(inner);
+        if more && sink.written > 0 {
+            // Events are left that this call had no room for: pass them on.
+            self.waiters.wake_one();
+        }
+        result
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // File operations other than ioctl.
+
+    /// poll/select/epoll on the kqueue fd: readable while events are pending.
+    ///
+    /// # Safety
+    ///
+    /// `file` and `table` are the arguments of the running `poll` file operation.
+    pub(crate) unsafe fn poll(&self, file: *mut bindings::file, table: *mut bindings::poll_table) -> u32 {
+        self.polled.store(true, ordering::Relaxed);
+        // SAFETY: Guaranteed by the caller.
+        unsafe { self.pollers.poll_wait(file, table) };
+        if self.has_ready() {
+            bindings::POLLIN | bindings::POLLRDNORM
+        } else {
+            0
+        }
+    }
+
+    /// A descriptor of the kqueue is being closed (`flush`). When it is the owner's last one
+    /// (no references left but those of threads inside kevent()), those threads leave with EBADF,
+    /// as FreeBSD's kqueue_close does.
+    pub(crate) fn flush(&self, file: *mut bindings::file) {
+        if !self.owner.is_current() {
+            return;
+        }
+        // SAFETY: `file` is the file being flushed, alive for the duration of the call.
+        let refs = unsafe { helper::kq_file_count(file) };
+        let in_kevent = self.in_kevent.load(ordering::Acquire) as i64;
+        if refs as i64 - 1 <= in_kevent {
+            self.closing.store(true, ordering::Release);
+            self.waiters.wake_all();
+        }
+    }
+
+    /// The last reference to the file is gone: tear everything down.
+    pub(crate) fn release(&self) {
+        self.closing.store(true, ordering::Release);
+        let mut inner = self.inner.lock();
+        loop {
+            let Some(kn) = inner.knotes.values().next().cloned() else { break };
+            self.drop_knote(&mut inner, &kn);
+        }
+        drop(inner);
+        if self.polled.load(ordering::Relaxed) {
+            self.pollers.wake_pollfree();
+            // SAFETY: Waits for RCU readers that may still look at `pollers` (POLLFREE protocol).
+            unsafe { bindings::synchronize_rcu() };
+        }
+        UserAccount::close(&self.account);
+    }
+
+    /// Lines for /proc/<pid>/fdinfo/<kq>: one per knote.
+    pub(crate) fn show_fdinfo(&self, m: &kernel::seq_file::SeqFile) {
+        let inner = self.inner.lock();
+        for kn in inner.knotes.values() {
+            let ready = self.ready.lock();
+            let st = kn.state.access(&ready);
+            let (flags, fflags, data, active, disabled) =
+                (st.kevent.flags, st.sfflags, st.kevent.data, st.active, st.disabled);
+            drop(ready);
+            kernel::seq_print!(
+                m,
+                "knote: ident={} filter={} flags={:#x} fflags={:#x} data={} active={} disabled={}\n",
+                kn.key.ident, kn.key.filter, flags, fflags, data, active as u8, disabled as u8
+            );
+        }
+    }
+}
+
+/// What happens to a knote after it was reported.
+enum After {
+    /// Level-triggered: stays active, back on the ready list after this pass.
+    Requeue,
+    /// EV_CLEAR or EV_DISPATCH: off the list until its condition fires again / it is enabled.
+    Done,
+    /// EV_ONESHOT: removed.
+    Drop,
+}
+
+/// The filter's condition.
+fn filter_event(filter: Filter, st: &mut KnoteState) -> bool {
+    match filter {
+        Filter::User => filter_user::event(st),
+        Filter::Timer => filter_timer::event(st),
+    }
+}
+
+/// Decides the fate of a knote popped off the ready list: `None` when nothing is reported
+/// (disabled, or its condition no longer holds), else the record and what comes next.
+fn deliver(filter: Filter, st: &mut KnoteState) -> Option<(KEvent, After)> {
+    if st.disabled || st.deleted {
+        return None;
+    }
+    if st.kevent.flags & abi::EV_ONESHOT != 0 {
+        return Some((process(filter, st), After::Drop));
+    }
+    if !filter_event(filter, st) {
+        st.active = false;
+        return None;
+    }
+    let out = process(filter, st);
+    if st.kevent.flags & (abi::EV_CLEAR | abi::EV_DISPATCH) == 0 {
+        return Some((out, After::Requeue));
+    }
+    if st.kevent.flags & abi::EV_DISPATCH != 0 {
+        st.disabled = true;
+    }
+    st.active = false;
+    Some((out, After::Done))
+}
+
+/// The returned record (FreeBSD `f_touch(EVENT_PROCESS)` or a copy of `kn_kevent`, with
+/// EV_CLEAR resetting data and fflags).
+fn process(filter: Filter, st: &mut KnoteState) -> KEvent {
+    match filter {
+        Filter::User => filter_user::process(st),
+        Filter::Timer => {
+            let out = st.kevent;
+            if st.kevent.flags & abi::EV_CLEAR != 0 {
+                st.kevent.data = 0;
+                st.kevent.fflags = 0;
+            }
+            out
+        }
+    }
+}
+
+/// When a kevent() call stops waiting.
+#[derive(Clone, Copy)]
+enum Deadline {
+    /// Zero timeout: scan once.
+    Poll,
+    /// NULL timeout.
+    Never,
+    /// Absolute CLOCK_MONOTONIC time in ns.
+    At(i64),
+}
+
+/// Validates the timeout (EINVAL, as FreeBSD: negative seconds or nanoseconds out of range).
+fn deadline_ns(timeout: Option<KqTimespec>) -> Result<Deadline> {
+    let Some(ts) = timeout else { return Ok(Deadline::Never) };
+    if ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= NSEC_PER_SEC {
+        return Err(EINVAL);
+    }
+    if ts.tv_sec == 0 && ts.tv_nsec == 0 {
+        return Ok(Deadline::Poll);
+    }
+    let rel = ts.tv_sec.saturating_mul(NSEC_PER_SEC).saturating_add(ts.tv_nsec);
+    // SAFETY: Reads CLOCK_MONOTONIC.
+    let now_ns = unsafe { bindings::ktime_get() };
+    Ok(Deadline::At(now_ns.saturating_add(rel)))
+}

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0
+//! kqueue.ko: FreeBSD's kqueue(2) for Linux, as the misc device /dev/kqueue.
+//!
+//! Every open() of /dev/kqueue is one kqueue; the KQIOC_KEVENT ioctl is one kevent() call.
+//! Files: `abi` (the user ABI, shared with userspace), `device` (misc device, fops),
+//! `kqueue` (the queue object, kevent(), scan and wait), `knote` (a registration and its
+//! lifetime), `filter_user` / `filter_timer` (one file per filter), `wait` (ns-precision wait
+//! queue), `irq_lock` (irq-safe spinlock backend), `limits` (per-user caps), `helper` + the C
+//! helper object `kq_helper.c` (macros and inlines the bindings lack).
+//!
+//! The module object owns the device registration; unloading deregisters it. Open kqueue files
+//! pin the module (`fops.owner`), so unloading waits until every kqueue is closed.
+
+use kernel::prelude::*;
+
+// The ABI file is shared with userspace, so it is all `pub` and not all of it is used here.
+#[allow(unreachable_pub, dead_code)]
+#[path = "abi.rs"]
+mod abi;
+mod device;
+mod filter_timer;
+mod filter_user;
+mod helper;
+mod irq_lock;
+mod knote;
+mod kqueue;
+mod limits;
+mod wait;
+
+module! {
+    type: KqueueModule,
+    name: "kqueue",
+    authors: ["The kqueue-for-Linux authors"],
+    description: "FreeBSD kqueue(2) as /dev/kqueue",
+    license: "GPL",
+    params: {
+        max_knotes_per_user: u32 {
+            default: 262144,
+            description: "Registered knotes per user, all kqueues together (ENOMEM beyond)",
+        },
+        max_timers_per_user: u32 {
+            default: 4096,
+            description: "Armed EVFILT_TIMER timers per user (ENOMEM beyond; FreeBSD's kq_calloutmax)",
+        },
+    },
+}
+
+// SAFETY: `KEvent` is `repr(C)` of integers only, with no padding (64 bytes checked at compile
+// time); every bit pattern is valid.
+unsafe impl kernel::transmute::FromBytes for abi::KEvent {}
+// SAFETY: As above.
+unsafe impl kernel::transmute::AsBytes for abi::KEvent {}
+// SAFETY: `repr(C)` of integers only with no padding (40 bytes); any bit pattern is valid.
+unsafe impl kernel::transmute::FromBytes for abi::KqKeventArgs {}
+// SAFETY: `repr(C)` of two i64, no padding; any bit pattern is valid.
+unsafe impl kernel::transmute::FromBytes for abi::KqTimespec {}
+
+#[pin_data]
+struct KqueueModule {
+    #[pin]
+    device: device::KqueueDevice,
+}
+
+impl kernel::InPlaceModule for KqueueModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        limits::init();
+        try_pin_init!(Self { device <- device::KqueueDevice::register() })
+    }
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Per-user accounting: every knote and every armed timer a user creates is counted against
+//! that user's caps (module parameters `max_knotes_per_user`, `max_timers_per_user`), so no
+//! user can make the module allocate without bound. Memory itself is also charged to the
+//! caller's memory cgroup (`GFP_KERNEL_ACCOUNT`) at each allocation site.
+//!
+//! One [`UserAccount`] exists per uid that has a kqueue open; it lives in the global [`USERS`]
+//! table, is shared (`Arc`) by that user's kqueues, and leaves the table when the user's last
+//! kqueue is released.
+
+use kernel::{
+    prelude::*,
+    sync::{
+        atomic::{ordering, Atomic},
+        Arc,
+    },
+};
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialised by `init()` from the module initialiser before any open().
+    /// Accounts of all users with an open kqueue. Lock order: taken alone (never with a
+    /// kqueue lock held); protects the vector and each account's `kqueues` count.
+    unsafe(uninit) static USERS: Mutex<KVec<Arc<UserAccount>>> = KVec::new();
+}
+
+/// Initialises the global table; called once from module init.
+pub(crate) fn init() {
+    // SAFETY: Called exactly once, from the module initialiser, before any other use.
+    unsafe { USERS.init() };
+}
+
+/// What one user has allocated through kqueue.
+pub(crate) struct UserAccount {
+    uid: u32,
+    /// Open kqueues of this user; protected by `USERS`.
+    kqueues: Atomic<u32>,
+    /// Registered knotes of all of this user's kqueues.
+    knotes: Atomic<u32>,
+    /// Armed EVFILT_TIMER timers of all of this user's kqueues.
+    timers: Atomic<u32>,
+}
+
+/// Which per-user resource a [`Charge`] holds.
+#[derive(Clone, Copy)]
+pub(crate) enum Resource {
+    Knote,
+    Timer,
+}
+
+impl UserAccount {
+    /// Finds or creates the account of `uid` and counts one more kqueue on it.
+    pub(crate) fn open(uid: u32) -> Result<Arc<UserAccount>> {
+        let mut users = USERS.lock();
+        if let Some(acct) = users.iter().find(|a| a.uid == uid) {
+            acct.kqueues.fetch_add(1, ordering::Relaxed);
+            return Ok(acct.clone());
+        }
+        let acct = Arc::new(
+            UserAccount {
+                uid,
+                kqueues: Atomic::new(1),
+                knotes: Atomic::new(0),
+                timers: Atomic::new(0),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        users.push(acct.clone(), GFP_KERNEL_ACCOUNT)?;
+        Ok(acct)
+    }
+
+    /// Counts one kqueue less; the account leaves the table with the user's last kqueue.
+    pub(crate) fn close(this: &Arc<UserAccount>) {
+        let mut users = USERS.lock();
+        if this.kqueues.fetch_sub(1, ordering::Relaxed) == 1 {
+            if let Some(i) = users.iter().position(|a| Arc::ptr_eq(a, this)) {
+                let _ = users.remove(i);
+            }
+        }
+    }
+
+    fn counter(&self, what: Resource) -> (&Atomic<u32>, u32) {
+        match what {
+            Resource::Knote => (&self.knotes, *crate::module_parameters::max_knotes_per_user.value()),
+            Resource::Timer => (&self.timers, *crate::module_parameters::max_timers_per_user.value()),
+        }
+    }
+
+    /// Takes one unit of `what`, or fails with ENOMEM at the cap (FreeBSD's errno for
+    /// `kern.kq_calloutmax` and for knote allocation failure).
+    pub(crate) fn charge(self: &Arc<Self>, what: Resource) -> Result<Charge> {
+        let (count, max) = self.counter(what);
+        let mut cur = count.load(ordering::Relaxed);
+        loop {
+            if cur >= max {
+                return Err(ENOMEM);
+            }
+            match count.cmpxchg(cur, cur + 1, ordering::Relaxed) {
+                Ok(_) => return Ok(Charge { acct: self.clone(), what }),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+/// One unit of a per-user resource; given back when dropped.
+pub(crate) struct Charge {
+    acct: Arc<UserAccount>,
+    what: Resource,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.acct.counter(self.what).0.fetch_sub(1, ordering::Relaxed);
+    }
+}
