@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Shared helpers of the kqueue selftests (kq_test_*.c).
+ *
+ * The tests use the kernel tree's kselftest harness: every TEST() runs in its
+ * own forked child, so a kqueue opened by one test never leaks into another.
+ * Every test that can block also arms alarm() (default action: the child is
+ * killed by SIGALRM and the harness reports the test as failed), on top of the
+ * harness's own 30 s timeout.
+ */
+#ifndef KQ_TEST_COMMON_H
+#define KQ_TEST_COMMON_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/event.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+/*
+ * udata is `void *` in FreeBSD's header; these two macros keep the tests
+ * independent of whether the header spells it as a pointer or an integer.
+ */
+#define UD(x) ((__typeof__(((struct kevent *)0)->udata))(uintptr_t)(x))
+#define UDV(ev) ((uint64_t)(uintptr_t)(ev).udata)
+
+/* Flags that are actions only: FreeBSD never reports them back. */
+#define KQ_ACTION_FLAGS (EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE | EV_FORCEONESHOT)
+
+#define NSEC_PER_MSEC 1000000LL
+#define NSEC_PER_SEC 1000000000LL
+
+/* Open a kqueue into a new local `kq`, failing the test if that is impossible. */
+#define KQ_OPEN(kq)                                                            \
+	int kq = kqueue();                                                     \
+	ASSERT_LE(0, kq) TH_LOG("kqueue(): %s", strerror(errno))
+
+/*
+ * `expr` must fail with -1 and errno `err`. The errno is captured right after
+ * the call, before the harness macros can clobber it.
+ */
+#define ASSERT_FAILS(err, expr)                                                \
+	do {                                                                   \
+		long __r;                                                      \
+		int __e;                                                       \
+		errno = 0;                                                     \
+		__r = (long)(expr);                                            \
+		__e = errno;                                                   \
+		ASSERT_EQ(-1, __r) TH_LOG("%s returned %ld, expected -1/%s",  \
+					  #expr, __r, strerrorname_np(err));   \
+		ASSERT_EQ(err, __e) TH_LOG("%s: errno %s, expected %s", #expr, \
+					   strerrorname_np(__e),               \
+					   strerrorname_np(err));              \
+	} while (0)
+
+/* Same, for helpers below that return 0 or an errno value. */
+#define ASSERT_ERRNO(err, expr)                                                \
+	do {                                                                   \
+		int __e = (expr);                                              \
+		ASSERT_EQ(err, __e) TH_LOG("%s: got %d (%s), expected %s",     \
+					   #expr, __e,                         \
+					   __e > 0 ? strerrorname_np(__e) : "-", \
+					   strerrorname_np(err));              \
+	} while (0)
+
+#define ASSERT_OK(expr) ASSERT_ERRNO(0, expr)
+
+static inline struct kevent kev_make(uint64_t ident, int filter, unsigned int flags,
+				     unsigned int fflags, int64_t data, uint64_t udata)
+{
+	struct kevent k;
+
+	memset(&k, 0, sizeof(k));
+	k.ident = ident;
+	k.filter = filter;
+	k.flags = flags;
+	k.fflags = fflags;
+	k.data = data;
+	k.udata = UD(udata);
+	return k;
+}
+
+static inline struct timespec ts_ns(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / NSEC_PER_SEC, .tv_nsec = ns % NSEC_PER_SEC };
+
+	return ts;
+}
+
+/*
+ * Apply one change with no event list and no waiting. Returns 0 on success,
+ * the errno on failure, and a negative value if kevent() reported events
+ * (impossible with nevents == 0).
+ */
+static inline int kq_ctl(int kq, uint64_t ident, int filter, unsigned int flags,
+			 unsigned int fflags, int64_t data, uint64_t udata)
+{
+	struct kevent k = kev_make(ident, filter, flags, fflags, data, udata);
+	struct timespec zero = { 0, 0 };
+	int r = kevent(kq, &k, 1, NULL, 0, &zero);
+
+	if (r == 0)
+		return 0;
+	if (r < 0)
+		return errno;
+	return -1000 - r;
+}
+
+static inline int user_add(int kq, uint64_t ident, unsigned int flags)
+{
+	return kq_ctl(kq, ident, EVFILT_USER, EV_ADD | flags, 0, 0, 0);
+}
+
+static inline int user_trigger(int kq, uint64_t ident)
+{
+	return kq_ctl(kq, ident, EVFILT_USER, 0, NOTE_TRIGGER, 0, 0);
+}
+
+static inline int user_del(int kq, uint64_t ident)
+{
+	return kq_ctl(kq, ident, EVFILT_USER, EV_DELETE, 0, 0, 0);
+}
+
+/* Timer in the given unit (fflags), with extra action flags. */
+static inline int timer_add(int kq, uint64_t ident, unsigned int flags,
+			    unsigned int fflags, int64_t data)
+{
+	return kq_ctl(kq, ident, EVFILT_TIMER, EV_ADD | flags, fflags, data, 0);
+}
+
+/*
+ * Retrieve up to n events; timeout_ms < 0 waits without a time limit,
+ * 0 polls. Returns kevent()'s result (errno is kept).
+ */
+static inline int kq_get(int kq, struct kevent *ev, int n, long timeout_ms)
+{
+	struct timespec ts = ts_ns((int64_t)timeout_ms * NSEC_PER_MSEC);
+
+	return kevent(kq, NULL, 0, ev, n, timeout_ms < 0 ? NULL : &ts);
+}
+
+static inline int kq_poll(int kq, struct kevent *ev, int n)
+{
+	return kq_get(kq, ev, n, 0);
+}
+
+/* Number of pending events (drains nothing that is EV_CLEAR-less; consumes EV_CLEAR ones). */
+static inline int kq_count(int kq)
+{
+	struct kevent ev[64];
+
+	return kq_poll(kq, ev, 64);
+}
+
+static inline int64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static inline int64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+static inline int64_t ms_since(int64_t t0)
+{
+	return (now_ns() - t0) / NSEC_PER_MSEC;
+}
+
+static inline void sleep_ms(long ms)
+{
+	struct timespec ts = ts_ns((int64_t)ms * NSEC_PER_MSEC);
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static inline bool flags_clean(const struct kevent *ev)
+{
+	return (ev->flags & KQ_ACTION_FLAGS) == 0;
+}
+
+/* FD_CLOEXEC state of fd: 1 set, 0 clear, -1 error. */
+static inline int fd_cloexec(int fd)
+{
+	int f = fcntl(fd, F_GETFD);
+
+	return f < 0 ? -1 : !!(f & FD_CLOEXEC);
+}
+
+static inline void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+/* Install `noop_handler` for sig WITHOUT SA_RESTART, so blocking calls get EINTR. */
+static inline int install_eintr_handler(int sig)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = noop_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	return sigaction(sig, &sa, NULL);
+}
+
+#endif /* KQ_TEST_COMMON_H */
