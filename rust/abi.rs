@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 //! The kqueue user ABI: the one definition shared by the kernel module (`rust/kqueue_main.rs`
-//! includes this file), the userspace crate (`userspace/src/abi.rs` includes it too) and, checked
-//! by a test, the C header `userspace/include/sys/event.h`.
+//! includes this file), the userspace crate (`userspace/src/lib.rs` includes it as
+//! `kqueue::sys`) and, checked by a test, the C header `userspace/include/sys/event.h`.
 //!
 //! Numbers are FreeBSD's (sys/sys/event.h, FreeBSD 12+ layout). `struct kevent` is made of
 //! fixed-width fields so that 32-bit and 64-bit processes share one layout (64 bytes), and the
@@ -27,8 +27,8 @@ pub struct KEvent {
     pub data: i64,
     /// Opaque user data, returned unchanged. 32-bit callers: upper half ignored.
     pub udata: u64,
-    /// ext[0], ext[1]: filter-defined (copied unchanged by the filters here); ext[2], ext[3]:
-    /// always passed through.
+    /// `ext[0]`, `ext[1]`: filter-defined (copied unchanged by the filters here); `ext[2]`,
+    /// `ext[3]`: always passed through.
     pub ext: [u64; 4],
 }
 

@@ -124,7 +124,9 @@ impl Knote {
         filter_state: FilterState,
         charge: Charge,
     ) -> Result<Arc<Knote>> {
-        let mut kevent = *kev;
+        // As FreeBSD's kqueue_register: the filter's returned fflags and data start at zero
+        // (the user's values live on in `sfflags`/`sdata`).
+        let mut kevent = KEvent { fflags: 0, data: 0, ..*kev };
         kevent.flags &= !(abi::EV_ADD
             | abi::EV_DELETE
             | abi::EV_ENABLE

@@ -55,7 +55,7 @@ unsafe impl kernel::transmute::FromBytes for abi::KqKeventArgs {}
 // SAFETY: `repr(C)` of two i64, no padding; any bit pattern is valid.
 unsafe impl kernel::transmute::FromBytes for abi::KqTimespec {}
 
-#[pin_data]
+#[pin_data(PinnedDrop)]
 struct KqueueModule {
     #[pin]
     device: device::KqueueDevice,
@@ -65,5 +65,12 @@ impl kernel::InPlaceModule for KqueueModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         limits::init();
         try_pin_init!(Self { device <- device::KqueueDevice::register() })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for KqueueModule {
+    fn drop(self: Pin<&mut Self>) {
+        limits::exit();
     }
 }

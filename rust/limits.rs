@@ -29,6 +29,12 @@ pub(crate) fn init() {
     unsafe { USERS.init() };
 }
 
+/// Frees the table's storage at module unload (every kqueue is closed by then: open kqueues pin
+/// the module).
+pub(crate) fn exit() {
+    *USERS.lock() = KVec::new();
+}
+
 /// What one user has allocated through kqueue.
 pub(crate) struct UserAccount {
     uid: u32,
