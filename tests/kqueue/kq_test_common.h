@@ -46,6 +46,17 @@
 /* Flags that are actions only: FreeBSD never reports them back. */
 #define KQ_ACTION_FLAGS (EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE | EV_FORCEONESHOT)
 
+/*
+ * TEST() cases get the harness's fixed 30 s timeout. The few tests that do
+ * thousands of knote additions and removals (slow in the emulated, KASAN and
+ * kmemleak-instrumented test VM) are TEST_F_TIMEOUT(slow, name, secs) cases of
+ * this empty fixture instead; a file that has some says KQ_SLOW_FIXTURE once.
+ */
+#define KQ_SLOW_FIXTURE                                                        \
+	FIXTURE(slow) { int unused; };                                         \
+	FIXTURE_SETUP(slow) {}                                                 \
+	FIXTURE_TEARDOWN(slow) {}
+
 #define NSEC_PER_MSEC 1000000LL
 #define NSEC_PER_SEC 1000000000LL
 

@@ -11,6 +11,8 @@
  */
 #include "kq_test_common.h"
 
+KQ_SLOW_FIXTURE
+
 /* Slack allowed for a timer firing late (emulated VM). */
 #define LATE_MS 250
 
@@ -422,12 +424,12 @@ static int fill_timer_cap(int kq, int *err)
 	return i;
 }
 
-TEST(per_user_timer_cap)
+TEST_F_TIMEOUT(slow, per_user_timer_cap, 100)
 {
 	int n, err;
 
 	KQ_OPEN(kq);
-	alarm(25);
+	alarm(90);
 	n = fill_timer_cap(kq, &err);
 	TH_LOG("%d timers armed before the cap", n);
 	ASSERT_EQ(ENOMEM, err) TH_LOG("no ENOMEM after %d timers", n);
@@ -453,13 +455,13 @@ TEST(per_user_timer_cap)
 }
 
 /* Timers still registered when the kqueue is closed are released. */
-TEST(timer_cap_released_on_close)
+TEST_F_TIMEOUT(slow, timer_cap_released_on_close, 100)
 {
 	int n, m, err, kq2;
 	int64_t deadline;
 
 	KQ_OPEN(kq);
-	alarm(25);
+	alarm(90);
 	n = fill_timer_cap(kq, &err);
 	ASSERT_EQ(ENOMEM, err);
 	ASSERT_EQ(0, close(kq));
@@ -481,13 +483,13 @@ TEST(timer_cap_released_on_close)
 }
 
 /* An expired oneshot timer no longer counts against the cap. */
-TEST(fired_oneshot_releases_cap)
+TEST_F_TIMEOUT(slow, fired_oneshot_releases_cap, 100)
 {
 	struct kevent ev;
 	int n, err;
 
 	KQ_OPEN(kq);
-	alarm(25);
+	alarm(90);
 	n = fill_timer_cap(kq, &err);
 	ASSERT_EQ(ENOMEM, err);
 	ASSERT_OK(tdel(kq, 0));
