@@ -6,7 +6,9 @@
 #   make check                everything, then the VM test runs; ends with "N passed, N failed"
 #   make vm-run CMD='./prog' [DIR=/path]
 #                             boot the VM, load kqueue.ko, run CMD as root in a copy of DIR
-#                             (at /mnt/user); prints CMD's output, exits with CMD's status
+#                             (at /mnt/user); prints CMD's output on stdout, fails if CMD
+#                             fails ("Error N" = CMD's status; scripts/pipeline.sh run CMD DIR
+#                             returns N itself)
 #   make install PREFIX=...   install the userspace library and header (userspace/Makefile)
 #   make setup | kernel | userspace | clean
 #
@@ -55,4 +57,4 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '2,16p' Makefile

@@ -66,12 +66,12 @@ check)
   timed vm-check scripts/run-vm.sh "$bzimage" "$out/initramfs-check.cpio.gz" check "$logs/check.log" || true
   # Run 2: a module that sleeps in atomic context; the kernel-log check MUST catch it.
   timed vm-splat scripts/run-vm.sh "$bzimage" "$out/initramfs-check.cpio.gz" splat "$logs/splat.log" || true
-  { echo "KQ_BEGIN mode=splat-verdict"
+  { echo "KQ_BEGIN mode=splat-verdict"; echo "KQ_BIN_BEGIN splat-detector"
     if grep -q '^not ok .*harness: kernel log clean' "$logs/splat.log" &&
        grep -qE 'sleeping function called from invalid context|Invalid wait context' "$logs/splat.log"
     then echo "ok 1 detector catches sleeping in atomic context"
     else echo "not ok 1 detector catches sleeping in atomic context (see $logs/splat.log)"; fi
-    echo "KQ_END"; } > "$logs/splat-verdict.log"
+    echo "KQ_BIN_END splat-detector rc=0"; echo "KQ_END"; } > "$logs/splat-verdict.log"
   show_timings
   exec scripts/count-tap.sh "$logs/check.log" "$logs/splat-verdict.log" ;;
 demo)

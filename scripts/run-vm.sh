@@ -5,11 +5,13 @@
 #   LOG:  serial console log (CR stripped)
 # Env: KQ_ACCEL=auto|kvm|tcg (auto), KQ_SMP (4), KQ_MEM (1G), KQ_VM_TIMEOUT seconds (1800),
 #      KQ_TEST_TIMEOUT per test binary (300), KQ_APPEND extra cmdline, QEMU_CPU cpu model,
-#      KQ_QUIET=1: print only the command's output (KQ_OUT_BEGIN..KQ_OUT_END) and failures.
+#      KQ_QUIET=1: stdout gets only the command's output (KQ_OUT_BEGIN..KQ_OUT_END), stderr
+#      the failed harness checks.
+# No NIC: the guest only needs loopback (and iPXE would slow the boot).
 # Exit: the guest's KQ_EXIT=<n>; 124 on timeout; 125 if QEMU failed or the guest never
 # printed KQ_EXIT (crash, panic).
 set -euo pipefail
-[ $# = 4 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+[ $# = 4 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
 kernel=$1 initrd=$2 mode=$3 log=$4
 accel=${KQ_ACCEL:-auto} tmo=${KQ_VM_TIMEOUT:-1800}
 
@@ -29,14 +31,14 @@ echo "[vm] mode=$mode accelerator=$accel ($why) smp=${KQ_SMP:-4} mem=${KQ_MEM:-1
 # Live view: everything, or in quiet mode only the command's output and failure lines.
 if [ "${KQ_QUIET:-0}" = 1 ]; then
   view() { awk '/^KQ_OUT_END/{o=0} o{print; fflush(); next} /^KQ_OUT_BEGIN/{o=1}
-                /^not ok|^# (dmesg|kmemleak):|Kernel panic|KQ_EXIT/{print; fflush()}'; }
+                /^not ok|^# (dmesg|kmemleak):|Kernel panic/{print > "/dev/stderr"; fflush("/dev/stderr")}'; }
 else view() { cat; }; fi
 
 mkdir -p "$(dirname "$log")"
 start=$(date +%s.%N)
 set +e
 timeout -k 10 "$tmo" qemu-system-x86_64 "${acc[@]}" -smp "${KQ_SMP:-4}" -m "${KQ_MEM:-1G}" \
-  -nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
+  -nographic -no-reboot -nic none -kernel "$kernel" -initrd "$initrd" \
   -append "console=ttyS0 panic=-1 loglevel=4 kq.mode=$mode kq.timeout=${KQ_TEST_TIMEOUT:-300} ${KQ_APPEND:-}" \
   </dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" | view
 qrc=${PIPESTATUS[0]}
