@@ -58,9 +58,15 @@ pub struct KqKeventArgs {
     pub nchanges: i32,
     /// Room in `eventlist`; negative is EINVAL.
     pub nevents: i32,
-    /// Must be 0 (reserved); anything else is EINVAL.
-    pub flags: u64,
+    /// With [`KQ_KEVENT_KQFD`]: the descriptor the ioctl is issued on. kevent() then fails with
+    /// EBADF if that descriptor was closed concurrently (before the call could see the close).
+    pub kqfd: i32,
+    /// [`KQ_KEVENT_KQFD`] or 0; other bits are EINVAL.
+    pub flags: u32,
 }
+
+/// `KqKeventArgs::flags`: `kqfd` is valid. libkqueue always sets it.
+pub const KQ_KEVENT_KQFD: u32 = 0x0000_0001;
 pub const KQ_KEVENT_ARGS_SIZE: usize = 40;
 const _: () = assert!(core::mem::size_of::<KqKeventArgs>() == KQ_KEVENT_ARGS_SIZE);
 

@@ -138,7 +138,7 @@ fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: usize, compat: bool) -> c_
         return ENOTTY.to_errno() as c_long;
     }
     // SAFETY: `ioctl` is only called on open files.
-    match unsafe { kqueue_of(file) }.kevent(UserPtr::from_addr(arg), compat) {
+    match unsafe { kqueue_of(file) }.kevent(file, UserPtr::from_addr(arg), compat) {
         Ok(n) => n as c_long,
         Err(e) => e.to_errno() as c_long,
     }

@@ -199,8 +199,8 @@ impl KQueue {
     // ---------------------------------------------------------------------------------------
     // kevent()
 
-    /// The KQIOC_KEVENT ioctl. `compat`: the caller is a 32-bit process.
-    pub(crate) fn kevent(&self, arg: UserPtr, compat: bool) -> Result<isize> {
+    /// The KQIOC_KEVENT ioctl on `file`. `compat`: the caller is a 32-bit process.
+    pub(crate) fn kevent(&self, file: *mut bindings::file, arg: UserPtr, compat: bool) -> Result<isize> {
         if !self.owner.is_current() {
             return Err(EBADF);
         }
@@ -210,8 +210,13 @@ impl KQueue {
             return Err(EBADF);
         }
         let args: KqKeventArgs = UserSlice::new(arg, abi::KQ_KEVENT_ARGS_SIZE).reader().read()?;
-        if args.flags != 0 || args.nchanges < 0 || args.nevents < 0 {
+        if args.flags & !abi::KQ_KEVENT_KQFD != 0 || args.nchanges < 0 || args.nevents < 0 {
             return Err(EINVAL);
+        }
+        // Counted in `in_kevent` before looking at the descriptor: a close() that removed it
+        // before this lookup fails it here; one after it sees us in `in_kevent` (see flush()).
+        if args.flags & abi::KQ_KEVENT_KQFD != 0 && !descriptor_is(args.kqfd, file) {
+            return Err(EBADF);
         }
         let timeout = match args.timeout {
             0 => None,
@@ -476,7 +481,8 @@ impl KQueue {
 
     /// A descriptor of the kqueue is being closed (`flush`). When it is the owner's last one
     /// (no references left but those of threads inside kevent()), those threads leave with EBADF,
-    /// as FreeBSD's kqueue_close does.
+    /// as FreeBSD's kqueue_close does. A thread that took its file reference but is not yet in
+    /// `in_kevent` finds its descriptor gone in kevent()'s KQ_KEVENT_KQFD check instead.
     pub(crate) fn flush(&self, file: *mut bindings::file) {
         if !self.owner.is_current() {
             return;
@@ -523,6 +529,19 @@ impl KQueue {
             );
         }
     }
+}
+
+/// Whether descriptor `fd` of the calling process refers to `file`.
+fn descriptor_is(fd: i32, file: *mut bindings::file) -> bool {
+    let Ok(fd) = u32::try_from(fd) else { return false };
+    // SAFETY: `fget` returns a counted reference to the file of `fd`, or null.
+    let found = unsafe { bindings::fget(fd) };
+    if found.is_null() {
+        return false;
+    }
+    // SAFETY: Drops the reference `fget` took (deferred if it were the last one).
+    unsafe { bindings::fput(found) };
+    found == file
 }
 
 /// What happens to a knote after it was reported.

@@ -128,7 +128,8 @@ struct raw_kq_kevent_args {
 	uint64_t timeout;
 	int32_t nchanges;
 	int32_t nevents;
-	uint64_t flags;
+	int32_t kqfd;
+	uint32_t flags;
 };
 #define RAW_KQIOC_KEVENT _IOWR('k', 1, struct raw_kq_kevent_args)
 
@@ -157,12 +158,20 @@ TEST(raw_ioctl_abi)
 	EXPECT_EQ(EVFILT_USER, ev[0].filter);
 	EXPECT_EQ(0x55, UDV(ev[0]));
 
-	/* Reserved flags must be zero. */
+	/* Flags other than KQ_KEVENT_KQFD are reserved. */
 	memset(&a, 0, sizeof(a));
-	a.flags = 1;
+	a.flags = 2;
 	ASSERT_FAILS(EINVAL, ioctl(fd, RAW_KQIOC_KEVENT, &a));
-	a.flags = 1ull << 63;
+	a.flags = 1u << 31;
 	ASSERT_FAILS(EINVAL, ioctl(fd, RAW_KQIOC_KEVENT, &a));
+	/* With KQ_KEVENT_KQFD, kqfd must be the descriptor the ioctl is issued on. */
+	a.flags = KQ_KEVENT_KQFD;
+	a.kqfd = fd;
+	ASSERT_EQ(0, ioctl(fd, RAW_KQIOC_KEVENT, &a));
+	a.kqfd = 0;	/* stdin: another file */
+	ASSERT_FAILS(EBADF, ioctl(fd, RAW_KQIOC_KEVENT, &a));
+	a.kqfd = -1;
+	ASSERT_FAILS(EBADF, ioctl(fd, RAW_KQIOC_KEVENT, &a));
 
 	/* Unknown ioctl numbers are ENOTTY. */
 	ASSERT_FAILS(ENOTTY, ioctl(fd, _IOWR('k', 2, struct raw_kq_kevent_args), &a));

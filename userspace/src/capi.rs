@@ -9,7 +9,7 @@
 use core::ffi::{c_int, c_uint};
 
 use crate::ffi::{self, EINVAL, O_CLOEXEC};
-use crate::sys::{KEvent, KqKeventArgs, KqTimespec, KQUEUE_CLOEXEC};
+use crate::sys::{KEvent, KqKeventArgs, KqTimespec, KQUEUE_CLOEXEC, KQ_KEVENT_KQFD};
 
 /// The C library's `struct timespec`. On LP64 glibc it is `{ i64, i64 }`, the layout of
 /// [`KqTimespec`], so the caller's pointer goes to the kernel unchanged (and a bad pointer is
@@ -86,7 +86,8 @@ pub unsafe extern "C" fn kevent(
         timeout: timeout_arg(timeout, &mut timeout_copy),
         nchanges,
         nevents,
-        flags: 0,
+        kqfd: kq,
+        flags: KQ_KEVENT_KQFD,
     };
     ffi::kevent_ioctl(kq, &args)
 }

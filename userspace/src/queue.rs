@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::change::{Change, UserOp};
 use crate::event::Event;
 use crate::ffi;
-use crate::sys::{KEvent, KqKeventArgs, KqTimespec};
+use crate::sys::{KEvent, KqKeventArgs, KqTimespec, KQ_KEVENT_KQFD};
 
 /// A kqueue: an open `/dev/kqueue`, closed on drop. `Sync`: threads may share one.
 #[derive(Debug)]
@@ -55,7 +55,8 @@ impl Kqueue {
                 .map_or(0, |ts| ts as *const KqTimespec as usize as u64),
             nchanges,
             nevents: i32::try_from(events.len()).unwrap_or(i32::MAX),
-            flags: 0,
+            kqfd: self.fd.as_raw_fd(),
+            flags: KQ_KEVENT_KQFD,
         };
         // SAFETY: both lists are live slices of the given lengths; the timeout outlives the call.
         let n = unsafe { ffi::kevent_ioctl(self.fd.as_raw_fd(), &args) };

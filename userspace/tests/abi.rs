@@ -116,6 +116,7 @@ const ABI_MACROS: &[(&str, i64)] = &abi_macros![
     NOTE_TIMER_PRECMASK,
     KQUEUE_CLOEXEC,
     KQIOC_KEVENT,
+    KQ_KEVENT_KQFD,
 ];
 
 /// abi.rs constants with no macro of the same name, and the C expression that must equal them.
@@ -249,6 +250,11 @@ fn layout_checks() -> Vec<Check> {
             "args.nevents",
             "offsetof(struct kq_kevent_args, nevents)",
             offset_of!(KqKeventArgs, nevents),
+        ),
+        expr(
+            "args.kqfd",
+            "offsetof(struct kq_kevent_args, kqfd)",
+            offset_of!(KqKeventArgs, kqfd),
         ),
         expr(
             "args.flags",

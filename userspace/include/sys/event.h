@@ -180,8 +180,11 @@ struct kq_kevent_args {
 	uint64_t	timeout;	/* const struct kq_timespec *, or 0 */
 	int32_t		nchanges;
 	int32_t		nevents;
-	uint64_t	flags;		/* reserved, must be 0 */
+	int32_t		kqfd;		/* the kqueue's descriptor, if flags has KQ_KEVENT_KQFD */
+	uint32_t	flags;		/* KQ_KEVENT_KQFD or 0 */
 };
+
+#define KQ_KEVENT_KQFD	0x00000001	/* kqfd is valid: EBADF if it was closed concurrently */
 
 #define KQIOC_KEVENT	_IOWR('k', 1, struct kq_kevent_args)
 
