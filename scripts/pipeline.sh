@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The staged flows behind `make check`, `make demo` and `make vm-run`.
 # Usage: pipeline.sh check | demo | run CMD [DIR]
-#   check: setup, kernel, module, userspace, tests, VM test run + VM detector run, count.
+#   check: setup, kernel, module, userspace, host tests, tests, VM test run + VM detector run,
+#          count.
 #          Always ends with the line "N passed, N failed" (a failed build stage = 1 failure).
 #   demo:  setup, kernel, module, userspace, VM running /bin/kq-demo; exits with its status.
 #   run:   setup, kernel, module, VM running CMD as root in /mnt/user (a copy of DIR); prints
@@ -44,8 +45,8 @@ build_userspace() { # a fresh bin dir, so a test removed from the tree does not 
   make -C userspace && make -C userspace static-bins OUT="$out/bin"
 }
 build_tests() {
-  make -C tests/kqueue KSRC="$KSRC" KQ_INC="$top/userspace/include" \
-       KQ_LIB="$top/userspace/target/release" OUT="$out/bin" &&
+  local t libs=(KSRC="$KSRC" KQ_INC="$top/userspace/include" KQ_LIB="$top/userspace/target/release" OUT="$out/bin")
+  for t in kqueue compat32 bench; do make -C tests/$t "${libs[@]}" || return; done
   make -C tests/splat KDIR="$KDIR"
 }
 
@@ -56,10 +57,12 @@ stage module build_module
 
 case $mode in
 check)
-  rm -f "$logs"/check.log "$logs"/splat.log "$logs"/splat-verdict.log   # never count a stale log
+  rm -f "$logs"/check.log "$logs"/splat.log "$logs"/splat-verdict.log "$logs"/host.log   # never count a stale log
   stage userspace build_userspace
+  # Host-side tests (ABI header check, C symbols, safe API): counted with the VM results.
+  timed host-tests scripts/host-tests.sh "$logs/host.log" || true
   stage tests build_tests
-  shopt -s nullglob; tests=("$out"/bin/kq_test_* "$out/bin/kq-rs-tests"); shopt -u nullglob
+  shopt -s nullglob; tests=("$out"/bin/kq_test_* "$out/bin/kq-rs-tests" "$out/bin/kq_bench_core"); shopt -u nullglob
   stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-check.cpio.gz" -m kqueue.ko \
     -x tests/splat/kq_splat.ko -d "$out/bin/kq-demo" "${tests[@]/#/-t}"
   # Run 1: the module and every test binary. Its status is in the counted TAP lines.
@@ -73,7 +76,9 @@ check)
     else echo "not ok 1 detector catches sleeping in atomic context (see $logs/splat.log)"; fi
     echo "KQ_BIN_END splat-detector rc=0"; echo "KQ_END"; } > "$logs/splat-verdict.log"
   show_timings
-  exec scripts/count-tap.sh "$logs/check.log" "$logs/splat-verdict.log" ;;
+  # The "# bench" lines of the VM run, for the README's figures.
+  grep -E '^# (bench|slack) ' "$logs/check.log" || true
+  exec scripts/count-tap.sh "$logs/host.log" "$logs/check.log" "$logs/splat-verdict.log" ;;
 demo)
   stage userspace build_userspace
   stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-demo.cpio.gz" -m kqueue.ko -d "$out/bin/kq-demo"
