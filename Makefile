@@ -57,4 +57,4 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '2,16p' Makefile
+	@sed -n '1,16p' Makefile
