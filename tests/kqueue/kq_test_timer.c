@@ -241,10 +241,11 @@ TEST(readd_restarts)
 	elapsed = ms_since(t0);
 	EXPECT_LE(500, elapsed);
 	/* One expiration of the new period, unless the wait itself ran a whole period late. */
-	if (elapsed < 1000)
+	if (elapsed < 1000) {
 		EXPECT_EQ(1, ev.data);
-	else
+	} else {
 		EXPECT_LE(1, ev.data);
+	}
 	ASSERT_OK(tdel(kq, 1));
 }
 
