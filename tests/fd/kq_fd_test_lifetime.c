@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Knote lifetime for descriptor filters, as FreeBSD (knote_fdclose): a knote
+ * belongs to the descriptor *number* of the process that registered it, not
+ * to the open file description.
+ *
+ *  - close(fd) drops every knote registered under fd, in every kqueue of the
+ *    process, including an event already queued; afterwards EV_DELETE on fd is
+ *    EBADF (the ident is not an open descriptor) and, once the number is
+ *    reused by another file that has no knote, ENOENT.
+ *  - A reused number starts fresh: no stale event of the old file.
+ *  - dup2() over a registered descriptor drops its knotes.
+ *  - dup(fd) shares the file but not the knotes: each number has its own.
+ *  - The kqueue does not keep the file alive: closing the last descriptor of
+ *    a pipe write end (or socket) registered in a kqueue gives the reader EOF
+ *    at once; closing a registered listening socket refuses new connections.
+ *  - Another process closing its copy of a descriptor (fork child) does not
+ *    touch the parent's knotes.
+ *  - EV_ADD on a descriptor that is not open, or an ident > INT_MAX, is EBADF
+ *    (as the errno of kevent() with no event list, or as an EV_ERROR record).
+ */
+#include "kq_fd_common.h"
+
+TEST(close_drops_queued_event)
+{
+	struct kevent ev;
+	int p[2];
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(1, put(p[1], 1));
+	/* The event is queued now; close() must take it away with the knote. */
+	ASSERT_EQ(0, close(p[0]));
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_ERRNO(EBADF, fd_chg(kq, p[0], EVFILT_READ, EV_DELETE));
+}
+
+TEST(delete_after_close_error_record_ebadf)
+{
+	struct kevent ch, ev;
+	int p[2];
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(p[1]));
+	ch = kev_make(p[1], EVFILT_WRITE, EV_DELETE, 0, 0, 0x9);
+	ASSERT_EQ(1, kevent(kq, &ch, 1, &ev, 1, NULL));
+	EXPECT_TRUE(ev.flags & EV_ERROR);
+	EXPECT_EQ(EBADF, ev.data);
+	EXPECT_EQ((uint64_t)p[1], ev.ident);
+	EXPECT_EQ(0x9, UDV(ev));
+}
+
+TEST(add_on_closed_or_invalid_fd_ebadf)
+{
+	struct kevent ch[3], ev[3];
+	int p[2], q[2];
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_EQ(0, pipe2(q, O_NONBLOCK));
+	ASSERT_EQ(0, close(p[0]));
+	ASSERT_ERRNO(EBADF, fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_ERRNO(EBADF, fd_add(kq, p[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_ERRNO(EBADF, fd_add(kq, p[0], EVFILT_EMPTY, 0, 0, 0, 0));
+	ASSERT_ERRNO(EBADF, kq_ctl(kq, (uint64_t)INT_MAX + 1, EVFILT_READ, EV_ADD, 0, 0, 0));
+	ASSERT_ERRNO(EBADF, kq_ctl(kq, 1ULL << 40, EVFILT_WRITE, EV_ADD, 0, 0, 0));
+	/* As records, and later changes still applied. */
+	ch[0] = kev_make(p[0], EVFILT_READ, EV_ADD, 0, 0, 1);
+	ch[1] = kev_make(INT_MAX, EVFILT_READ, EV_ADD, 0, 0, 2);
+	ch[2] = kev_make(q[1], EVFILT_WRITE, EV_ADD, 0, 0, 3);
+	ASSERT_EQ(2, kevent(kq, ch, 3, ev, 3, NULL));
+	for (int i = 0; i < 2; i++) {
+		EXPECT_TRUE(ev[i].flags & EV_ERROR);
+		EXPECT_EQ(EBADF, ev[i].data);
+		EXPECT_EQ(ch[i].ident, ev[i].ident);
+		EXPECT_EQ(i + 1, UDV(ev[i]));
+	}
+	ASSERT_OK(fd_chg(kq, q[1], EVFILT_WRITE, EV_DELETE));	/* the third was applied */
+}
+
+/* libevent's kq_init probe: ident -1 with changelist == eventlist gives one EV_ERROR record. */
+TEST(libevent_broken_kqueue_probe)
+{
+	struct kevent kv[2];
+
+	KQ_OPEN(kq);
+	alarm(10);
+	kv[0] = kev_make((uint64_t)-1, EVFILT_READ, EV_ADD, 0, 0, 0);
+	ASSERT_EQ(1, kevent(kq, kv, 1, kv, 2, NULL));
+	EXPECT_EQ((uint64_t)-1, kv[0].ident);
+	EXPECT_TRUE(kv[0].flags & EV_ERROR);
+	EXPECT_EQ(EBADF, kv[0].data);
+}
+
+TEST(reused_fd_number_enoent_and_fresh)
+{
+	struct kevent ev;
+	int p[2], q[2], n;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_EQ(0, pipe2(q, O_NONBLOCK));
+	n = p[0];
+	ASSERT_OK(fd_add(kq, n, EVFILT_READ, 0, 0, 0, 0x01d));
+	ASSERT_EQ(3, put(p[1], 3));
+	ASSERT_EQ(0, close(n));
+	ASSERT_EQ(n, dup2(q[0], n));		/* the number now names another pipe */
+	ASSERT_EQ(5, put(q[1], 5));		/* readable, but nothing registered on it */
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_ERRNO(ENOENT, fd_chg(kq, n, EVFILT_READ, EV_DELETE));
+	/* A new registration on the number sees the new file only. */
+	ASSERT_OK(fd_add(kq, n, EVFILT_READ, 0, 0, 0, 0x2e));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ(0x2e, UDV(ev));
+	EXPECT_EQ(5, ev.data);
+	ASSERT_EQ(1, kq_count_of(kq, n, EVFILT_READ));
+}
+
+TEST(reused_number_no_stale_event_from_old_file)
+{
+	struct kevent ev;
+	int p[2], q[2], n, d;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	n = p[0];
+	d = dup(p[0]);				/* keeps the old read end alive */
+	ASSERT_LE(0, d);
+	ASSERT_OK(fd_add(kq, n, EVFILT_READ, EV_CLEAR, 0, 0, 1));
+	ASSERT_EQ(0, close(n));
+	ASSERT_EQ(0, pipe2(q, O_NONBLOCK));
+	ASSERT_EQ(n, q[0]);			/* lowest free number */
+	ASSERT_OK(fd_add(kq, n, EVFILT_READ, EV_CLEAR, 0, 0, 2));
+	ASSERT_EQ(1, put(p[1], 1));		/* the old file becomes readable */
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(2, put(q[1], 2));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ(2, UDV(ev));
+	EXPECT_EQ(2, ev.data);
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+}
+
+TEST(dup2_over_registered_fd_drops_knotes)
+{
+	struct kevent ev;
+	int p[2], q[2];
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_EQ(0, pipe2(q, O_NONBLOCK));
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(1, put(p[1], 1));
+	ASSERT_EQ(p[0], dup2(q[0], p[0]));	/* implicit close of the old p[0] */
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(1, put(q[1], 1));
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_ERRNO(ENOENT, fd_chg(kq, p[0], EVFILT_READ, EV_DELETE));
+}
+
+TEST(dup_has_its_own_knotes)
+{
+	struct kevent ev;
+	int p[2], d;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	d = dup(p[0]);
+	ASSERT_LE(0, d);
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_ERRNO(ENOENT, fd_chg(kq, d, EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(1, put(p[1], 1));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ((uint64_t)p[0], ev.ident);
+	ASSERT_EQ(1, kq_count_of(kq, p[0], EVFILT_READ));
+	/* Closing p[0] drops its knote although the file lives on through d. */
+	ASSERT_EQ(0, close(p[0]));
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(1, put(p[1], 1));
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_ERRNO(ENOENT, fd_chg(kq, d, EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(2, bytes_readable(d));
+}
+
+TEST(dup_both_registered_close_one)
+{
+	struct kevent ev[4];
+	int p[2], d, n;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	d = dup(p[0]);
+	ASSERT_LE(0, d);
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 1));
+	ASSERT_OK(fd_add(kq, d, EVFILT_READ, 0, 0, 0, 2));
+	ASSERT_EQ(1, put(p[1], 1));
+	n = kq_poll(kq, ev, 4);
+	ASSERT_EQ(2, n);
+	EXPECT_NE(ev[0].ident, ev[1].ident);
+	EXPECT_EQ(3, UDV(ev[0]) + UDV(ev[1]));
+	ASSERT_EQ(0, close(p[0]));
+	n = kq_poll(kq, ev, 4);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ((uint64_t)d, ev[0].ident);
+	EXPECT_EQ(2, UDV(ev[0]));
+}
+
+TEST(close_drops_knotes_in_every_kqueue)
+{
+	struct kevent ev;
+	int p[2], kq2 = kqueue();
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, kq2);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(kq2, p[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	ASSERT_EQ(0, close(p[0]));
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(kq2, &ev, 1));
+	ASSERT_ERRNO(EBADF, fd_chg(kq2, p[0], EVFILT_READ, EV_DELETE));
+}
+
+/* The kqueue must not keep the write end alive: the reader sees EOF at once. */
+TEST(close_registered_write_end_reader_gets_eof)
+{
+	struct kevent ev;
+	int p[2];
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(p[1]));
+	ASSERT_EQ(0, read(p[0], &(char){ 0 }, 1));	/* 0 = EOF; -1/EAGAIN = a writer lives */
+	ASSERT_EVENT_EOF(kq, p[0], EVFILT_READ, &ev);
+	EXPECT_EQ(0, ev.data);
+}
+
+TEST(close_registered_read_end_writer_gets_epipe)
+{
+	int p[2];
+
+	KQ_OPEN(kq);
+	alarm(10);
+	signal(SIGPIPE, SIG_IGN);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(p[0]));
+	ASSERT_FAILS(EPIPE, put(p[1], 1));
+}
+
+TEST(close_registered_socket_peer_gets_eof)
+{
+	int sv[2];
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(kq, sv[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(sv[1]));
+	ASSERT_EQ(0, recv(sv[0], &(char){ 0 }, 1, MSG_DONTWAIT));
+}
+
+TEST(close_registered_listener_refuses_connections)
+{
+	int port, l, c, e;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	l = tcp_listener(4, 0, &port);
+	ASSERT_LE(0, l);
+	ASSERT_OK(fd_add(kq, l, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(l));
+	c = tcp_connect(port, 0);
+	e = errno;
+	ASSERT_EQ(-1, c) TH_LOG("the listening socket outlived close()");
+	ASSERT_EQ(ECONNREFUSED, e);
+}
+
+/* A fork child closing its copy of the descriptor leaves the parent's knote alone. */
+TEST(child_close_keeps_parent_knote)
+{
+	struct kevent ev;
+	int p[2], st;
+	pid_t pid;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0x99));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(p[0]);
+		close(kq);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_EQ(1, put(p[1], 1));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ((uint64_t)p[0], ev.ident);
+	EXPECT_EQ(0x99, UDV(ev));
+}
+
+/* Closing the kqueue releases its fd knotes; the files go on working. */
+TEST(close_kqueue_with_fd_knotes)
+{
+	int p[2], sv[2], kq;
+
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	for (int i = 0; i < 20; i++) {
+		kq = kqueue();
+		ASSERT_LE(0, kq);
+		ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+		ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, EV_CLEAR, 0, 0, 0));
+		ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, 0, 0, 0));
+		ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+		ASSERT_EQ(1, put(p[1], 1));		/* active knotes at close */
+		ASSERT_EQ(1, put(sv[1], 1));
+		ASSERT_EQ(0, close(kq));
+		ASSERT_EQ(1, put(p[1], 1));		/* wakes nobody, touches nothing freed */
+		ASSERT_EQ(2, drain(p[0]));
+		ASSERT_EQ(1, drain(sv[0]));
+	}
+}
+
+/*
+ * The descriptor is closed here but the file lives on in a fork child that
+ * keeps writing to the pipe: no event may come for the dropped knote.
+ */
+TEST(close_fd_no_event_while_file_lives_elsewhere)
+{
+	struct kevent ev;
+	int p[2];
+	pid_t pid;
+	int64_t t0;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
+	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	pid = fork();		/* a writer that keeps the pipe busy after our close */
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		for (int i = 0; i < 20; i++) {
+			put(p[1], 1);
+			sleep_ms(10);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(0, close(p[0]));
+	t0 = now_ns();
+	ASSERT_EQ(0, kq_get(kq, &ev, 1, 300)) TH_LOG("event for ident %d", (int)ev.ident);
+	EXPECT_LE(290, ms_since(t0));
+	waitpid(pid, NULL, 0);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * EVFILT_READ / EVFILT_WRITE on the other kinds of descriptor:
+ *
+ *  - ptys (posix_openpt; a private devpts instance when /dev/pts is not
+ *    mounted): data = bytes readable on either side (raw mode); EV_EOF on the
+ *    master when the slave is closed, and on the slave when the master is.
+ *  - eventfd, timerfd, signalfd (Linux-only objects): readiness as poll()
+ *    reports it; data is not checked.
+ *  - regular files (FreeBSD vfs filt_vfsread / filt_vfswrite): READ data =
+ *    file size - file offset (negative past EOF); active when data != 0, or
+ *    always with NOTE_FILE_POLL; a write that extends the file wakes a reader
+ *    waiting at EOF (tail -f); WRITE always active with data 0; EMPTY EINVAL.
+ *  - /dev/null (no poll method): READ and WRITE active at once, as poll().
+ * Kqueues and epoll descriptors are in kq_fd_test_nested.c.
+ */
+#include "kq_fd_common.h"
+
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <termios.h>
+
+/* ---- ptys ------------------------------------------------------------------------ */
+
+static int pty_slave_of(int m)
+{
+	if (unlockpt(m) < 0)
+		return -1;
+	return ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK);
+}
+
+/* A master/slave pair, non-blocking, slave in raw mode. 0 or -1. */
+static int open_pty(int *master, int *slave)
+{
+	char dir[] = "/tmp/kq_fd_pts.XXXXXX", path[64];
+	struct termios t;
+	int m, s = -1;
+
+	m = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
+	if (m >= 0) {
+		if (grantpt(m) == 0)
+			s = pty_slave_of(m);
+		if (s < 0)
+			close(m);
+	}
+	if (s < 0) {
+		/* No devpts on /dev/pts (the test VM's initramfs): mount a private instance. */
+		if (!mkdtemp(dir))
+			return -1;
+		if (mount("devpts", dir, "devpts", 0, "newinstance,ptmxmode=0666,mode=0620") < 0) {
+			rmdir(dir);
+			return -1;
+		}
+		snprintf(path, sizeof(path), "%s/ptmx", dir);
+		m = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK);
+		if (m >= 0) {
+			s = pty_slave_of(m);
+			if (s < 0)
+				close(m);
+		}
+		umount2(dir, MNT_DETACH);	/* the open descriptors keep the instance */
+		rmdir(dir);
+		if (s < 0)
+			return -1;
+	}
+	if (tcgetattr(s, &t) < 0)
+		return -1;
+	cfmakeraw(&t);
+	if (tcsetattr(s, TCSANOW, &t) < 0)
+		return -1;
+	*master = m;
+	*slave = s;
+	return 0;
+}
+
+TEST(pty_master_read_data)
+{
+	struct kevent ev;
+	int m, s;
+
+	KQ_OPEN(kq);
+	alarm(15);
+	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
+	ASSERT_OK(fd_add(kq, m, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(kq, m, EVFILT_READ);
+	ASSERT_EQ(5, write(s, "hello", 5));
+	ASSERT_EVENT_DATA(kq, m, EVFILT_READ, 5, &ev);
+	EXPECT_FALSE(ev.flags & EV_EOF);
+	ASSERT_EQ(5, take(m, 100));
+	ASSERT_NO_EVENT(kq, m, EVFILT_READ);
+}
+
+TEST(pty_slave_read_data)
+{
+	struct kevent ev;
+	int m, s;
+
+	KQ_OPEN(kq);
+	alarm(15);
+	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
+	ASSERT_OK(fd_add(kq, s, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(kq, s, EVFILT_READ);
+	ASSERT_EQ(3, write(m, "abc", 3));
+	ASSERT_EVENT_DATA(kq, s, EVFILT_READ, 3, &ev);
+	EXPECT_FALSE(ev.flags & EV_EOF);
+}
+
+TEST(pty_write_ready_both_sides)
+{
+	struct kevent ev;
+	int m, s;
+
+	KQ_OPEN(kq);
+	alarm(15);
+	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
+	ASSERT_OK(fd_add(kq, m, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(kq, s, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(kq, m, EVFILT_WRITE, &ev);
+	EXPECT_FALSE(ev.flags & EV_EOF);
+	ASSERT_EVENT(kq, s, EVFILT_WRITE, &ev);
+	EXPECT_FALSE(ev.flags & EV_EOF);
+}
+
+TEST(pty_slave_close_master_eof)
+{
+	struct kevent ev;
+	int m, s;
+
+	KQ_OPEN(kq);
+	alarm(15);
+	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
+	ASSERT_OK(fd_add(kq, m, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(s));
+	ASSERT_EVENT_EOF(kq, m, EVFILT_READ, &ev);
+}
+
+TEST(pty_master_close_slave_eof)
+{
+	struct kevent ev;
+	int m, s;
+
+	KQ_OPEN(kq);
+	alarm(15);
+	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
+	ASSERT_OK(fd_add(kq, s, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(m));
+	ASSERT_EVENT_EOF(kq, s, EVFILT_READ, &ev);
+}
+
+/* ---- eventfd / timerfd / signalfd ------------------------------------------------------ */
+
+TEST(eventfd_readable_while_counter_nonzero)
+{
+	struct kevent ev;
+	uint64_t v = 1;
+	int e = eventfd(0, EFD_NONBLOCK);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, e);
+	ASSERT_OK(fd_add(kq, e, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(kq, e, EVFILT_READ);
+	ASSERT_EQ(8, write(e, &v, 8));
+	ASSERT_EVENT(kq, e, EVFILT_READ, &ev);
+	EXPECT_FALSE(ev.flags & EV_EOF);
+	ASSERT_EQ(8, read(e, &v, 8));
+	EXPECT_EQ(1, v);
+	ASSERT_NO_EVENT(kq, e, EVFILT_READ);
+}
+
+TEST(eventfd_writable_until_counter_full)
+{
+	struct kevent ev;
+	uint64_t v = 0xfffffffffffffffeULL;
+	int e = eventfd(0, EFD_NONBLOCK);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, e);
+	ASSERT_OK(fd_add(kq, e, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(kq, e, EVFILT_WRITE, &ev);
+	ASSERT_EQ(8, write(e, &v, 8));		/* counter at its maximum */
+	ASSERT_NO_EVENT(kq, e, EVFILT_WRITE);
+	ASSERT_EQ(8, read(e, &v, 8));
+	ASSERT_EVENT(kq, e, EVFILT_WRITE, &ev);
+}
+
+TEST(timerfd_readable_on_expiry)
+{
+	struct itimerspec its = { .it_value = { 0, 30 * NSEC_PER_MSEC } };
+	struct kevent ev;
+	uint64_t exp;
+	int t = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	int64_t t0;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, t);
+	ASSERT_OK(fd_add(kq, t, EVFILT_READ, 0, 0, 0, 0));
+	t0 = now_ns();
+	ASSERT_EQ(0, timerfd_settime(t, 0, &its, NULL));
+	ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, NULL));
+	EXPECT_LE(25, ms_since(t0));
+	EXPECT_EQ((uint64_t)t, ev.ident);
+	ASSERT_EQ(8, read(t, &exp, 8));
+	EXPECT_EQ(1, exp);
+	ASSERT_NO_EVENT(kq, t, EVFILT_READ);
+}
+
+TEST(signalfd_readable_with_pending_signal)
+{
+	struct signalfd_siginfo si;
+	struct kevent ev;
+	sigset_t set;
+	int s;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	ASSERT_EQ(0, sigprocmask(SIG_BLOCK, &set, NULL));
+	s = signalfd(-1, &set, SFD_NONBLOCK);
+	ASSERT_LE(0, s);
+	ASSERT_OK(fd_add(kq, s, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(kq, s, EVFILT_READ);
+	ASSERT_EQ(0, raise(SIGUSR1));	/* to this thread, which blocks it */
+	ASSERT_EVENT(kq, s, EVFILT_READ, &ev);
+	ASSERT_EQ(sizeof(si), read(s, &si, sizeof(si)));
+	EXPECT_EQ(SIGUSR1, si.ssi_signo);
+	ASSERT_NO_EVENT(kq, s, EVFILT_READ);
+}
+
+/* ---- regular files ------------------------------------------------------------------------ */
+
+/* A new file in /tmp with n bytes, offset 0, already unlinked. */
+static int tmpfile_with(size_t n)
+{
+	char path[] = "/tmp/kq_fd_file.XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (n && put(fd, n) != (ssize_t)n)
+		return -1;
+	return lseek(fd, 0, SEEK_SET) == 0 ? fd : -1;
+}
+
+TEST(file_read_data_is_offset_to_eof)
+{
+	struct kevent ev;
+	int f = tmpfile_with(100);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, f);
+	ASSERT_OK(fd_add(kq, f, EVFILT_READ, 0, 0, 0, 0x5));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ((uint64_t)f, ev.ident);
+	EXPECT_EQ(100, ev.data);
+	EXPECT_EQ(0x5, UDV(ev));
+	EXPECT_FALSE(ev.flags & EV_EOF);
+	ASSERT_EQ(30, take(f, 30));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ(70, ev.data);
+	ASSERT_EQ(70, take(f, 100));
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));	/* at EOF: data 0, not active */
+}
+
+TEST(file_at_eof_needs_note_file_poll)
+{
+	struct kevent ev;
+	int f = tmpfile_with(10);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, f);
+	ASSERT_EQ(10, lseek(f, 0, SEEK_END));
+	ASSERT_OK(fd_add(kq, f, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	/* NOTE_FILE_POLL: always readable, like poll(). */
+	ASSERT_OK(fd_add(kq, f, EVFILT_READ, 0, NOTE_FILE_POLL, 0, 0));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ(0, ev.data);
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));	/* level: stays */
+}
+
+TEST(file_empty_with_note_file_poll)
+{
+	struct kevent ev;
+	int f = tmpfile_with(0);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, f);
+	ASSERT_OK(fd_add(kq, f, EVFILT_READ, 0, NOTE_FILE_POLL, 0, 0));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ(0, ev.data);
+}
+
+TEST(file_offset_past_eof_negative_data)
+{
+	struct kevent ev;
+	int f = tmpfile_with(100);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, f);
+	ASSERT_EQ(150, lseek(f, 150, SEEK_SET));
+	ASSERT_OK(fd_add(kq, f, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ(-50, ev.data);
+}
+
+/* A write that extends the file wakes a knote waiting at EOF (FreeBSD tail -f). */
+TEST(file_append_wakes_reader_at_eof)
+{
+	struct kevent ev;
+	char path[] = "/tmp/kq_fd_file.XXXXXX";
+	int w = mkstemp(path), r;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, w);
+	r = open(path, O_RDONLY);
+	ASSERT_LE(0, r);
+	unlink(path);
+	ASSERT_OK(fd_add(kq, r, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(kq, r, EVFILT_READ);
+	ASSERT_EQ(10, put(w, 10));
+	ASSERT_EVENT(kq, r, EVFILT_READ, &ev);
+	EXPECT_EQ(10, ev.data);
+}
+
+TEST(file_append_wakes_blocked_waiter)
+{
+	struct later_write lw;
+	struct kevent ev;
+	char path[] = "/tmp/kq_fd_file.XXXXXX";
+	int w = mkstemp(path), r;
+	pthread_t t;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, w);
+	r = open(path, O_RDONLY);
+	ASSERT_LE(0, r);
+	unlink(path);
+	ASSERT_OK(fd_add(kq, r, EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	lw = (struct later_write){ .fd = w, .delay_ms = 100, .n = 4 };
+	ASSERT_EQ(0, pthread_create(&t, NULL, later_write_fn, &lw));
+	ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, NULL));
+	EXPECT_EQ((uint64_t)r, ev.ident);
+	EXPECT_EQ(4, ev.data);
+	pthread_join(t, NULL);
+}
+
+TEST(file_write_always_ready_data_zero)
+{
+	struct kevent ev;
+	int f = tmpfile_with(10);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, f);
+	ASSERT_OK(fd_add(kq, f, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ(EVFILT_WRITE, ev.filter);
+	EXPECT_EQ(0, ev.data);
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+}
+
+TEST(file_empty_filter_einval)
+{
+	int f = tmpfile_with(10);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, f);
+	ASSERT_ERRNO(EINVAL, fd_add(kq, f, EVFILT_EMPTY, 0, 0, 0, 0));
+}
+
+/* ---- a file with no poll method ---------------------------------------------------------------- */
+
+TEST(dev_null_always_ready)
+{
+	struct kevent ev;
+	int f = open("/dev/null", O_RDWR);
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_LE(0, f);
+	ASSERT_OK(fd_add(kq, f, EVFILT_READ, 0, 0, 0, 1));
+	ASSERT_OK(fd_add(kq, f, EVFILT_WRITE, 0, 0, 0, 2));
+	ASSERT_EVENT(kq, f, EVFILT_READ, &ev);
+	EXPECT_EQ(1, UDV(ev));
+	ASSERT_EVENT(kq, f, EVFILT_WRITE, &ev);
+	EXPECT_EQ(2, UDV(ev));
+}
+
+TEST_HARNESS_MAIN
