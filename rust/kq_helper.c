@@ -84,3 +84,10 @@ void kq_wake_up_all(struct wait_queue_head *wq)
 {
 	wake_up_all(wq);
 }
+
+/* waitqueue_active() is static inline: lets the event path skip the wait-queue lock when no
+ * thread sleeps in kevent() (the common case of an event loop that is busy). */
+bool kq_waitqueue_active(struct wait_queue_head *wq)
+{
+	return waitqueue_active(wq);
+}

@@ -20,6 +20,7 @@ bool kq_signal_pending(void);
 void kq_init_waitqueue_head(struct wait_queue_head *wq);
 void kq_wake_up_one(struct wait_queue_head *wq);
 void kq_wake_up_all(struct wait_queue_head *wq);
+bool kq_waitqueue_active(struct wait_queue_head *wq);
 void kq_wake_up_all_poll(struct wait_queue_head *wq, __poll_t mask);
 
 #endif

@@ -184,9 +184,12 @@ impl KQueue {
         }
     }
 
-    /// A knote was queued: wake one kevent() sleeper and every poller.
+    /// A knote was queued (under `ready`, which sleepers take after queueing themselves): wake
+    /// one kevent() sleeper, if any, and every poller.
     pub(crate) fn wake_for_new_event(&self) {
-        self.waiters.wake_one();
+        if self.waiters.has_waiters() {
+            self.waiters.wake_one();
+        }
         if self.polled.load(ordering::Relaxed) {
             self.pollers.wake_poll(bindings::POLLIN | bindings::POLLRDNORM);
         }

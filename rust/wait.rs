@@ -56,6 +56,15 @@ impl WaitQueue {
         unsafe { helper::kq_wake_up_one(self.as_ptr()) }
     }
 
+    /// Whether anyone sleeps on the queue (`waitqueue_active`). Only meaningful when the caller
+    /// changed the sleepers' condition under a lock that the sleepers take after queueing
+    /// themselves (for kevent(): the `ready` lock), so a sleeper that is not seen here is
+    /// guaranteed to see the change.
+    pub(crate) fn has_waiters(&self) -> bool {
+        // SAFETY: `head` is initialised for the lifetime of `self`.
+        unsafe { helper::kq_waitqueue_active(self.as_ptr()) }
+    }
+
     /// Wakes every waiter. Any context.
     pub(crate) fn wake_all(&self) {
         // SAFETY: As above.
