@@ -6,7 +6,8 @@
  *   1b. collecting an event that stays pending (level-triggered): kevent() with no changes
  *      against epoll_wait() on an eventfd that stays readable;
  *   1c. calibration: read() of 8 vs 184 bytes from /dev/zero, i.e. what the user copies alone
- *      cost on this machine (kevent() copies 120-184 bytes per call, epoll 12-28);
+ *      cost on this machine (kevent() copies 120-184 bytes per call, epoll 12-28); an ENOTTY
+ *      ioctl on a kqueue (the bare syscall) and a kevent() with nothing to do;
  *   2. registration: EV_ADD + EV_DELETE of a user event against epoll_ctl ADD + DEL of an eventfd;
  *   3. one active event among N idle ones (N = 10, 1000): the wait call alone;
  *   4. creating and closing a queue: kqueue() + close() against epoll_create1() + close();
@@ -191,6 +192,10 @@ TEST(user_copy_calibration)
 	for (i = 0; i < ITERS; i++)
 		ASSERT_EQ(-1, ioctl(fd, 0, 0));
 	ksft_print_msg("bench ioctl_enotty_ns=%.0f\n", (double)(now_ns() - t0) / ITERS);
+	t0 = now_ns();
+	for (i = 0; i < ITERS; i++)
+		ASSERT_EQ(0, kevent(fd, NULL, 0, NULL, 0, &zero_ts));
+	ksft_print_msg("bench kevent_empty_ns=%.0f\n", (double)(now_ns() - t0) / ITERS);
 	close(fd);
 }
 
