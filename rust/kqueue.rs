@@ -113,7 +113,8 @@ impl Drop for InKevent<'_> {
 /// Where kevent() writes its records.
 struct EventSink {
     base: UserPtr,
-    room: usize,
+    /// Room for this many records (`nevents`).
+    capacity: usize,
     written: usize,
 }
 
@@ -122,8 +123,12 @@ impl EventSink {
         let at = self.base.wrapping_byte_add(self.written * KEVENT_SIZE);
         UserSlice::new(at, KEVENT_SIZE).writer().write(kev)?;
         self.written += 1;
-        self.room -= 1;
         Ok(())
+    }
+
+    /// Records that still fit.
+    fn room(&self) -> usize {
+        self.capacity - self.written
     }
 }
 
@@ -227,11 +232,11 @@ impl KQueue {
         };
         let mut sink = EventSink {
             base: UserPtr::from_addr(args.eventlist as usize),
-            room: args.nevents as usize,
+            capacity: args.nevents as usize,
             written: 0,
         };
         self.apply_changes(&args, &mut sink, compat)?;
-        if sink.written > 0 || sink.room == 0 {
+        if sink.written > 0 || sink.capacity == 0 {
             return Ok(sink.written as isize);
         }
         let deadline = deadline_ns(timeout)?;
@@ -260,7 +265,7 @@ impl KQueue {
             if res.is_ok() && kev.flags & abi::EV_RECEIPT == 0 {
                 continue;
             }
-            if sink.room == 0 {
+            if sink.room() == 0 {
                 return res;
             }
             kev.flags = abi::EV_ERROR;
@@ -423,13 +428,13 @@ impl KQueue {
         }
     }
 
-    /// One pass over the ready list: reports up to `sink.room` events. Level-triggered knotes
+    /// One pass over the ready list: reports up to `sink.room()` events. Level-triggered knotes
     /// are re-queued at the tail after the pass, so none is reported twice in one call.
     fn scan(&self, sink: &mut EventSink) -> Result {
         let mut inner = self.inner.lock();
         let mut requeue = List::<Knote>::new();
         let mut result = Ok(());
-        while sink.room > 0 {
+        while sink.room() > 0 {
             let mut ready = self.ready.lock();
             let Some(item) = ready.list.pop_front() else { break };
             let st = item.state.access_mut(&mut ready);
