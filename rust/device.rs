@@ -90,6 +90,25 @@ impl PinnedDrop for KqueueDevice {
     }
 }
 
+/// The kqueue behind `file`, if `file` is a /dev/kqueue file (a kqueue watching a kqueue).
+///
+/// # Safety
+///
+/// The caller holds a reference to `file` for as long as it uses the result.
+pub(crate) unsafe fn kqueue_of_file<'a>(file: *mut bindings::file) -> Option<&'a KQueue> {
+    // SAFETY: The caller holds a reference, so `f_op` is stable.
+    if !core::ptr::eq(unsafe { (*file).f_op }, &KQUEUE_FOPS.0) {
+        return None;
+    }
+    // SAFETY: A /dev/kqueue file with a reference held is between open and release, so
+    // `private_data` holds our `Arc<KQueue>` (`into_foreign`), which lives at least as long as
+    // the file.
+    let kq = unsafe { kqueue_of(file) };
+    let ptr: *const KQueue = &*kq;
+    // SAFETY: As above: the kqueue outlives the caller's file reference.
+    Some(unsafe { &*ptr })
+}
+
 /// Borrows the kqueue of `file`.
 ///
 /// # Safety

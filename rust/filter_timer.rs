@@ -89,7 +89,7 @@ pub(crate) fn new_state(sched: Schedule) -> FilterState {
 fn timer(st: &mut KnoteState) -> &mut TimerState {
     match &mut st.filter {
         FilterState::Timer(t) => t,
-        FilterState::User(_) => unreachable!("EVFILT_TIMER knote with user state"),
+        _ => unreachable!("EVFILT_TIMER knote with user state"),
     }
 }
 

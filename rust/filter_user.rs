@@ -23,7 +23,7 @@ pub(crate) fn new_state(fflags: u32) -> FilterState {
 fn user(st: &mut KnoteState) -> &mut UserState {
     match &mut st.filter {
         FilterState::User(u) => u,
-        FilterState::Timer(_) => unreachable!("EVFILT_USER knote with timer state"),
+        _ => unreachable!("EVFILT_USER knote with timer state"),
     }
 }
 

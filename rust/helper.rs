@@ -1,9 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Declarations of the C helpers in `kq_helper.c` (macros and static inlines the 7.2 bindings
-//! cannot reach). Each is a one-line forwarder; see that file for why each one exists.
+//! Declarations of the C helper objects: `kq_helper.c` (one-line forwarders to macros and static
+//! inlines the 7.2 bindings cannot reach), `kq_poll_hook.c` (poll-table hooks), `kq_close_watch.c`
+//! (fsnotify close notification) and `kq_fdata.c` (per-file-kind readiness data). Each C file
+//! says why it is C.
 
+use crate::poll_hook::RawPollHook;
 use kernel::bindings;
-use kernel::ffi::{c_long, c_ulong};
+use kernel::ffi::{c_int, c_long, c_ulong, c_void};
+
+/// What `kq_fd_evaluate` computes for one descriptor knote (`struct kq_fd_eval`).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct KqFdEval {
+    /// FreeBSD's `kn_data` for the filter.
+    pub(crate) data: i64,
+    /// The socket error when at EOF, else 0.
+    pub(crate) fflags: u32,
+    /// EV_EOF.
+    pub(crate) eof: bool,
+    /// The filter's condition holds.
+    pub(crate) active: bool,
+}
 
 // Kernel structs are passed by pointer only, never by value: their Rust layout is irrelevant.
 #[allow(improper_ctypes)]
@@ -20,4 +37,40 @@ extern "C" {
     pub(crate) fn kq_wake_up_all(wq: *mut bindings::wait_queue_head);
     pub(crate) fn kq_waitqueue_active(wq: *mut bindings::wait_queue_head) -> bool;
     pub(crate) fn kq_wake_up_all_poll(wq: *mut bindings::wait_queue_head, mask: u32);
+    pub(crate) fn kq_init_waitqueue_head_pollers(wq: *mut bindings::wait_queue_head);
+    pub(crate) fn kq_init_work(
+        work: *mut bindings::work_struct,
+        func: unsafe extern "C" fn(*mut bindings::work_struct),
+    );
+    pub(crate) fn kq_schedule_work(work: *mut bindings::work_struct) -> bool;
+
+    // kq_poll_hook.c
+    pub(crate) fn kq_poll_hook_file(
+        file: *mut bindings::file,
+        hooks: *mut RawPollHook,
+        nr: u32,
+        events: u32,
+        knote: *const c_void,
+        overflow: *mut bool,
+    ) -> u32;
+    pub(crate) fn kq_poll_mask(file: *mut bindings::file, events: u32) -> u32;
+    pub(crate) fn kq_poll_unhook(hooks: *mut RawPollHook, nr: u32);
+
+    // kq_close_watch.c
+    pub(crate) fn kq_close_watch_init() -> c_int;
+    pub(crate) fn kq_close_watch_exit();
+    pub(crate) fn kq_file_notifies_close(file: *mut bindings::file) -> bool;
+    pub(crate) fn kq_close_watch_get(file: *mut bindings::file) -> *mut c_void;
+    pub(crate) fn kq_close_watch_put(handle: *mut c_void);
+
+    // kq_fdata.c
+    pub(crate) fn kq_fd_check(file: *mut bindings::file, filter: c_int) -> c_int;
+    pub(crate) fn kq_fd_evaluate(
+        file: *mut bindings::file,
+        filter: c_int,
+        sfflags: u32,
+        sdata: i64,
+        mask: u32,
+        out: *mut KqFdEval,
+    ) -> c_int;
 }

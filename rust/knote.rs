@@ -2,10 +2,14 @@
 //! A knote: one registered (ident, filter) pair of one kqueue.
 //!
 //! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry, (b) the ready list
-//! while it is queued (a `ListArc`), and (c) the hrtimer handle while an EVFILT_TIMER is armed.
-//! It dies when all three let go: EV_DELETE, EV_ONESHOT delivery, or the release of its kqueue
-//! remove it from the registry, take it off the ready list and cancel its timer, in that order.
-//! The knote never outlives its kqueue (the `kq` back-pointer relies on that).
+//! while it is queued (a `ListArc`), (c) the hrtimer handle while an EVFILT_TIMER is armed,
+//! (d) the global `FILES` table while a descriptor knote watches a close-notifying file, and
+//! (e) its kqueue's dead list between that file's release and the next kevent(). It dies when
+//! all let go: EV_DELETE, EV_ONESHOT delivery, a stale descriptor, or the release of its kqueue
+//! remove it from the registry, take it off the ready list, cancel its timer and unhook it from
+//! the watched file (`FILES` and wait queues), in that order. The knote never outlives its
+//! kqueue (the `kq` back-pointer relies on that): the kqueue's release drops every knote and
+//! empties its dead list, and wait-queue callbacks cannot run after unhooking.
 //!
 //! What locks kn? The answer is in the types:
 //! - `state: LockedBy<KnoteState, ReadyInner>`: everything an event source may change from
@@ -13,17 +17,23 @@
 //!   the kqueue's irq-safe `ready` spinlock.
 //! - `reg: LockedBy<KnoteReg, KqInner>`: what only kevent() changes and what may sleep to
 //!   tear down (the armed timer handle) is protected by the kqueue's `inner` mutex.
-//! - `key`, `kq` and `filter` never change after creation.
+//! - `file`: the watched file's address (descriptor filters). For a close-watched file it is
+//!   written (cleared) only under the global `FILES` lock; for a pinned file it never changes.
+//! - `hooks`: linked and unlinked under `FILES` (close-watched) or `inner` (pinned); read by
+//!   wake-up callbacks under the watched file's wait-queue lock.
+//! - `key`, `kq`, `filter` and `pinned` never change after creation.
 
 use crate::abi::{self, KEvent};
 use crate::filter_timer::TimerState;
 use crate::filter_user::UserState;
 use crate::kqueue::{KQueue, KqInner, ReadyInner};
 use crate::limits::Charge;
+use crate::poll_hook::PollHooks;
 use kernel::{
+    bindings,
     list::{AtomicTracker, ListLinks, TryNewListArc},
     prelude::*,
-    sync::{Arc, LockedBy},
+    sync::{atomic::Atomic, Arc, LockedBy},
     time::hrtimer::{ArcHrTimerHandle, HrTimer},
 };
 
@@ -39,17 +49,38 @@ pub(crate) struct KnoteKey {
 pub(crate) enum Filter {
     User,
     Timer,
+    Read,
+    Write,
+    Empty,
 }
 
 impl Filter {
     /// Maps an EVFILT_* number to an implemented filter, or EINVAL (unknown filters, and the
-    /// FreeBSD filters this module does not provide yet: READ, WRITE, VNODE, PROC, SIGNAL, ...).
+    /// FreeBSD filters this module does not provide yet: AIO, VNODE, PROC, SIGNAL, ...).
     pub(crate) fn from_abi(filter: i16) -> Result<Filter> {
         match filter {
             abi::EVFILT_USER => Ok(Filter::User),
             abi::EVFILT_TIMER => Ok(Filter::Timer),
+            abi::EVFILT_READ => Ok(Filter::Read),
+            abi::EVFILT_WRITE => Ok(Filter::Write),
+            abi::EVFILT_EMPTY => Ok(Filter::Empty),
             _ => Err(EINVAL),
         }
+    }
+
+    pub(crate) fn to_abi(self) -> i16 {
+        match self {
+            Filter::User => abi::EVFILT_USER,
+            Filter::Timer => abi::EVFILT_TIMER,
+            Filter::Read => abi::EVFILT_READ,
+            Filter::Write => abi::EVFILT_WRITE,
+            Filter::Empty => abi::EVFILT_EMPTY,
+        }
+    }
+
+    /// A filter on a file descriptor (the ident is an fd of the kqueue's process).
+    pub(crate) fn is_fd(self) -> bool {
+        matches!(self, Filter::Read | Filter::Write | Filter::Empty)
     }
 }
 
@@ -57,6 +88,8 @@ impl Filter {
 pub(crate) enum FilterState {
     User(UserState),
     Timer(TimerState),
+    /// Descriptor filters keep their values in `KnoteState::kevent` (recomputed at each look).
+    Fd,
 }
 
 /// Knote state changed by event sources (any context). Protected by the kqueue's `ready` lock.
@@ -90,6 +123,14 @@ pub(crate) struct Knote {
     pub(crate) filter: Filter,
     /// The owning kqueue. Valid for the knote's whole life: see the module comment.
     kq: *const KQueue,
+    /// Descriptor filters: the address of the watched file, 0 once it was released (or for
+    /// other filters). Never dereferenced without a reference (see `filter_fd::evaluate`).
+    pub(crate) file: Atomic<usize>,
+    /// Descriptor filters: the knote owns a reference to `file` (files without close
+    /// notification), dropped with the knote.
+    pub(crate) pinned: bool,
+    /// Descriptor filters: the entries in the watched file's wait queues.
+    pub(crate) hooks: PollHooks,
     pub(crate) state: LockedBy<KnoteState, ReadyInner>,
     pub(crate) reg: LockedBy<KnoteReg, KqInner>,
     #[pin]
@@ -123,7 +164,9 @@ impl Knote {
         filter: Filter,
         filter_state: FilterState,
         charge: Charge,
+        file: Option<(*mut bindings::file, bool)>,
     ) -> Result<Arc<Knote>> {
+        let (file, pinned) = file.map_or((0, false), |(f, p)| (f as usize, p));
         // As FreeBSD's kqueue_register: the filter's returned fflags and data start at zero
         // (the user's values live on in `sfflags`/`sdata`).
         let mut kevent = KEvent { fflags: 0, data: 0, ..*kev };
@@ -146,6 +189,9 @@ impl Knote {
                 key: KnoteKey { ident: kev.ident, filter: kev.filter },
                 filter,
                 kq: owner as *const KQueue,
+                file: Atomic::new(file),
+                pinned,
+                hooks: PollHooks::new(),
                 state: LockedBy::new(owner.ready_lock(), state),
                 reg: LockedBy::new(owner.inner_lock(), KnoteReg { timer: None, timer_charge: None }),
                 timer <- HrTimer::new(),
@@ -155,6 +201,17 @@ impl Knote {
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// The pinned file's reference goes with the knote.
+    pub(crate) fn unpin_file(&self) {
+        let file = self.file.load(kernel::sync::atomic::ordering::Relaxed);
+        if self.pinned && file != 0 {
+            self.file.store(0, kernel::sync::atomic::ordering::Relaxed);
+            // SAFETY: `pinned` knotes own one reference to `file`, taken at EV_ADD; it is
+            // dropped once (the address is cleared under the caller's `inner` lock).
+            unsafe { bindings::fput(file as *mut bindings::file) };
+        }
     }
 
     /// The owning kqueue.

@@ -12,6 +12,7 @@
 #include <linux/spinlock.h>
 #include <linux/timekeeping.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include "kq_helper.h"
 
@@ -67,6 +68,26 @@ bool kq_signal_pending(void)
 void kq_init_waitqueue_head(struct wait_queue_head *wq)
 {
 	init_waitqueue_head(wq);
+}
+
+/* A second lockdep class for the kqueue's `pollers` queue: a kqueue watching another kqueue is
+ * woken (its `waiters` lock taken) from inside the other kqueue's `pollers` wake-up, which must
+ * not look like recursion on one class. */
+void kq_init_waitqueue_head_pollers(struct wait_queue_head *wq)
+{
+	init_waitqueue_head(wq);
+}
+
+/* INIT_WORK() is a macro and schedule_work() static inline: the kqueue wakes its pollers from a
+ * work item (never from inside another queue's wake-up), see KQueue::wake_for_new_event. */
+void kq_init_work(struct work_struct *work, void (*func)(struct work_struct *))
+{
+	INIT_WORK(work, func);
+}
+
+bool kq_schedule_work(struct work_struct *work)
+{
+	return schedule_work(work);
 }
 
 /* wake_up()/wake_up_poll()/wake_up_all() are macros. */

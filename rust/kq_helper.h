@@ -9,6 +9,7 @@
 struct file;
 struct pid;
 struct wait_queue_head;
+struct work_struct;
 
 unsigned long kq_spin_lock_irqsave(spinlock_t *lock);
 void kq_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
@@ -22,5 +23,9 @@ void kq_wake_up_one(struct wait_queue_head *wq);
 void kq_wake_up_all(struct wait_queue_head *wq);
 bool kq_waitqueue_active(struct wait_queue_head *wq);
 void kq_wake_up_all_poll(struct wait_queue_head *wq, __poll_t mask);
+
+void kq_init_waitqueue_head_pollers(struct wait_queue_head *wq);
+void kq_init_work(struct work_struct *work, void (*func)(struct work_struct *));
+bool kq_schedule_work(struct work_struct *work);
 
 #endif

@@ -2,9 +2,10 @@
 //! The kqueue object: one per open() of /dev/kqueue.
 //!
 //! Ownership: an `Arc<KQueue>` lives in the file's `private_data` from open() until release(),
-//! the last fput() of the file. release() empties the registry, the ready list and every armed
-//! timer (each knote's references), so the kqueue dies with its file. Threads in kevent() hold
-//! a file reference, so release() never runs under them.
+//! the last fput() of the file. release() empties the registry, the ready list, every armed
+//! timer, every hook into watched files and the dead list (each knote's references), and waits
+//! for its poll work item, so the kqueue dies with its file. Threads in kevent() hold a file
+//! reference, so release() never runs under them.
 //!
 //! Locks, in the order they nest (outer first):
 //! 1. `inner: Mutex<KqInner>` — the registry of knotes and each knote's `KnoteReg`. Held for a
@@ -14,13 +15,24 @@
 //!    from any context (hard-irq timer callbacks) with interrupts off; nothing sleeps and no
 //!    user memory is touched under it.
 //! 3. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions).
+//!
+//! `dead: Mutex<KVec<..>>` (knotes whose file was released) nests inside `inner` and inside the
+//! global `FILES` lock (`file_watch`), and takes nothing itself.
+//!
+//! Descriptor knotes add, from their wake-up callbacks: a watched file's wait-queue lock →
+//! `ready` → `waiters`. `pollers` is never woken from such a callback (that would nest one
+//! kqueue's `pollers` inside another's, and recurse along chains of kqueues): a work item wakes
+//! it. kevent() takes `inner` → `FILES` (registration, removal) and `inner` → another kqueue's
+//! `ready` (the pending count of a watched kqueue).
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
+use crate::file_watch;
+use crate::filter_fd::{self, FileRef, Verdict};
 use crate::filter_timer;
 use crate::filter_user;
-use crate::helper;
+use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock};
-use crate::knote::{Filter, Knote, KnoteKey, KnoteState};
+use crate::knote::{Filter, FilterState, Knote, KnoteKey, KnoteState};
 use crate::limits::{Resource, UserAccount};
 use crate::wait::{WaitQueue, WakeReason};
 use kernel::{
@@ -33,6 +45,7 @@ use kernel::{
         atomic::{ordering, Atomic},
         Arc, ArcBorrow, Mutex,
     },
+    types::Opaque,
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -43,6 +56,8 @@ const NSEC_PER_SEC: i64 = 1_000_000_000;
 pub(crate) struct KqInner {
     /// Every registered knote, by (ident, filter).
     knotes: RBTree<KnoteKey, Arc<Knote>>,
+    /// Descriptor knotes added or changed by the current changelist, evaluated after it.
+    to_evaluate: KVec<Arc<Knote>>,
 }
 
 /// State protected by the irq-safe `ready` spinlock.
@@ -87,11 +102,20 @@ pub(crate) struct KQueue {
     /// Threads sleeping in kevent() (exclusive waiters: one wake-up per new event).
     #[pin]
     waiters: WaitQueue,
-    /// poll/select/epoll (and later other kqueues) watching this kqueue's fd.
+    /// poll/select/epoll and other kqueues watching this kqueue's fd.
     #[pin]
     pollers: WaitQueue,
     /// Someone registered on `pollers`: release must send POLLFREE and wait for RCU.
     polled: Atomic<bool>,
+    /// Wakes `pollers` outside of any wake-up callback (see the lock order above).
+    #[pin]
+    poll_work: Opaque<bindings::work_struct>,
+    /// Knotes whose watched file was released (handed over by `file_watch`), to be dropped from
+    /// the registry by the next kevent() or release.
+    #[pin]
+    dead: Mutex<KVec<Arc<Knote>>>,
+    /// `dead` is not empty (checked without its lock on every kevent()).
+    has_dead: Atomic<bool>,
     /// The last descriptor was closed: waiters leave with EBADF.
     closing: Atomic<bool>,
     /// Threads currently inside kevent() on this kqueue (each holds a file reference).
@@ -139,11 +163,20 @@ impl KQueue {
         let acct = account.clone();
         let kq = Arc::pin_init(
             try_pin_init!(KQueue {
-                inner <- new_mutex!(KqInner { knotes: RBTree::new() }, "kqueue::inner"),
+                inner <- new_mutex!(
+                    KqInner { knotes: RBTree::new(), to_evaluate: KVec::new() },
+                    "kqueue::inner"
+                ),
                 ready <- new_irq_spinlock!(ReadyInner { list: List::new() }, "kqueue::ready"),
                 waiters <- WaitQueue::new(),
-                pollers <- WaitQueue::new(),
+                pollers <- WaitQueue::new_pollers(),
                 polled: Atomic::new(false),
+                // SAFETY: `INIT_WORK` initialises the whole work item in place.
+                poll_work <- unsafe {
+                    Opaque::ffi_init(|slot: *mut bindings::work_struct| helper::kq_init_work(slot, kq_poll_work))
+                },
+                dead <- new_mutex!(KVec::new(), "kqueue::dead"),
+                has_dead: Atomic::new(false),
                 closing: Atomic::new(false),
                 in_kevent: Atomic::new(0),
                 owner: OwnerPid::current(),
@@ -190,14 +223,46 @@ impl KQueue {
     }
 
     /// A knote was queued (under `ready`, which sleepers take after queueing themselves): wake
-    /// one kevent() sleeper, if any, and every poller.
+    /// one kevent() sleeper, if any, and (from the work item) every poller.
     pub(crate) fn wake_for_new_event(&self) {
         if self.waiters.has_waiters() {
             self.waiters.wake_one();
         }
         if self.polled.load(ordering::Relaxed) {
-            self.pollers.wake_poll(bindings::POLLIN | bindings::POLLRDNORM);
+            // SAFETY: The work item is initialised and lives as long as the kqueue; release()
+            // waits for it after the last event source is gone.
+            unsafe { helper::kq_schedule_work(self.poll_work.get()) };
         }
+    }
+
+    /// A watched file's wait queue woke `kn` (any context, under that queue's lock).
+    pub(crate) fn source_fired(&self, kn: ArcBorrow<'_, Knote>) {
+        let mut ready = self.ready.lock();
+        let queued = self.activate_locked(&mut ready, kn);
+        drop(ready);
+        if queued {
+            self.wake_for_new_event();
+        }
+    }
+
+    /// `kn`'s file is being released (`file_watch`, under `FILES`, process context): it was
+    /// unhooked; take it off the ready list and leave it for the next kevent() to drop.
+    pub(crate) fn file_closed(&self, kn: &Arc<Knote>) {
+        let mut ready = self.ready.lock();
+        // SAFETY: Knotes are only ever on this kqueue's ready list (or on none).
+        let item = unsafe { ready.list.remove(kn) };
+        drop(ready);
+        drop(item);
+        // Without memory the knote stays in the registry, inert, until its descriptor number
+        // is used again or the kqueue is closed (it is stale: `file` is 0).
+        if self.dead.lock().push(kn.clone(), GFP_KERNEL).is_ok() {
+            self.has_dead.store(true, ordering::Release);
+        }
+    }
+
+    /// Events pending on this kqueue (EVFILT_READ data of a kqueue watching it).
+    pub(crate) fn pending_count(&self) -> usize {
+        self.ready.lock().list.iter().count()
     }
 
     fn has_ready(&self) -> bool {
@@ -247,9 +312,31 @@ impl KQueue {
     /// Applies the changelist in order (FreeBSD `kqueue_kevent`). Failed changes, and every
     /// change with EV_RECEIPT, produce an EV_ERROR record while `sink` has room; a failure with
     /// no room left ends the call with that errno and leaves later changes unapplied.
+    ///
+    /// Descriptor knotes added or changed are evaluated after the batch, without `inner`: their
+    /// files' locks (a pipe's mutex, a socket's lock) may be held across page faults by
+    /// readers and writers, and /proc fdinfo takes `inner` under the seq_file lock, which a
+    /// splice into a pipe takes under the pipe's mutex.
     fn apply_changes(&self, args: &KqKeventArgs, sink: &mut EventSink, compat: bool) -> Result {
-        let base = UserPtr::from_addr(args.changelist as usize);
         let mut inner = self.inner.lock();
+        self.reap_dead(&mut inner);
+        let res = self.apply_changes_locked(&mut inner, args, sink, compat);
+        let to_evaluate = core::mem::take(&mut inner.to_evaluate);
+        drop(inner);
+        for kn in to_evaluate.iter() {
+            self.evaluate_registered(kn);
+        }
+        res
+    }
+
+    fn apply_changes_locked(
+        &self,
+        inner: &mut KqInner,
+        args: &KqKeventArgs,
+        sink: &mut EventSink,
+        compat: bool,
+    ) -> Result {
+        let base = UserPtr::from_addr(args.changelist as usize);
         for i in 0..args.nchanges as usize {
             let at = base.wrapping_byte_add(i * KEVENT_SIZE);
             let mut kev: KEvent = UserSlice::new(at, KEVENT_SIZE).reader().read()?;
@@ -261,7 +348,7 @@ impl KQueue {
                 kev.udata &= u32::MAX as u64;
             }
             kev.flags &= !abi::EV_SYSFLAGS;
-            let res = self.register(&mut inner, &kev);
+            let res = self.register(inner, &kev);
             if res.is_ok() && kev.flags & abi::EV_RECEIPT == 0 {
                 continue;
             }
@@ -278,18 +365,43 @@ impl KQueue {
         Ok(())
     }
 
+    /// Drops the knotes whose file was released (see `file_closed`).
+    fn reap_dead(&self, inner: &mut KqInner) {
+        if !self.has_dead.load(ordering::Acquire) {
+            return;
+        }
+        self.has_dead.store(false, ordering::Relaxed);
+        let dead = core::mem::take(&mut *self.dead.lock());
+        for kn in dead.iter() {
+            self.drop_knote(inner, kn);
+        }
+    }
+
     /// One change (FreeBSD `kqueue_register`).
     fn register(&self, inner: &mut KqInner, kev: &KEvent) -> Result {
         let filter = Filter::from_abi(kev.filter)?;
         if kev.flags & (abi::EV_ENABLE | abi::EV_DISABLE) == abi::EV_ENABLE | abi::EV_DISABLE {
             return Err(EINVAL);
         }
+        // Descriptor filters: the descriptor must be open (EBADF before anything else).
+        let file = match filter.is_fd() {
+            true => Some(FileRef::get(filter_fd::fd_of(kev.ident)?)?),
+            false => None,
+        };
         let key = KnoteKey { ident: kev.ident, filter: kev.filter };
-        let kn = match inner.knotes.get(&key) {
-            Some(kn) => kn.clone(),
+        let mut found = inner.knotes.get(&key).cloned();
+        if let (Some(kn), Some(f)) = (&found, &file) {
+            if kn.file.load(ordering::Acquire) != f.as_ptr() as usize {
+                // The number was closed (and maybe reused) since: that knote is gone.
+                self.drop_knote(inner, kn);
+                found = None;
+            }
+        }
+        let kn = match found {
+            Some(kn) => kn,
             None if kev.flags & abi::EV_ADD == 0 => return Err(ENOENT),
             None if kev.flags & abi::EV_KEEPUDATA != 0 => return Err(EINVAL),
-            None => return self.add(inner, kev, filter, key),
+            None => return self.add(inner, kev, filter, key, file.as_ref()),
         };
         if kev.flags & abi::EV_DELETE != 0 {
             self.drop_knote(inner, &kn);
@@ -306,12 +418,22 @@ impl KQueue {
             return Ok(());
         }
         self.modify(inner, &kn, kev)?;
-        self.finish_register(&kn, kev);
+        self.finish_register(inner, &kn, kev);
         Ok(())
     }
 
     /// EV_ADD of a new knote.
-    fn add(&self, inner: &mut KqInner, kev: &KEvent, filter: Filter, key: KnoteKey) -> Result {
+    fn add(
+        &self,
+        inner: &mut KqInner,
+        kev: &KEvent,
+        filter: Filter,
+        key: KnoteKey,
+        file: Option<&FileRef>,
+    ) -> Result {
+        if let Some(f) = file {
+            filter_fd::check(self, f, filter)?;
+        }
         let charge = self.account.charge(Resource::Knote)?;
         let (state, sched) = match filter {
             Filter::User => (filter_user::new_state(kev.fflags), None),
@@ -319,13 +441,24 @@ impl KQueue {
                 let s = filter_timer::schedule(kev)?;
                 (filter_timer::new_state(s), Some(s))
             }
+            _ => (FilterState::Fd, None),
         };
-        let kn = Knote::new(self, kev, filter, state, charge)?;
+        let file_info = file.map(|f| (f.as_ptr(), !file_watch::notifies_close(f.as_ptr())));
+        let kn = Knote::new(self, kev, filter, state, charge, file_info)?;
+        if let Some(f) = file {
+            if let Err(e) = self.attach_file(&kn, f) {
+                self.drop_knote(inner, &kn);
+                return Err(e);
+            }
+        }
         if filter == Filter::Timer {
             let mut ready = self.ready.lock();
             filter_timer::attach(kn.state.access_mut(&mut ready));
         }
-        inner.knotes.try_create_and_insert(key, kn.clone(), GFP_KERNEL_ACCOUNT)?;
+        if let Err(e) = inner.knotes.try_create_and_insert(key, kn.clone(), GFP_KERNEL_ACCOUNT) {
+            self.drop_knote(inner, &kn);
+            return Err(e.into());
+        }
         if let Some(s) = sched {
             let reg = kn.reg.access_mut(inner);
             if let Err(e) = filter_timer::arm(&kn, reg, s.first_ns) {
@@ -333,7 +466,41 @@ impl KQueue {
                 return Err(e);
             }
         }
-        self.finish_register(&kn, kev);
+        self.finish_register(inner, &kn, kev);
+        Ok(())
+    }
+
+    /// Evaluates a descriptor knote just added or changed (no lock held) and queues it if its
+    /// condition holds.
+    fn evaluate_registered(&self, kn: &Arc<Knote>) {
+        // A stale knote (its descriptor closed meanwhile) is dropped by the next change or scan.
+        let Verdict::Eval(ev) = filter_fd::evaluate(self, kn) else { return };
+        let mut ready = self.ready.lock();
+        let st = kn.state.access_mut(&mut ready);
+        if st.deleted {
+            return;
+        }
+        filter_fd::store(st, &ev);
+        let queued = !st.disabled && ev.active && self.activate_locked(&mut ready, kn.as_arc_borrow());
+        drop(ready);
+        if queued {
+            self.wake_for_new_event();
+        }
+    }
+
+    /// Ties a new descriptor knote to `file`: a reference (pinned files) or an entry in the
+    /// close-watch table, then the hooks into the file's wait queues.
+    fn attach_file(&self, kn: &Arc<Knote>, file: &FileRef) -> Result {
+        if kn.pinned {
+            // SAFETY: We hold a reference to `file`; the new one is the knote's, dropped by
+            // `Knote::unpin_file`.
+            unsafe { bindings::get_file(file.as_ptr()) };
+        } else {
+            file_watch::watch(kn, file.as_ptr())?;
+        }
+        // SAFETY: The file is live; the hooks are embedded in the pinned knote, which is
+        // unhooked (drop_knote) before it can be freed.
+        unsafe { kn.hooks.hook(kn, file.as_ptr(), filter_fd::interest(kn.filter)) }?;
         Ok(())
     }
 
@@ -358,7 +525,7 @@ impl KQueue {
         match (kn.filter, sched) {
             (Filter::User, _) => filter_user::touch_register(st, kev),
             (Filter::Timer, Some(s)) => filter_timer::touch_register(st, kev, s),
-            (Filter::Timer, None) => {
+            (Filter::Timer, None) | (Filter::Read | Filter::Write | Filter::Empty, _) => {
                 st.sfflags = kev.fflags;
                 st.sdata = kev.data;
             }
@@ -372,7 +539,11 @@ impl KQueue {
 
     /// Common tail of EV_ADD and modification: EV_DISABLE/EV_ENABLE (EV_ADD enables), then
     /// re-evaluate the condition and queue if it holds.
-    fn finish_register(&self, kn: &Arc<Knote>, kev: &KEvent) {
+    fn finish_register(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) {
+        // Descriptor filters are evaluated after the changelist, without `inner` (see
+        // `apply_changes`); without memory for that, the knote is queued and the scan
+        // evaluates it.
+        let deferred = kn.filter.is_fd() && inner.to_evaluate.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok();
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
         if kev.flags & abi::EV_DISABLE != 0 {
@@ -380,7 +551,10 @@ impl KQueue {
         } else if kev.flags & (abi::EV_ENABLE | abi::EV_ADD) != 0 {
             st.disabled = false;
         }
-        let fired = !st.disabled && filter_event(kn.filter, st);
+        if deferred {
+            return;
+        }
+        let fired = !st.disabled && (kn.filter.is_fd() || filter_event(kn.filter, st));
         let active = st.active || fired;
         let queued = active && self.activate_locked(&mut ready, kn.as_arc_borrow());
         drop(ready);
@@ -389,9 +563,12 @@ impl KQueue {
         }
     }
 
-    /// Removes `kn` from the registry, the ready list and its event source.
+    /// Removes `kn` from the registry (if it is the registered one), the ready list and its
+    /// event source.
     fn drop_knote(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
-        inner.knotes.remove(&kn.key);
+        if inner.knotes.get(&kn.key).is_some_and(|k| Arc::ptr_eq(k, kn)) {
+            inner.knotes.remove(&kn.key);
+        }
         let mut ready = self.ready.lock();
         kn.state.access_mut(&mut ready).deleted = true;
         // SAFETY: Knotes are only ever on this kqueue's ready list (or on none).
@@ -399,6 +576,14 @@ impl KQueue {
         drop(ready);
         drop(item);
         filter_timer::disarm(kn.reg.access_mut(inner));
+        if kn.filter.is_fd() {
+            if kn.pinned {
+                kn.hooks.unhook();
+                kn.unpin_file();
+            } else {
+                file_watch::forget(kn);
+            }
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -437,8 +622,36 @@ impl KQueue {
         while sink.room() > 0 {
             let mut ready = self.ready.lock();
             let Some(item) = ready.list.pop_front() else { break };
-            let st = item.state.access_mut(&mut ready);
-            let Some((out, next)) = deliver(item.filter, st) else { continue };
+            let (out, next) = if item.filter.is_fd() {
+                // Evaluated without the spinlock; a wake-up meanwhile sets `active` again.
+                let st = item.state.access_mut(&mut ready);
+                if st.disabled || st.deleted {
+                    continue;
+                }
+                st.active = false;
+                drop(ready);
+                // Without `inner` either (see `apply_changes`); an EV_DELETE meanwhile marks
+                // the knote deleted, which `deliver_fd` checks.
+                drop(inner);
+                let verdict = filter_fd::evaluate(self, &item);
+                inner = self.inner.lock();
+                ready = self.ready.lock();
+                let ev = match verdict {
+                    Verdict::Eval(ev) => ev,
+                    Verdict::Stale => {
+                        drop(ready);
+                        self.drop_knote(&mut inner, &item.into_arc());
+                        continue;
+                    }
+                };
+                let st = item.state.access_mut(&mut ready);
+                let Some(d) = deliver_fd(st, &ev) else { continue };
+                d
+            } else {
+                let st = item.state.access_mut(&mut ready);
+                let Some((out, next)) = deliver(item.filter, st) else { continue };
+                (Some(out), next)
+            };
             let doomed = match next {
                 After::Requeue => {
                     requeue.push_back(item);
@@ -451,6 +664,7 @@ impl KQueue {
             if let Some(kn) = doomed {
                 self.drop_knote(&mut inner, &kn);
             }
+            let Some(out) = out else { continue };
             if let Err(e) = sink.put(&out) {
                 result = Err(e);
                 break;
@@ -512,7 +726,11 @@ impl KQueue {
             let Some(kn) = inner.knotes.values().next().cloned() else { break };
             self.drop_knote(&mut inner, &kn);
         }
+        // Every knote is unhooked and out of `FILES`: no more hand-overs, no more wake-ups.
+        *self.dead.lock() = KVec::new();
         drop(inner);
+        // SAFETY: The work item is initialised; nothing schedules it any more.
+        unsafe { bindings::cancel_work_sync(self.poll_work.get()) };
         if self.polled.load(ordering::Relaxed) {
             self.pollers.wake_pollfree();
             // SAFETY: Waits for RCU readers that may still look at `pollers` (POLLFREE protocol).
@@ -562,12 +780,55 @@ enum After {
     Drop,
 }
 
-/// The filter's condition.
+/// Wakes the pollers of the kqueue whose `poll_work` this is.
+///
+/// # Safety
+///
+/// Called by the workqueue for a `poll_work` initialised in `KQueue::new`; release() waits for
+/// it before the kqueue can be freed.
+unsafe extern "C" fn kq_poll_work(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the `poll_work` field of a live `KQueue` (see above).
+    let kq = unsafe { &*kernel::container_of!(work.cast::<Opaque<bindings::work_struct>>(), KQueue, poll_work) };
+    kq.pollers.wake_poll(bindings::POLLIN | bindings::POLLRDNORM);
+}
+
+/// The filter's condition (filters evaluated under the `ready` lock: user, timer).
 fn filter_event(filter: Filter, st: &mut KnoteState) -> bool {
     match filter {
         Filter::User => filter_user::event(st),
         Filter::Timer => filter_timer::event(st),
+        Filter::Read | Filter::Write | Filter::Empty => st.active,
     }
+}
+
+/// `deliver` for a descriptor knote just evaluated to `ev` (FreeBSD `kqueue_scan` with the
+/// filter's `f_event`): `None` when nothing is reported and the knote stays off the list; a
+/// `None` record when the condition is false but a wake-up came during the evaluation (look
+/// again next time).
+fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval) -> Option<(Option<KEvent>, After)> {
+    if st.disabled || st.deleted {
+        return None;
+    }
+    filter_fd::store(st, ev);
+    let rewoken = st.active;
+    if !ev.active {
+        return if rewoken { Some((None, After::Requeue)) } else { None };
+    }
+    let out = filter_fd::record(st);
+    let flags = st.kevent.flags;
+    if flags & abi::EV_ONESHOT != 0 {
+        return Some((Some(out), After::Drop));
+    }
+    if flags & abi::EV_DISPATCH != 0 {
+        st.disabled = true;
+        st.active = false;
+        return Some((Some(out), After::Done));
+    }
+    if flags & abi::EV_CLEAR != 0 && !rewoken {
+        return Some((Some(out), After::Done));
+    }
+    st.active = true;
+    Some((Some(out), After::Requeue))
 }
 
 /// Decides the fate of a knote popped off the ready list: `None` when nothing is reported
@@ -599,7 +860,7 @@ fn deliver(filter: Filter, st: &mut KnoteState) -> Option<(KEvent, After)> {
 fn process(filter: Filter, st: &mut KnoteState) -> KEvent {
     match filter {
         Filter::User => filter_user::process(st),
-        Filter::Timer => {
+        Filter::Timer | Filter::Read | Filter::Write | Filter::Empty => {
             let out = st.kevent;
             if st.kevent.flags & abi::EV_CLEAR != 0 {
                 st.kevent.data = 0;

@@ -4,9 +4,12 @@
 //! Every open() of /dev/kqueue is one kqueue; the KQIOC_KEVENT ioctl is one kevent() call.
 //! Files: `abi` (the user ABI, shared with userspace), `device` (misc device, fops),
 //! `kqueue` (the queue object, kevent(), scan and wait), `knote` (a registration and its
-//! lifetime), `filter_user` / `filter_timer` (one file per filter), `wait` (ns-precision wait
-//! queue), `irq_lock` (irq-safe spinlock backend), `limits` (per-user caps), `helper` + the C
-//! helper object `kq_helper.c` (macros and inlines the bindings lack).
+//! lifetime), `filter_user` / `filter_timer` / `filter_fd` (one file per filter; `filter_fd` is
+//! EVFILT_READ/WRITE/EMPTY), `poll_hook` (a knote's entries in a watched file's wait queues),
+//! `file_watch` (weak file references and the close handler), `wait` (ns-precision wait queue),
+//! `irq_lock` (irq-safe spinlock backend), `limits` (per-user caps), `helper` + the C helper
+//! objects: `kq_helper.c` (macros and inlines the bindings lack), `kq_poll_hook.c` (poll
+//! tables), `kq_close_watch.c` (fsnotify close marks), `kq_fdata.c` (per-file-kind data).
 //!
 //! The module object owns the device registration; unloading deregisters it. Open kqueue files
 //! pin the module (`fops.owner`), so unloading waits until every kqueue is closed.
@@ -18,6 +21,8 @@ use kernel::prelude::*;
 #[path = "abi.rs"]
 mod abi;
 mod device;
+mod file_watch;
+mod filter_fd;
 mod filter_timer;
 mod filter_user;
 mod helper;
@@ -25,6 +30,7 @@ mod irq_lock;
 mod knote;
 mod kqueue;
 mod limits;
+mod poll_hook;
 mod wait;
 
 module! {
@@ -59,12 +65,17 @@ unsafe impl kernel::transmute::FromBytes for abi::KqTimespec {}
 struct KqueueModule {
     #[pin]
     device: device::KqueueDevice,
+    /// Dropped after `device` (fields drop in declaration order): no kqueue is left by then.
+    close_watch: file_watch::CloseWatch,
 }
 
 impl kernel::InPlaceModule for KqueueModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         limits::init();
-        try_pin_init!(Self { device <- device::KqueueDevice::register() })
+        try_pin_init!(Self {
+            close_watch: file_watch::CloseWatch::new()?,
+            device <- device::KqueueDevice::register(),
+        })
     }
 }
 

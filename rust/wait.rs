@@ -35,12 +35,26 @@ unsafe impl Send for WaitQueue {}
 unsafe impl Sync for WaitQueue {}
 
 impl WaitQueue {
+    /// A queue of threads sleeping in kevent() (one lockdep class for all kqueues).
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             // SAFETY: `init_waitqueue_head` initialises the whole head in place.
             head <- unsafe {
                 Opaque::ffi_init(|slot: *mut bindings::wait_queue_head| {
                     helper::kq_init_waitqueue_head(slot)
+                })
+            },
+        })
+    }
+
+    /// A queue of poll()ers of the kqueue fd, in a lockdep class of its own: another kqueue's
+    /// knote on it takes that kqueue's `ready` lock and wakes its `waiters` from inside.
+    pub(crate) fn new_pollers() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `init_waitqueue_head` initialises the whole head in place.
+            head <- unsafe {
+                Opaque::ffi_init(|slot: *mut bindings::wait_queue_head| {
+                    helper::kq_init_waitqueue_head_pollers(slot)
                 })
             },
         })

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Weak references from knotes to the files they watch, and what happens when such a file is
+//! released.
+//!
+//! A descriptor knote must not keep its file alive: when the process closes its last
+//! descriptor of a pipe or socket, the file goes at once and the peer sees EOF. So a knote
+//! holds only the file's address (`Knote::file`) and the global [`FILES`] table lists, per
+//! watched file, the knotes watching it. The C helper `kq_close_watch.c` puts an fsnotify
+//! close mark on the file's inode; `__fput()` calls [`kq_file_closing`] before the file's
+//! release method, in process context. That handler unhooks every knote of the file from the
+//! file's wait queues, clears its `file`, takes it off its kqueue's ready list and hands it to
+//! the kqueue's dead list, which the next kevent() reaps (the handler cannot take the kqueue's
+//! `inner` lock: kevent() holds `inner` while taking `FILES`).
+//!
+//! Files that produce no fsnotify events (anonymous inodes: eventfd, timerfd, signalfd,
+//! epoll, pidfd) are not in [`FILES`]: their knotes pin the file with a reference instead (no
+//! peer can observe the delay; the reference goes with the knote).
+//!
+//! Lock order: (fsnotify SRCU →) `FILES` → C `kq_watch_lock` → fsnotify's group lock;
+//! `FILES` → a kqueue's `dead` lock; `FILES` → a watched file's wait-queue lock (unhooking)
+//! → a kqueue's `ready` lock. kevent() takes `inner` → `FILES`.
+
+use crate::helper;
+use crate::knote::Knote;
+use kernel::{
+    bindings,
+    ffi::c_void,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{atomic::ordering, Arc},
+};
+
+/// The knotes watching one file, and the close mark of its inode.
+struct FileWatch {
+    /// `kq_close_watch_get`'s handle; put when the entry goes.
+    mark: *mut c_void,
+    knotes: KVec<Arc<Knote>>,
+}
+
+// SAFETY: `mark` is an opaque handle only passed back to `kq_close_watch_put`, from any thread.
+unsafe impl Send for FileWatch {}
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialised by `init()` from the module initialiser before any open().
+    /// Every close-watched file (by inode and file address) with the knotes watching it. Lock order: see the
+    /// module comment; protects the table and, for the knotes in it, `Knote::file` writes and
+    /// unhooking.
+    unsafe(uninit) static FILES: Mutex<Table> = Table(None);
+}
+
+/// A watched file: (inode address, file address), so that the files of one inode are
+/// neighbours (a write to a regular file wakes the knotes of all its open files).
+type Key = (usize, usize);
+
+/// The table (`RBTree::new` is not `const`: created on first use).
+struct Table(Option<RBTree<Key, FileWatch>>);
+
+impl Table {
+    fn tree(&mut self) -> &mut RBTree<Key, FileWatch> {
+        self.0.get_or_insert_with(RBTree::new)
+    }
+}
+
+/// The module's close-notification machinery: the table and the fsnotify group. Created once
+/// by the module initialiser; dropped at unload, when every kqueue is closed.
+pub(crate) struct CloseWatch(());
+
+impl CloseWatch {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: Called exactly once, from the module initialiser, before any other use.
+        unsafe { FILES.init() };
+        // SAFETY: Creates the module's fsnotify group; no other call into kq_close_watch.c
+        // happens before it.
+        kernel::error::to_result(unsafe { helper::kq_close_watch_init() })?;
+        Ok(CloseWatch(()))
+    }
+}
+
+impl Drop for CloseWatch {
+    fn drop(&mut self) {
+        // Every kqueue is closed, so every mark was put: wait for them, drop the group.
+        // SAFETY: Pairs with `kq_close_watch_init` in `new`; no knote exists any more.
+        unsafe { helper::kq_close_watch_exit() };
+        *FILES.lock() = Table(None);
+    }
+}
+
+/// Whether `file` will tell us when it is released (else its knotes must pin it).
+pub(crate) fn notifies_close(file: *mut bindings::file) -> bool {
+    // SAFETY: The caller holds a reference to `file`.
+    unsafe { helper::kq_file_notifies_close(file) }
+}
+
+/// Records that `kn` watches `file` (whose address `kn.file` holds). The caller holds a
+/// reference to `file`, so its close handler cannot have run yet.
+pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
+    let key = key_of(file);
+    let mut guard = FILES.lock();
+    let files = guard.tree();
+    if let Some(w) = files.get_mut(&key) {
+        return Ok(w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?);
+    }
+    let mut knotes = KVec::new();
+    knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
+    // SAFETY: The caller holds a reference to `file`.
+    let mark = unsafe { helper::kq_close_watch_get(file) };
+    // SAFETY: Reads the ERR_PTR encoding of the returned handle.
+    if unsafe { bindings::IS_ERR(mark) } {
+        // SAFETY: As above.
+        return Err(Error::from_errno(unsafe { bindings::PTR_ERR(mark) } as i32));
+    }
+    if let Err(e) = files.try_create_and_insert(key, FileWatch { mark, knotes }, GFP_KERNEL_ACCOUNT) {
+        // SAFETY: `mark` came from `kq_close_watch_get` and is not stored anywhere.
+        unsafe { helper::kq_close_watch_put(mark) };
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Stops `kn` watching its file (if its close handler has not already) and unhooks it.
+pub(crate) fn forget(kn: &Knote) {
+    let mut guard = FILES.lock();
+    let files = guard.tree();
+    let file = kn.file.load(ordering::Relaxed);
+    kn.file.store(0, ordering::Relaxed);
+    kn.hooks.unhook();
+    if file == 0 {
+        return;
+    }
+    // A non-zero `file` under `FILES` is a live file: its close handler would have cleared it.
+    let key = key_of(file as *mut bindings::file);
+    let Some(w) = files.get_mut(&key) else { return };
+    w.knotes.retain(|k| !core::ptr::eq(&**k, kn));
+    if w.knotes.is_empty() {
+        if let Some(w) = files.remove(&key) {
+            drop(guard);
+            // SAFETY: The entry owned this handle from `kq_close_watch_get`.
+            unsafe { helper::kq_close_watch_put(w.mark) };
+        }
+    }
+}
+
+/// `__fput()` of `file` has started (fsnotify close event, process context, before the file's
+/// release method). `file` is only compared by address unless it is in the table.
+///
+/// # Safety
+///
+/// Called by `kq_close_watch.c` only, with a file in `__fput()`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode: *mut bindings::inode) {
+    let mut guard = FILES.lock();
+    let Some(w) = guard.tree().remove(&(inode as usize, file as usize)) else { return };
+    for kn in w.knotes.iter() {
+        kn.file.store(0, ordering::Relaxed);
+        kn.hooks.unhook();
+        kn.kqueue().file_closed(kn);
+    }
+    drop(guard);
+    // SAFETY: The entry owned this handle from `kq_close_watch_get`.
+    unsafe { helper::kq_close_watch_put(w.mark) };
+}
+
+/// A regular file changed (fsnotify FS_MODIFY on a watched inode, process context): its
+/// knotes are queued for re-evaluation (a reader at EOF sees the file grow, as `tail -f` needs).
+///
+/// # Safety
+///
+/// Called by `kq_close_watch.c` only; `inode` is only compared by address.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kq_inode_modified(inode: *mut bindings::inode) {
+    let mut guard = FILES.lock();
+    let Some(mut cursor) = guard.tree().cursor_lower_bound_mut(&(inode as usize, 0)) else { return };
+    loop {
+        let (key, w) = cursor.current();
+        if key.0 != inode as usize {
+            break;
+        }
+        for kn in w.knotes.iter() {
+            kn.kqueue().source_fired(kn.as_arc_borrow());
+        }
+        match cursor.move_next() {
+            Some(c) => cursor = c,
+            None => break,
+        }
+    }
+}
+
+/// The table key of a live file.
+fn key_of(file: *mut bindings::file) -> Key {
+    // SAFETY: The caller holds a reference to `file` (or knows it live under `FILES`); `f_inode`
+    // never changes.
+    let inode = unsafe { (*file).f_inode };
+    (inode as usize, file as usize)
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Close notification for watched files (kq_close_watch.c); Rust declares these in helper.rs. */
+#ifndef KQ_CLOSE_WATCH_H
+#define KQ_CLOSE_WATCH_H
+
+#include <linux/types.h>
+
+struct file;
+
+int kq_close_watch_init(void);
+void kq_close_watch_exit(void);
+bool kq_file_notifies_close(struct file *file);
+void *kq_close_watch_get(struct file *file);
+void kq_close_watch_put(void *handle);
+
+#endif
