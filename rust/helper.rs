@@ -36,13 +36,14 @@ extern "C" {
     pub(crate) fn kq_wake_up_one(wq: *mut bindings::wait_queue_head);
     pub(crate) fn kq_wake_up_all(wq: *mut bindings::wait_queue_head);
     pub(crate) fn kq_waitqueue_active(wq: *mut bindings::wait_queue_head) -> bool;
-    pub(crate) fn kq_wake_up_all_poll(wq: *mut bindings::wait_queue_head, mask: u32);
     pub(crate) fn kq_init_waitqueue_head_pollers(wq: *mut bindings::wait_queue_head);
     pub(crate) fn kq_init_work(
         work: *mut bindings::work_struct,
         func: unsafe extern "C" fn(*mut bindings::work_struct),
     );
     pub(crate) fn kq_schedule_work(work: *mut bindings::work_struct) -> bool;
+    pub(crate) fn kq_wake_pollers(wq: *mut bindings::wait_queue_head, mask: u32);
+    pub(crate) fn kq_in_pollers_wake() -> bool;
 
     // kq_poll_hook.c
     pub(crate) fn kq_poll_hook_file(

@@ -6,6 +6,7 @@
  */
 #include <linux/fs.h>
 #include <linux/file.h>
+#include <linux/percpu.h>
 #include <linux/pid.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
@@ -90,15 +91,33 @@ bool kq_schedule_work(struct work_struct *work)
 	return schedule_work(work);
 }
 
-/* wake_up()/wake_up_poll()/wake_up_all() are macros. */
+/*
+ * Per CPU: how deep we are inside kq_wake_pollers(). A kqueue watched by another kqueue is woken
+ * from inside the watched one's `pollers` wake-up (same lockdep class, and unbounded along
+ * chains): such wake-ups go to the work item instead (KQueue::wake_for_new_event). Wake-up
+ * callbacks run on the CPU that took the queue's lock, with preemption off, so a per-CPU count
+ * sees the nesting; an interrupt in between merely defers a wake-up it did not need to.
+ */
+static DEFINE_PER_CPU(unsigned int, kq_pollers_depth);
+
+void kq_wake_pollers(struct wait_queue_head *wq, __poll_t mask)
+{
+	preempt_disable();
+	__this_cpu_inc(kq_pollers_depth);
+	wake_up_poll(wq, mask);
+	__this_cpu_dec(kq_pollers_depth);
+	preempt_enable();
+}
+
+bool kq_in_pollers_wake(void)
+{
+	return this_cpu_read(kq_pollers_depth) != 0;
+}
+
+/* wake_up()/wake_up_all() are macros. */
 void kq_wake_up_one(struct wait_queue_head *wq)
 {
 	wake_up(wq);
-}
-
-void kq_wake_up_all_poll(struct wait_queue_head *wq, __poll_t mask)
-{
-	wake_up_poll(wq, mask);
 }
 
 void kq_wake_up_all(struct wait_queue_head *wq)

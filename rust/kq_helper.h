@@ -22,10 +22,12 @@ void kq_init_waitqueue_head(struct wait_queue_head *wq);
 void kq_wake_up_one(struct wait_queue_head *wq);
 void kq_wake_up_all(struct wait_queue_head *wq);
 bool kq_waitqueue_active(struct wait_queue_head *wq);
-void kq_wake_up_all_poll(struct wait_queue_head *wq, __poll_t mask);
 
 void kq_init_waitqueue_head_pollers(struct wait_queue_head *wq);
 void kq_init_work(struct work_struct *work, void (*func)(struct work_struct *));
 bool kq_schedule_work(struct work_struct *work);
+
+void kq_wake_pollers(struct wait_queue_head *wq, __poll_t mask);
+bool kq_in_pollers_wake(void);
 
 #endif

@@ -20,9 +20,9 @@
 //! global `FILES` lock (`file_watch`), and takes nothing itself.
 //!
 //! Descriptor knotes add, from their wake-up callbacks: a watched file's wait-queue lock →
-//! `ready` → `waiters`. `pollers` is never woken from such a callback (that would nest one
-//! kqueue's `pollers` inside another's, and recurse along chains of kqueues): a work item wakes
-//! it. kevent() takes `inner` → `FILES` (registration, removal) and `inner` → another kqueue's
+//! `ready` → `waiters` and `pollers`. A kqueue's `pollers` is never woken from inside another
+//! kqueue's `pollers` wake-up (a kqueue watching a kqueue: that would nest one class in itself
+//! and recurse along chains of kqueues): a work item wakes it then (`wait::in_pollers_wake`). kevent() takes `inner` → `FILES` (registration, removal) and `inner` → another kqueue's
 //! `ready` (the pending count of a watched kqueue).
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
@@ -34,7 +34,7 @@ use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock};
 use crate::knote::{Filter, FilterState, Knote, KnoteKey, KnoteState};
 use crate::limits::{Resource, UserAccount};
-use crate::wait::{WaitQueue, WakeReason};
+use crate::wait::{self, WaitQueue, WakeReason};
 use kernel::{
     bindings,
     list::{List, ListArc},
@@ -223,15 +223,21 @@ impl KQueue {
     }
 
     /// A knote was queued (under `ready`, which sleepers take after queueing themselves): wake
-    /// one kevent() sleeper, if any, and (from the work item) every poller.
+    /// one kevent() sleeper, if any, and every poller — from the work item when this runs inside
+    /// another kqueue's pollers wake-up (a kqueue watching a kqueue).
     pub(crate) fn wake_for_new_event(&self) {
         if self.waiters.has_waiters() {
             self.waiters.wake_one();
         }
-        if self.polled.load(ordering::Relaxed) {
+        if !self.polled.load(ordering::Relaxed) {
+            return;
+        }
+        if wait::in_pollers_wake() {
             // SAFETY: The work item is initialised and lives as long as the kqueue; release()
             // waits for it after the last event source is gone.
             unsafe { helper::kq_schedule_work(self.poll_work.get()) };
+        } else {
+            self.pollers.wake_pollers(bindings::POLLIN | bindings::POLLRDNORM);
         }
     }
 
@@ -789,7 +795,7 @@ enum After {
 unsafe extern "C" fn kq_poll_work(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `poll_work` field of a live `KQueue` (see above).
     let kq = unsafe { &*kernel::container_of!(work.cast::<Opaque<bindings::work_struct>>(), KQueue, poll_work) };
-    kq.pollers.wake_poll(bindings::POLLIN | bindings::POLLRDNORM);
+    kq.pollers.wake_pollers(bindings::POLLIN | bindings::POLLRDNORM);
 }
 
 /// The filter's condition (filters evaluated under the `ready` lock: user, timer).

@@ -85,10 +85,11 @@ impl WaitQueue {
         unsafe { helper::kq_wake_up_all(self.as_ptr()) }
     }
 
-    /// Wakes poll/select/epoll waiters with `mask` as the wake-up key. Any context.
-    pub(crate) fn wake_poll(&self, mask: u32) {
+    /// Wakes poll/select/epoll waiters of a kqueue's `pollers` queue, marking this CPU as inside
+    /// such a wake-up (see [`in_pollers_wake`]). Any context.
+    pub(crate) fn wake_pollers(&self, mask: u32) {
         // SAFETY: As above.
-        unsafe { helper::kq_wake_up_all_poll(self.as_ptr(), mask) }
+        unsafe { helper::kq_wake_pollers(self.as_ptr(), mask) }
     }
 
     /// Tells every poll-table user that the queue is going away (`wake_up_pollfree`); the caller
@@ -168,4 +169,10 @@ impl WaitQueue {
         };
         left != 0
     }
+}
+
+/// Whether this CPU is inside [`WaitQueue::wake_pollers`] (a kqueue woken by a kqueue it watches).
+pub(crate) fn in_pollers_wake() -> bool {
+    // SAFETY: Reads a per-CPU counter.
+    unsafe { helper::kq_in_pollers_wake() }
 }
