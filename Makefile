@@ -3,6 +3,7 @@
 #   make                      build kqueue.ko against the cached test kernel (built on first use)
 #   make KDIR=/path [LLVM=1]  build kqueue.ko against your own CONFIG_RUST=y kernel build tree
 #   make demo                 setup, kernel, module, userspace, then a VM runs /bin/kq-demo
+#                             and tests/fd's kq_echo_demo (fails if either fails)
 #   make check                everything, then the VM test runs; ends with "N passed, N failed"
 #   make vm-run CMD='./prog' [DIR=/path]
 #                             boot the VM, load kqueue.ko, run CMD as root in a copy of DIR
@@ -53,8 +54,8 @@ clean:
 	@kdir="$(KDIR)"; . scripts/env.sh; \
 	[ -n "$$kdir" ] || kdir=$$(ls -d "$$KQ_CACHE"/kbuild/*/.kq-built 2>/dev/null | head -n1 | xargs -r dirname); \
 	if [ -f Kbuild ] && [ -n "$$kdir" ]; then scripts/kmake.sh $(CURDIR) "$$kdir" clean; fi
-	for d in userspace tests/kqueue tests/compat32 tests/bench tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
+	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
 	rm -rf build
 
 help:
-	@sed -n '1,16p' Makefile
+	@sed -n '1,17p' Makefile

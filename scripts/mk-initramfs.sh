@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Build the test VM's initramfs (busybox-static, cpio newc, gzip).
 # Usage: mk-initramfs.sh -o OUT.cpio.gz [-m kqueue.ko] [-x extra.ko]... [-t test-binary]...
-#                        [-d kq-demo] [-u user-dir] [-c 'user command']
+#                        [-d demo-program]... [-u user-dir] [-c 'user command']
 # Layout: /init (tests/vm/init), /lib/modules/kqueue.ko, /lib/modules/extra/*.ko,
-#         /tests/bin/*, /bin/kq-demo, /mnt/user (copy of user-dir), /kq/cmd.
+#         /tests/bin/*, /bin/<demo> (e.g. /bin/kq-demo) with /kq/demos listing them in -d
+#         order (demo mode runs them in turn), /mnt/user (copy of user-dir), /kq/cmd.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-out="" mod="" demo="" udir="" cmd="" extra=() tests=()
+out="" mod="" udir="" cmd="" extra=() tests=() demos=()
 while getopts o:m:x:t:d:u:c: opt; do
   case $opt in
     o) out=$OPTARG ;; m) mod=$OPTARG ;; x) extra+=("$OPTARG") ;; t) tests+=("$OPTARG") ;;
-    d) demo=$OPTARG ;; u) udir=$OPTARG ;; c) cmd=$OPTARG ;;
-    *) sed -n '2,5p' "$0" >&2; exit 2 ;;
+    d) demos+=("$OPTARG") ;; u) udir=$OPTARG ;; c) cmd=$OPTARG ;;
+    *) sed -n '2,7p' "$0" >&2; exit 2 ;;
   esac
 done
 [ -n "$out" ] || { echo "mk-initramfs: -o OUT is required" >&2; exit 2; }
@@ -23,7 +24,9 @@ install -m 0755 "$top/tests/vm/init" "$root/init"
 [ -z "$mod" ] || install -m 0644 "$mod" "$root/lib/modules/kqueue.ko"
 for f in ${extra[@]+"${extra[@]}"}; do install -m 0644 "$f" "$root/lib/modules/extra/"; done
 for f in ${tests[@]+"${tests[@]}"}; do install -m 0755 "$f" "$root/tests/bin/"; done
-[ -z "$demo" ] || install -m 0755 "$demo" "$root/bin/kq-demo"
+for f in ${demos[@]+"${demos[@]}"}; do
+  install -m 0755 "$f" "$root/bin/" && echo "/bin/${f##*/}" >> "$root/kq/demos"
+done
 [ -z "$udir" ] || cp -a "$udir/." "$root/mnt/user/"
 [ -z "$cmd" ] || printf '%s\n' "$cmd" > "$root/kq/cmd"
 # /dev/console must exist before /init runs, or init's output goes nowhere. mknod needs root,

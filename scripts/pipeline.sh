@@ -4,10 +4,12 @@
 #   check: setup, kernel, module, userspace, host tests, tests, VM test run + VM detector run
 #          (debug kernel), benchmark VM run (perf kernel), count.
 #          Always ends with the line "N passed, N failed" (a failed build stage = 1 failure).
-#   demo:  setup, kernel, module, userspace, VM running /bin/kq-demo; exits with its status.
+#   demo:  setup, kernel, module, userspace, tests/fd's kq_echo_demo, VM running /bin/kq-demo
+#          and then /bin/kq_echo_demo; exits with the first failure's status (0 if both pass).
 #   run:   setup, kernel, module, VM running CMD as root in /mnt/user (a copy of DIR); prints
 #          CMD's output on stdout (everything else on stderr) and exits with CMD's status.
-# Env: KQ_OUT (build/), plus run-vm.sh's KQ_ACCEL, KQ_VM_TIMEOUT, KQ_TEST_TIMEOUT, ...
+# Env: KQ_OUT (build/), KQ_PERF_MEM (2G: the benchmark VM's memory, for kq_fd_bench's
+#      100 000 pipes), plus run-vm.sh's KQ_ACCEL, KQ_MEM, KQ_VM_TIMEOUT, KQ_TEST_TIMEOUT, ...
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd); cd "$top"
 . scripts/env.sh
@@ -52,8 +54,12 @@ build_userspace() { # a fresh bin dir, so a test removed from the tree does not 
 }
 build_tests() {
   local t libs=(KSRC="$KSRC" KQ_INC="$top/userspace/include" KQ_LIB="$top/userspace/target/release" OUT="$out/bin")
-  for t in kqueue compat32 bench; do make -C tests/$t "${libs[@]}" || return; done
+  for t in kqueue compat32 bench fd; do make -C tests/$t "${libs[@]}" || return; done
   make -C tests/splat KDIR="$KDIR"
+}
+build_echo_demo() { # tests/fd's kqueue-driven TCP echo server and client, for make demo
+  make -C tests/fd KSRC="$KSRC" KQ_INC="$top/userspace/include" KQ_LIB="$top/userspace/target/release" \
+    OUT="$out/bin" check-deps "$out/bin/kq_echo_demo"
 }
 
 stage setup scripts/setup.sh
@@ -68,7 +74,7 @@ check)
   # Host-side tests (ABI header check, C symbols, safe API): counted with the VM results.
   timed host-tests scripts/host-tests.sh "$logs/host.log" || true
   stage tests build_tests
-  shopt -s nullglob; tests=("$out"/bin/kq_test_* "$out/bin/kq-rs-tests"); shopt -u nullglob
+  shopt -s nullglob; tests=("$out"/bin/kq_test_* "$out"/bin/kq_fd_test_* "$out/bin/kq-rs-tests"); shopt -u nullglob
   stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-check.cpio.gz" -m kqueue.ko \
     -x tests/splat/kq_splat.ko -d "$out/bin/kq-demo" "${tests[@]/#/-t}"
   # Run 1: the module and every test binary. Its status is in the counted TAP lines.
@@ -83,12 +89,16 @@ check)
     echo "KQ_BIN_END splat-detector rc=0"; echo "KQ_END"; } > "$logs/splat-verdict.log"
   # Run 3: the benchmarks against epoll, on the perf kernel (no KASAN/lockdep/kmemleak), in
   # its own VM run. A failed build here counts as one failure instead of ending the check.
+  # kq_fd_bench runs with its defaults (up to 100 000 idle pipes, 60 s to create them): the
+  # VM gets KQ_PERF_MEM so that memory does not cap the count (~5 KiB and 2 fds per pipe;
+  # the bench raises RLIMIT_NOFILE itself, fs.nr_open is 1048576).
   perf_log=$logs/perf.log; rm -f "$perf_log"
   if timed kernel-perf build_perf_kernel &&
      timed module-perf build_perf_module &&
      timed initramfs-perf scripts/mk-initramfs.sh -o "$out/initramfs-perf.cpio.gz" \
-       -m "$out/perf-mod/kqueue.ko" -t "$out/bin/kq_bench_core"; then
-    timed vm-perf scripts/run-vm.sh "$perf_bzimage" "$out/initramfs-perf.cpio.gz" check "$perf_log" || true
+       -m "$out/perf-mod/kqueue.ko" -t "$out/bin/kq_bench_core" -t "$out/bin/kq_fd_bench"; then
+    KQ_MEM=${KQ_PERF_MEM:-2G} timed vm-perf scripts/run-vm.sh "$perf_bzimage" "$out/initramfs-perf.cpio.gz" \
+      check "$perf_log" || true
     touch "$perf_log"   # a VM that wrote nothing still leaves a log: counted as a failure
   else
     printf '%s\n' "KQ_BEGIN mode=perf-build" "not ok 1 perf kernel or module build" "KQ_END" > "$perf_log"
@@ -99,7 +109,9 @@ check)
   exec scripts/count-tap.sh "$logs/host.log" "$logs/check.log" "$logs/splat-verdict.log" "$perf_log" ;;
 demo)
   stage userspace build_userspace
-  stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-demo.cpio.gz" -m kqueue.ko -d "$out/bin/kq-demo"
+  stage echo-demo build_echo_demo
+  stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-demo.cpio.gz" -m kqueue.ko -d "$out/bin/kq-demo" \
+    -d "$out/bin/kq_echo_demo"
   rc=0; timed vm-demo scripts/run-vm.sh "$bzimage" "$out/initramfs-demo.cpio.gz" demo "$logs/demo.log" || rc=$?
   show_timings; exit $rc ;;
 run)

@@ -109,18 +109,17 @@ static inline int kq_find(int kq, uint64_t ident, int filter, struct kevent *out
 }
 
 /*
- * Wait until an event (ident, filter) reports data == want (level-triggered
- * knotes report the current value on every retrieval). Returns 1 when seen,
- * 0 on timeout (last seen event in *out, data -1 if none), -errno on error.
+ * Wait until an event (ident, filter) satisfies match(ev, arg) (level-triggered
+ * knotes report the current state on every retrieval). Returns 1 when seen,
+ * 0 on timeout (the last seen event in *out, untouched if none), -errno on error.
  */
-static inline int kq_find_data(int kq, uint64_t ident, int filter, int64_t want,
-			       struct kevent *out, long timeout_ms)
+static inline int kq_find_match(int kq, uint64_t ident, int filter,
+				bool (*match)(const struct kevent *ev, int64_t arg), int64_t arg,
+				struct kevent *out, long timeout_ms)
 {
 	int64_t deadline = now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
 	struct kevent ev;
 
-	memset(out, 0, sizeof(*out));
-	out->data = -1;
 	for (;;) {
 		int64_t left = (deadline - now_ns()) / NSEC_PER_MSEC;
 		int r = kq_find(kq, ident, filter, &ev, left > 0 ? left : 0);
@@ -129,13 +128,35 @@ static inline int kq_find_data(int kq, uint64_t ident, int filter, int64_t want,
 			return r;
 		if (r == 1) {
 			*out = ev;
-			if (ev.data == want)
+			if (match(&ev, arg))
 				return 1;
 		}
 		if (left <= 0)
 			return 0;
 		sleep_ms(5);
 	}
+}
+
+static inline bool ev_data_is(const struct kevent *ev, int64_t want)
+{
+	return ev->data == want;
+}
+
+static inline bool ev_has_flags(const struct kevent *ev, int64_t flags)
+{
+	return (ev->flags & flags) == flags;
+}
+
+/*
+ * Wait until an event (ident, filter) reports data == want. Returns 1 when
+ * seen, 0 on timeout (last seen event in *out, data -1 if none), -errno on error.
+ */
+static inline int kq_find_data(int kq, uint64_t ident, int filter, int64_t want,
+			       struct kevent *out, long timeout_ms)
+{
+	memset(out, 0, sizeof(*out));
+	out->data = -1;
+	return kq_find_match(kq, ident, filter, ev_data_is, want, out, timeout_ms);
 }
 
 /*
@@ -145,25 +166,8 @@ static inline int kq_find_data(int kq, uint64_t ident, int filter, int64_t want,
 static inline int kq_find_flags(int kq, uint64_t ident, int filter, unsigned int flags,
 				struct kevent *out, long timeout_ms)
 {
-	int64_t deadline = now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
-	struct kevent ev;
-
 	memset(out, 0, sizeof(*out));
-	for (;;) {
-		int64_t left = (deadline - now_ns()) / NSEC_PER_MSEC;
-		int r = kq_find(kq, ident, filter, &ev, left > 0 ? left : 0);
-
-		if (r < 0)
-			return r;
-		if (r == 1) {
-			*out = ev;
-			if ((ev.flags & flags) == flags)
-				return 1;
-		}
-		if (left <= 0)
-			return 0;
-		sleep_ms(5);
-	}
+	return kq_find_match(kq, ident, filter, ev_has_flags, flags, out, timeout_ms);
 }
 
 /* Number of events for (ident, filter) in one non-blocking kevent() call. */
@@ -209,6 +213,37 @@ static inline int kq_count_of(int kq, uint64_t ident, int filter)
 	TH_LOG("EVFILT_%s on ident %lld: no EV_EOF within %d ms (last flags 0x%x)",     \
 	       filt_name(filter), (long long)(ident), KQ_WAIT_MS, (evp)->flags)
 
+/* ---- fixtures ------------------------------------------------------------------ */
+
+/*
+ * KQ_FD_FIXTURE(name, secs, fields, setup...) declares FIXTURE(name) for
+ * TEST_F(name, case) tests: its data is `int kq;` followed by `fields` (written
+ * as declarations, each ending in ';'), and its setup, run in the test's own
+ * child before the case, opens a kqueue into self->kq (as KQ_OPEN), arms
+ * alarm(secs) and runs the statements `setup` (which may ASSERT: a failure there
+ * fails the case). KQ_FD_FIXTURE_SETUP is the same without the empty
+ * FIXTURE_TEARDOWN(name), for a fixture that cleans up after itself.
+ * A file declares the fixtures it uses (the harness's functions of an unused
+ * fixture would be unused static functions: an error under -Werror).
+ */
+#define KQ_FD_FIXTURE_SETUP(name, secs, fields, ...)                                   \
+	FIXTURE(name) { int kq; fields };                                              \
+	FIXTURE_SETUP(name)                                                            \
+	{                                                                              \
+		self->kq = kqueue();                                                   \
+		ASSERT_LE(0, self->kq) TH_LOG("kqueue(): %s", strerror(errno));        \
+		alarm(secs);                                                           \
+		__VA_ARGS__;                                                           \
+	}
+
+#define KQ_FD_FIXTURE(name, secs, fields, ...)                                         \
+	KQ_FD_FIXTURE_SETUP(name, secs, fields, __VA_ARGS__)                           \
+	FIXTURE_TEARDOWN(name) {}
+
+/* FIXTURE(pipe): self->kq and a non-blocking pipe self->p; alarm(10). */
+#define KQ_PIPE_FIXTURE                                                                \
+	KQ_FD_FIXTURE(pipe, 10, int p[2];, ASSERT_EQ(0, pipe2(self->p, O_NONBLOCK)))
+
 /* ---- descriptors ------------------------------------------------------------- */
 
 static inline int set_nonblock(int fd)
@@ -240,21 +275,30 @@ static inline ssize_t take(int fd, size_t n)
 	return read(fd, buf, n);
 }
 
-/* Write until EAGAIN (fd must be non-blocking); returns the bytes written. */
-static inline long fill(int fd)
+/*
+ * Call op(fd, chunk) until it returns 0 or fails (other than EINTR): EAGAIN on a
+ * non-blocking fd, or EOF. Returns the bytes moved.
+ */
+static inline long repeat_io(ssize_t (*op)(int fd, size_t n), int fd, size_t chunk)
 {
 	long total = 0;
 
 	for (;;) {
-		ssize_t w = put(fd, 4096);
+		ssize_t r = op(fd, chunk);
 
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR)
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
 				continue;
 			return total;
 		}
-		total += w;
+		total += r;
 	}
+}
+
+/* Write until EAGAIN (fd must be non-blocking); returns the bytes written. */
+static inline long fill(int fd)
+{
+	return repeat_io(put, fd, 4096);
 }
 
 /*
@@ -279,18 +323,7 @@ static inline long fill_settled(int fd)
 /* Read until EAGAIN or EOF (fd must be non-blocking); returns the bytes read. */
 static inline long drain(int fd)
 {
-	long total = 0;
-
-	for (;;) {
-		ssize_t r = take(fd, 65536);
-
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			return total;
-		}
-		total += r;
-	}
+	return repeat_io(take, fd, 65536);
 }
 
 static inline int bytes_readable(int fd)

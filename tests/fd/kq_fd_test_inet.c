@@ -19,69 +19,93 @@
  */
 #include "kq_fd_common.h"
 
+/* A connected TCP pair self->sv (client, accepted server side), buffers autotuned. */
+KQ_FD_FIXTURE(tcp, 15, int sv[2];, ASSERT_EQ(0, tcp_pair(self->sv, 0)))
+/* The same with 8 KiB buffers, so that filling the send side stays quick. */
+KQ_FD_FIXTURE(tcp_small, 20, int sv[2];, ASSERT_EQ(0, tcp_pair(self->sv, 8192)))
+/* A TCP socket self->l listening on 127.0.0.1:self->port, backlog 8. */
+KQ_FD_FIXTURE(tcp_listen, 15, int l; int port;,
+	      self->l = tcp_listener(8, 0, &self->port);
+	      ASSERT_LE(0, self->l))
+/* Two connected UDP sockets self->sv. */
+KQ_FD_FIXTURE(udp, 15, int sv[2];, ASSERT_EQ(0, udp_pair(self->sv)))
+
+/*
+ * tcp_small: fill self->sv[0] until it stays full, register `filter` on it (it
+ * must stay silent), then drain self->sv[1] until the event comes, for up to
+ * KQ_WAIT_MS (the sender gets its space back only as the peer reads and
+ * acknowledges). The event is stored in *ev.
+ */
+static void fill_then_drain_until(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(tcp_small) *self, int filter, struct kevent *ev)
+{
+	int found = 0;
+	int64_t t0;
+
+	ASSERT_LT(0, fill_settled(self->sv[0]));
+	ASSERT_OK(fd_add(self->kq, self->sv[0], filter, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], filter);
+	t0 = now_ns();
+	while (!found && ms_since(t0) < KQ_WAIT_MS) {
+		drain(self->sv[1]);
+		found = kq_find(self->kq, self->sv[0], filter, ev, 20);
+		ASSERT_LE(0, found);
+	}
+	ASSERT_EQ(1, found);
+}
+
 /* ---- low-water marks on TCP -------------------------------------------------------------- */
 
-TEST(lowat_tcp_read)
+TEST_F(tcp, lowat_tcp_read)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, 0, NOTE_LOWAT, 100, 0));
-	ASSERT_EQ(60, put(sv[0], 60));
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, NOTE_LOWAT, 100, 0));
+	ASSERT_EQ(60, put(self->sv[0], 60));
 	sleep_ms(50);
-	ASSERT_NO_EVENT(kq, sv[1], EVFILT_READ);
-	ASSERT_EQ(1, sockopt_int(sv[1], SOL_SOCKET, SO_RCVLOWAT));
-	ASSERT_EQ(40, put(sv[0], 40));
-	ASSERT_EVENT_DATA(kq, sv[1], EVFILT_READ, 100, &ev);
+	ASSERT_NO_EVENT(self->kq, self->sv[1], EVFILT_READ);
+	ASSERT_EQ(1, sockopt_int(self->sv[1], SOL_SOCKET, SO_RCVLOWAT));
+	ASSERT_EQ(40, put(self->sv[0], 40));
+	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 100, &ev);
 }
 
 /* Without NOTE_LOWAT, the socket's own SO_RCVLOWAT decides. */
-TEST(so_rcvlowat_honoured_without_note_lowat)
+TEST_F(tcp, so_rcvlowat_honoured_without_note_lowat)
 {
 	struct kevent ev;
-	int sv[2], eight = 8;
+	int eight = 8;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_EQ(0, setsockopt(sv[1], SOL_SOCKET, SO_RCVLOWAT, &eight, sizeof(eight)));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(5, put(sv[0], 5));
+	ASSERT_EQ(0, setsockopt(self->sv[1], SOL_SOCKET, SO_RCVLOWAT, &eight, sizeof(eight)));
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(5, put(self->sv[0], 5));
 	sleep_ms(50);
-	ASSERT_NO_EVENT(kq, sv[1], EVFILT_READ);
-	ASSERT_EQ(3, put(sv[0], 3));
-	ASSERT_EVENT_DATA(kq, sv[1], EVFILT_READ, 8, &ev);
+	ASSERT_NO_EVENT(self->kq, self->sv[1], EVFILT_READ);
+	ASSERT_EQ(3, put(self->sv[0], 3));
+	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 8, &ev);
 }
 
 /* ---- TCP ----------------------------------------------------------------------------------------- */
 
-TEST(tcp_listen_data_is_accept_queue_length)
+TEST_F(tcp_listen, tcp_listen_data_is_accept_queue_length)
 {
 	struct kevent ev;
-	int port, l, c[3], a;
+	int c[3], a;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	l = tcp_listener(8, 0, &port);
-	ASSERT_LE(0, l);
-	ASSERT_OK(fd_add(kq, l, EVFILT_READ, 0, 0, 0, 0x11));
-	ASSERT_NO_EVENT(kq, l, EVFILT_READ);
+	ASSERT_OK(fd_add(self->kq, self->l, EVFILT_READ, 0, 0, 0, 0x11));
+	ASSERT_NO_EVENT(self->kq, self->l, EVFILT_READ);
 	for (int i = 0; i < 3; i++) {
-		c[i] = tcp_connect(port, 0);
+		c[i] = tcp_connect(self->port, 0);
 		ASSERT_LE(0, c[i]);
 	}
-	ASSERT_EVENT_DATA(kq, l, EVFILT_READ, 3, &ev);
+	ASSERT_EVENT_DATA(self->kq, self->l, EVFILT_READ, 3, &ev);
 	EXPECT_EQ(0x11, UDV(ev));
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	a = accept(l, NULL, NULL);
+	a = accept(self->l, NULL, NULL);
 	ASSERT_LE(0, a);
-	ASSERT_EVENT_DATA(kq, l, EVFILT_READ, 2, &ev);
-	ASSERT_LE(0, accept(l, NULL, NULL));
-	ASSERT_LE(0, accept(l, NULL, NULL));
-	ASSERT_NO_EVENT(kq, l, EVFILT_READ);
+	ASSERT_EVENT_DATA(self->kq, self->l, EVFILT_READ, 2, &ev);
+	ASSERT_LE(0, accept(self->l, NULL, NULL));
+	ASSERT_LE(0, accept(self->l, NULL, NULL));
+	ASSERT_NO_EVENT(self->kq, self->l, EVFILT_READ);
 }
 
 struct later_connect {
@@ -99,280 +123,199 @@ static void *later_connect_fn(void *p)
 	return NULL;
 }
 
-TEST(tcp_listen_wakes_blocked_waiter)
+TEST_F(tcp_listen, tcp_listen_wakes_blocked_waiter)
 {
 	struct later_connect c;
 	struct kevent ev;
 	pthread_t t;
-	int port, l;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	l = tcp_listener(8, 0, &port);
-	ASSERT_LE(0, l);
-	ASSERT_OK(fd_add(kq, l, EVFILT_READ, EV_CLEAR, 0, 0, 0));
-	c = (struct later_connect){ .port = port, .delay_ms = 100, .fd = -1 };
+	ASSERT_OK(fd_add(self->kq, self->l, EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	c = (struct later_connect){ .port = self->port, .delay_ms = 100, .fd = -1 };
 	ASSERT_EQ(0, pthread_create(&t, NULL, later_connect_fn, &c));
-	ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, NULL));
-	EXPECT_EQ((uint64_t)l, ev.ident);
+	ASSERT_EQ(1, kevent(self->kq, NULL, 0, &ev, 1, NULL));
+	EXPECT_EQ((uint64_t)self->l, ev.ident);
 	EXPECT_EQ(1, ev.data);
 	pthread_join(t, NULL);
 	EXPECT_LE(0, c.fd);
 }
 
-TEST(tcp_read_data_bytes)
+TEST_F(tcp, tcp_read_data_bytes)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, sv[1], EVFILT_READ);
-	ASSERT_EQ(100, put(sv[0], 100));
-	ASSERT_EVENT_DATA(kq, sv[1], EVFILT_READ, 100, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->sv[1], EVFILT_READ);
+	ASSERT_EQ(100, put(self->sv[0], 100));
+	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 100, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	ASSERT_EQ(30, take(sv[1], 30));
-	ASSERT_EVENT_DATA(kq, sv[1], EVFILT_READ, 70, &ev);
+	ASSERT_EQ(30, take(self->sv[1], 30));
+	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 70, &ev);
 }
 
-TEST(tcp_read_clear_edge)
+TEST_F(tcp, tcp_read_clear_edge)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, EV_CLEAR, 0, 0, 0));
-	ASSERT_EQ(10, put(sv[0], 10));
-	ASSERT_EVENT(kq, sv[1], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	ASSERT_EQ(10, put(self->sv[0], 10));
+	ASSERT_EVENT(self->kq, self->sv[1], EVFILT_READ, &ev);
 	EXPECT_EQ(10, ev.data);
-	ASSERT_NO_EVENT(kq, sv[1], EVFILT_READ);
-	ASSERT_EQ(5, put(sv[0], 5));
-	ASSERT_EVENT(kq, sv[1], EVFILT_READ, &ev);
+	ASSERT_NO_EVENT(self->kq, self->sv[1], EVFILT_READ);
+	ASSERT_EQ(5, put(self->sv[0], 5));
+	ASSERT_EVENT(self->kq, self->sv[1], EVFILT_READ, &ev);
 	EXPECT_EQ(15, ev.data);
-	ASSERT_NO_EVENT(kq, sv[1], EVFILT_READ);
+	ASSERT_NO_EVENT(self->kq, self->sv[1], EVFILT_READ);
 }
 
-TEST(tcp_write_data_is_send_space)
+TEST_F(tcp, tcp_write_data_is_send_space)
 {
 	struct kevent ev;
-	int sv[2], sndbuf;
+	int sndbuf;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	sndbuf = sockopt_int(sv[0], SOL_SOCKET, SO_SNDBUF);
+	sndbuf = sockopt_int(self->sv[0], SOL_SOCKET, SO_SNDBUF);
 	ASSERT_LT(0, sndbuf);
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EVENT(kq, sv[0], EVFILT_WRITE, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_WRITE, &ev);
 	EXPECT_LT(0, ev.data);
 	EXPECT_GE(sndbuf, ev.data);
 	EXPECT_FALSE(ev.flags & EV_EOF);
 }
 
-TEST(tcp_write_full_then_drained)
+TEST_F(tcp_small, tcp_write_full_then_drained)
 {
 	struct kevent ev;
-	int sv[2], found = 0;
-	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	ASSERT_EQ(0, tcp_pair(sv, 8192));
-	ASSERT_LT(0, fill_settled(sv[0]));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_WRITE);
-	t0 = now_ns();
-	while (!found && ms_since(t0) < KQ_WAIT_MS) {
-		drain(sv[1]);
-		found = kq_find(kq, sv[0], EVFILT_WRITE, &ev, 20);
-		ASSERT_LE(0, found);
-	}
-	ASSERT_EQ(1, found);
+	fill_then_drain_until(_metadata, self, EVFILT_WRITE, &ev);
 	EXPECT_LT(0, ev.data);
 }
 
-TEST(tcp_peer_close_eof_with_data)
+TEST_F(tcp, tcp_peer_close_eof_with_data)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(7, put(sv[0], 7));
-	ASSERT_EQ(0, close(sv[0]));
-	ASSERT_EVENT_EOF(kq, sv[1], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(7, put(self->sv[0], 7));
+	ASSERT_EQ(0, close(self->sv[0]));
+	ASSERT_EVENT_EOF(self->kq, self->sv[1], EVFILT_READ, &ev);
 	EXPECT_EQ(7, ev.data);
 	EXPECT_EQ(0, ev.fflags);
 }
 
-TEST(tcp_shutdown_wr_eof_read_not_write)
+TEST_F(tcp, tcp_shutdown_wr_eof_read_not_write)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EQ(0, shutdown(sv[0], SHUT_WR));
-	ASSERT_EVENT_EOF(kq, sv[1], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(0, shutdown(self->sv[0], SHUT_WR));
+	ASSERT_EVENT_EOF(self->kq, self->sv[1], EVFILT_READ, &ev);
 	EXPECT_EQ(0, ev.data);
 	EXPECT_EQ(0, ev.fflags);
-	ASSERT_EVENT(kq, sv[1], EVFILT_WRITE, &ev);
+	ASSERT_EVENT(self->kq, self->sv[1], EVFILT_WRITE, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);	/* half-close: sv[1] can still send */
 }
 
 /* An RST (SO_LINGER {1, 0} close) gives EV_EOF with fflags = ECONNRESET on both filters. */
-TEST(tcp_reset_eof_with_econnreset)
+TEST_F(tcp, tcp_reset_eof_with_econnreset)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EQ(0, setsockopt(sv[0], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
-	ASSERT_EQ(0, close(sv[0]));
-	ASSERT_EVENT_EOF(kq, sv[1], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(0, setsockopt(self->sv[0], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	ASSERT_EQ(0, close(self->sv[0]));
+	ASSERT_EVENT_EOF(self->kq, self->sv[1], EVFILT_READ, &ev);
 	EXPECT_EQ(ECONNRESET, ev.fflags);
-	ASSERT_EVENT_EOF(kq, sv[1], EVFILT_WRITE, &ev);
+	ASSERT_EVENT_EOF(self->kq, self->sv[1], EVFILT_WRITE, &ev);
 	EXPECT_EQ(ECONNRESET, ev.fflags);
 }
 
-TEST(tcp_eof_wakes_blocked_waiter)
+TEST_F(tcp, tcp_eof_wakes_blocked_waiter)
 {
 	struct kevent ev;
-	int sv[2];
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, EV_CLEAR, 0, 0, 0));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		sleep_ms(100);
-		shutdown(sv[0], SHUT_WR);
+		shutdown(self->sv[0], SHUT_WR);
 		_exit(0);
 	}
-	ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, NULL));
+	ASSERT_EQ(1, kevent(self->kq, NULL, 0, &ev, 1, NULL));
 	EXPECT_TRUE(ev.flags & EV_EOF);
 	waitpid(pid, NULL, 0);
 }
 
 /* ---- EVFILT_EMPTY ---------------------------------------------------------------------------------- */
 
-TEST(empty_idle_tcp_fires)
+TEST_F(tcp, empty_idle_tcp_fires)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_EMPTY, 0, 0, 0, 0x3));
-	ASSERT_EVENT(kq, sv[0], EVFILT_EMPTY, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_EMPTY, 0, 0, 0, 0x3));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_EMPTY, &ev);
 	EXPECT_EQ(0, ev.data);
 	EXPECT_EQ(0x3, UDV(ev));
 	EXPECT_TRUE(flags_clean(&ev));
 }
 
-TEST(empty_fires_when_send_buffer_drained)
+TEST_F(tcp_small, empty_fires_when_send_buffer_drained)
 {
 	struct kevent ev;
-	int sv[2], found = 0;
-	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	ASSERT_EQ(0, tcp_pair(sv, 8192));
-	ASSERT_LT(0, fill_settled(sv[0]));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_EMPTY, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_EMPTY);
-	t0 = now_ns();
-	while (!found && ms_since(t0) < KQ_WAIT_MS) {
-		drain(sv[1]);
-		found = kq_find(kq, sv[0], EVFILT_EMPTY, &ev, 20);
-		ASSERT_LE(0, found);
-	}
-	ASSERT_EQ(1, found);
+	fill_then_drain_until(_metadata, self, EVFILT_EMPTY, &ev);
 	EXPECT_EQ(0, ev.data);
-	EXPECT_EQ(0, sockopt_int(sv[0], SOL_SOCKET, SO_ERROR));
+	EXPECT_EQ(0, sockopt_int(self->sv[0], SOL_SOCKET, SO_ERROR));
 }
 
-TEST(empty_clear_after_new_send)
+TEST_F(tcp, empty_clear_after_new_send)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, tcp_pair(sv, 0));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_EMPTY, EV_CLEAR, 0, 0, 0));
-	ASSERT_EVENT(kq, sv[0], EVFILT_EMPTY, &ev);
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_EMPTY);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_EMPTY, EV_CLEAR, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_EMPTY, &ev);
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_EMPTY);
 	/* Data sent and acknowledged: the buffer became empty again, a new edge. */
-	ASSERT_EQ(100, put(sv[0], 100));
-	ASSERT_EVENT(kq, sv[0], EVFILT_EMPTY, &ev);
+	ASSERT_EQ(100, put(self->sv[0], 100));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_EMPTY, &ev);
 	EXPECT_EQ(0, ev.data);
 }
 
-TEST(empty_on_listening_socket_fires)
+TEST_F(tcp_listen, empty_on_listening_socket_fires)
 {
 	struct kevent ev;
-	int port, l;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	l = tcp_listener(4, 0, &port);
-	ASSERT_LE(0, l);
-	ASSERT_OK(fd_add(kq, l, EVFILT_EMPTY, 0, 0, 0, 0));
-	ASSERT_EVENT(kq, l, EVFILT_EMPTY, &ev);
+	ASSERT_OK(fd_add(self->kq, self->l, EVFILT_EMPTY, 0, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->l, EVFILT_EMPTY, &ev);
 }
 
 /* ---- UDP ---------------------------------------------------------------------------------------------- */
 
-TEST(udp_read_data_is_total_of_queued_datagrams)
+TEST_F(udp, udp_read_data_is_total_of_queued_datagrams)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, udp_pair(sv));
-	ASSERT_OK(fd_add(kq, sv[1], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, sv[1], EVFILT_READ);
-	ASSERT_EQ(10, put(sv[0], 10));
-	ASSERT_EQ(20, put(sv[0], 20));
-	ASSERT_EVENT_DATA(kq, sv[1], EVFILT_READ, 30, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->sv[1], EVFILT_READ);
+	ASSERT_EQ(10, put(self->sv[0], 10));
+	ASSERT_EQ(20, put(self->sv[0], 20));
+	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 30, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	ASSERT_EQ(10, take(sv[1], 1000));
-	ASSERT_EVENT_DATA(kq, sv[1], EVFILT_READ, 20, &ev);
-	ASSERT_EQ(20, take(sv[1], 1000));
-	ASSERT_NO_EVENT(kq, sv[1], EVFILT_READ);
+	ASSERT_EQ(10, take(self->sv[1], 1000));
+	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 20, &ev);
+	ASSERT_EQ(20, take(self->sv[1], 1000));
+	ASSERT_NO_EVENT(self->kq, self->sv[1], EVFILT_READ);
 }
 
-TEST(udp_write_ready)
+TEST_F(udp, udp_write_ready)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, udp_pair(sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EVENT(kq, sv[0], EVFILT_WRITE, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_WRITE, &ev);
 	EXPECT_LT(0, ev.data);
 	EXPECT_FALSE(ev.flags & EV_EOF);
 }

@@ -21,67 +21,59 @@
  */
 #include "kq_fd_common.h"
 
-TEST(close_drops_queued_event)
+KQ_PIPE_FIXTURE
+KQ_FD_FIXTURE(two_pipes, 10, int p[2]; int q[2];,
+	      ASSERT_EQ(0, pipe2(self->p, O_NONBLOCK));
+	      ASSERT_EQ(0, pipe2(self->q, O_NONBLOCK)))
+
+TEST_F(pipe, close_drops_queued_event)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(1, put(p[1], 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(1, put(self->p[1], 1));
 	/* The event is queued now; close() must take it away with the knote. */
-	ASSERT_EQ(0, close(p[0]));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_ERRNO(EBADF, fd_chg(kq, p[0], EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(0, close(self->p[0]));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_ERRNO(EBADF, fd_chg(self->kq, self->p[0], EVFILT_READ, EV_DELETE));
 }
 
-TEST(delete_after_close_error_record_ebadf)
+TEST_F(pipe, delete_after_close_error_record_ebadf)
 {
 	struct kevent ch, ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EQ(0, close(p[1]));
-	ch = kev_make(p[1], EVFILT_WRITE, EV_DELETE, 0, 0, 0x9);
-	ASSERT_EQ(1, kevent(kq, &ch, 1, &ev, 1, NULL));
+	ASSERT_OK(fd_add(self->kq, self->p[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(self->p[1]));
+	ch = kev_make(self->p[1], EVFILT_WRITE, EV_DELETE, 0, 0, 0x9);
+	ASSERT_EQ(1, kevent(self->kq, &ch, 1, &ev, 1, NULL));
 	EXPECT_TRUE(ev.flags & EV_ERROR);
 	EXPECT_EQ(EBADF, ev.data);
-	EXPECT_EQ((uint64_t)p[1], ev.ident);
+	EXPECT_EQ((uint64_t)self->p[1], ev.ident);
 	EXPECT_EQ(0x9, UDV(ev));
 }
 
-TEST(add_on_closed_or_invalid_fd_ebadf)
+TEST_F(two_pipes, add_on_closed_or_invalid_fd_ebadf)
 {
 	struct kevent ch[3], ev[3];
-	int p[2], q[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_EQ(0, pipe2(q, O_NONBLOCK));
-	ASSERT_EQ(0, close(p[0]));
-	ASSERT_ERRNO(EBADF, fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_ERRNO(EBADF, fd_add(kq, p[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_ERRNO(EBADF, fd_add(kq, p[0], EVFILT_EMPTY, 0, 0, 0, 0));
-	ASSERT_ERRNO(EBADF, kq_ctl(kq, (uint64_t)INT_MAX + 1, EVFILT_READ, EV_ADD, 0, 0, 0));
-	ASSERT_ERRNO(EBADF, kq_ctl(kq, 1ULL << 40, EVFILT_WRITE, EV_ADD, 0, 0, 0));
+	ASSERT_EQ(0, close(self->p[0]));
+	ASSERT_ERRNO(EBADF, fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_ERRNO(EBADF, fd_add(self->kq, self->p[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_ERRNO(EBADF, fd_add(self->kq, self->p[0], EVFILT_EMPTY, 0, 0, 0, 0));
+	ASSERT_ERRNO(EBADF, kq_ctl(self->kq, (uint64_t)INT_MAX + 1, EVFILT_READ, EV_ADD, 0, 0, 0));
+	ASSERT_ERRNO(EBADF, kq_ctl(self->kq, 1ULL << 40, EVFILT_WRITE, EV_ADD, 0, 0, 0));
 	/* As records, and later changes still applied. */
-	ch[0] = kev_make(p[0], EVFILT_READ, EV_ADD, 0, 0, 1);
+	ch[0] = kev_make(self->p[0], EVFILT_READ, EV_ADD, 0, 0, 1);
 	ch[1] = kev_make(INT_MAX, EVFILT_READ, EV_ADD, 0, 0, 2);
-	ch[2] = kev_make(q[1], EVFILT_WRITE, EV_ADD, 0, 0, 3);
-	ASSERT_EQ(2, kevent(kq, ch, 3, ev, 3, NULL));
+	ch[2] = kev_make(self->q[1], EVFILT_WRITE, EV_ADD, 0, 0, 3);
+	ASSERT_EQ(2, kevent(self->kq, ch, 3, ev, 3, NULL));
 	for (int i = 0; i < 2; i++) {
 		EXPECT_TRUE(ev[i].flags & EV_ERROR);
 		EXPECT_EQ(EBADF, ev[i].data);
 		EXPECT_EQ(ch[i].ident, ev[i].ident);
 		EXPECT_EQ(i + 1, UDV(ev[i]));
 	}
-	ASSERT_OK(fd_chg(kq, q[1], EVFILT_WRITE, EV_DELETE));	/* the third was applied */
+	ASSERT_OK(fd_chg(self->kq, self->q[1], EVFILT_WRITE, EV_DELETE));	/* the third was applied */
 }
 
 /* libevent's kq_init probe: ident -1 with changelist == eventlist gives one EV_ERROR record. */
@@ -98,168 +90,138 @@ TEST(libevent_broken_kqueue_probe)
 	EXPECT_EQ(EBADF, kv[0].data);
 }
 
-TEST(reused_fd_number_enoent_and_fresh)
+TEST_F(two_pipes, reused_fd_number_enoent_and_fresh)
 {
 	struct kevent ev;
-	int p[2], q[2], n;
+	int n;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_EQ(0, pipe2(q, O_NONBLOCK));
-	n = p[0];
-	ASSERT_OK(fd_add(kq, n, EVFILT_READ, 0, 0, 0, 0x01d));
-	ASSERT_EQ(3, put(p[1], 3));
+	n = self->p[0];
+	ASSERT_OK(fd_add(self->kq, n, EVFILT_READ, 0, 0, 0, 0x01d));
+	ASSERT_EQ(3, put(self->p[1], 3));
 	ASSERT_EQ(0, close(n));
-	ASSERT_EQ(n, dup2(q[0], n));		/* the number now names another pipe */
-	ASSERT_EQ(5, put(q[1], 5));		/* readable, but nothing registered on it */
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_ERRNO(ENOENT, fd_chg(kq, n, EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(n, dup2(self->q[0], n));		/* the number now names another pipe */
+	ASSERT_EQ(5, put(self->q[1], 5));		/* readable, but nothing registered on it */
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_ERRNO(ENOENT, fd_chg(self->kq, n, EVFILT_READ, EV_DELETE));
 	/* A new registration on the number sees the new file only. */
-	ASSERT_OK(fd_add(kq, n, EVFILT_READ, 0, 0, 0, 0x2e));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, n, EVFILT_READ, 0, 0, 0, 0x2e));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(0x2e, UDV(ev));
 	EXPECT_EQ(5, ev.data);
-	ASSERT_EQ(1, kq_count_of(kq, n, EVFILT_READ));
+	ASSERT_EQ(1, kq_count_of(self->kq, n, EVFILT_READ));
 }
 
-TEST(reused_number_no_stale_event_from_old_file)
+TEST_F(pipe, reused_number_no_stale_event_from_old_file)
 {
 	struct kevent ev;
-	int p[2], q[2], n, d;
+	int q[2], n, d;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	n = p[0];
-	d = dup(p[0]);				/* keeps the old read end alive */
+	n = self->p[0];
+	d = dup(self->p[0]);				/* keeps the old read end alive */
 	ASSERT_LE(0, d);
-	ASSERT_OK(fd_add(kq, n, EVFILT_READ, EV_CLEAR, 0, 0, 1));
+	ASSERT_OK(fd_add(self->kq, n, EVFILT_READ, EV_CLEAR, 0, 0, 1));
 	ASSERT_EQ(0, close(n));
 	ASSERT_EQ(0, pipe2(q, O_NONBLOCK));
 	ASSERT_EQ(n, q[0]);			/* lowest free number */
-	ASSERT_OK(fd_add(kq, n, EVFILT_READ, EV_CLEAR, 0, 0, 2));
-	ASSERT_EQ(1, put(p[1], 1));		/* the old file becomes readable */
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, n, EVFILT_READ, EV_CLEAR, 0, 0, 2));
+	ASSERT_EQ(1, put(self->p[1], 1));		/* the old file becomes readable */
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 	ASSERT_EQ(2, put(q[1], 2));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(2, UDV(ev));
 	EXPECT_EQ(2, ev.data);
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 }
 
-TEST(dup2_over_registered_fd_drops_knotes)
+TEST_F(two_pipes, dup2_over_registered_fd_drops_knotes)
 {
 	struct kevent ev;
-	int p[2], q[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_EQ(0, pipe2(q, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(p[0], dup2(q[0], p[0]));	/* implicit close of the old p[0] */
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_EQ(1, put(q[1], 1));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_ERRNO(ENOENT, fd_chg(kq, p[0], EVFILT_READ, EV_DELETE));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(self->p[0], dup2(self->q[0], self->p[0]));	/* implicit close of the old p[0] */
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_EQ(1, put(self->q[1], 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_ERRNO(ENOENT, fd_chg(self->kq, self->p[0], EVFILT_READ, EV_DELETE));
 }
 
-TEST(dup_has_its_own_knotes)
+TEST_F(pipe, dup_has_its_own_knotes)
 {
 	struct kevent ev;
-	int p[2], d;
+	int d;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	d = dup(p[0]);
+	d = dup(self->p[0]);
 	ASSERT_LE(0, d);
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_ERRNO(ENOENT, fd_chg(kq, d, EVFILT_READ, EV_DELETE));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
-	EXPECT_EQ((uint64_t)p[0], ev.ident);
-	ASSERT_EQ(1, kq_count_of(kq, p[0], EVFILT_READ));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_ERRNO(ENOENT, fd_chg(self->kq, d, EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
+	EXPECT_EQ((uint64_t)self->p[0], ev.ident);
+	ASSERT_EQ(1, kq_count_of(self->kq, self->p[0], EVFILT_READ));
 	/* Closing p[0] drops its knote although the file lives on through d. */
-	ASSERT_EQ(0, close(p[0]));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_ERRNO(ENOENT, fd_chg(kq, d, EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(0, close(self->p[0]));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_ERRNO(ENOENT, fd_chg(self->kq, d, EVFILT_READ, EV_DELETE));
 	ASSERT_EQ(2, bytes_readable(d));
 }
 
-TEST(dup_both_registered_close_one)
+TEST_F(pipe, dup_both_registered_close_one)
 {
 	struct kevent ev[4];
-	int p[2], d, n;
+	int d, n;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	d = dup(p[0]);
+	d = dup(self->p[0]);
 	ASSERT_LE(0, d);
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 1));
-	ASSERT_OK(fd_add(kq, d, EVFILT_READ, 0, 0, 0, 2));
-	ASSERT_EQ(1, put(p[1], 1));
-	n = kq_poll(kq, ev, 4);
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 1));
+	ASSERT_OK(fd_add(self->kq, d, EVFILT_READ, 0, 0, 0, 2));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	n = kq_poll(self->kq, ev, 4);
 	ASSERT_EQ(2, n);
 	EXPECT_NE(ev[0].ident, ev[1].ident);
 	EXPECT_EQ(3, UDV(ev[0]) + UDV(ev[1]));
-	ASSERT_EQ(0, close(p[0]));
-	n = kq_poll(kq, ev, 4);
+	ASSERT_EQ(0, close(self->p[0]));
+	n = kq_poll(self->kq, ev, 4);
 	ASSERT_EQ(1, n);
 	EXPECT_EQ((uint64_t)d, ev[0].ident);
 	EXPECT_EQ(2, UDV(ev[0]));
 }
 
-TEST(close_drops_knotes_in_every_kqueue)
+TEST_F(pipe, close_drops_knotes_in_every_kqueue)
 {
 	struct kevent ev;
-	int p[2], kq2 = kqueue();
+	int kq2 = kqueue();
 
-	KQ_OPEN(kq);
-	alarm(10);
 	ASSERT_LE(0, kq2);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_OK(fd_add(kq2, p[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
-	ASSERT_EQ(0, close(p[0]));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(kq2, self->p[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	ASSERT_EQ(0, close(self->p[0]));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 	ASSERT_EQ(0, kq_poll(kq2, &ev, 1));
-	ASSERT_ERRNO(EBADF, fd_chg(kq2, p[0], EVFILT_READ, EV_DELETE));
+	ASSERT_ERRNO(EBADF, fd_chg(kq2, self->p[0], EVFILT_READ, EV_DELETE));
 }
 
 /* The kqueue must not keep the write end alive: the reader sees EOF at once. */
-TEST(close_registered_write_end_reader_gets_eof)
+TEST_F(pipe, close_registered_write_end_reader_gets_eof)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(0, close(p[1]));
-	ASSERT_EQ(0, read(p[0], &(char){ 0 }, 1));	/* 0 = EOF; -1/EAGAIN = a writer lives */
-	ASSERT_EVENT_EOF(kq, p[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->p[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(self->p[1]));
+	ASSERT_EQ(0, read(self->p[0], &(char){ 0 }, 1));	/* 0 = EOF; -1/EAGAIN = a writer lives */
+	ASSERT_EVENT_EOF(self->kq, self->p[0], EVFILT_READ, &ev);
 	EXPECT_EQ(0, ev.data);
 }
 
-TEST(close_registered_read_end_writer_gets_epipe)
+TEST_F(pipe, close_registered_read_end_writer_gets_epipe)
 {
-	int p[2];
-
-	KQ_OPEN(kq);
-	alarm(10);
 	signal(SIGPIPE, SIG_IGN);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(0, close(p[0]));
-	ASSERT_FAILS(EPIPE, put(p[1], 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(self->p[0]));
+	ASSERT_FAILS(EPIPE, put(self->p[1], 1));
 }
 
 TEST(close_registered_socket_peer_gets_eof)
@@ -292,27 +254,24 @@ TEST(close_registered_listener_refuses_connections)
 }
 
 /* A fork child closing its copy of the descriptor leaves the parent's knote alone. */
-TEST(child_close_keeps_parent_knote)
+TEST_F(pipe, child_close_keeps_parent_knote)
 {
 	struct kevent ev;
-	int p[2], st;
+	int st;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0x99));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0x99));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		close(p[0]);
-		close(kq);
+		close(self->p[0]);
+		close(self->kq);
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
-	EXPECT_EQ((uint64_t)p[0], ev.ident);
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
+	EXPECT_EQ((uint64_t)self->p[0], ev.ident);
 	EXPECT_EQ(0x99, UDV(ev));
 }
 
@@ -344,29 +303,25 @@ TEST(close_kqueue_with_fd_knotes)
  * The descriptor is closed here but the file lives on in a fork child that
  * keeps writing to the pipe: no event may come for the dropped knote.
  */
-TEST(close_fd_no_event_while_file_lives_elsewhere)
+TEST_F(pipe, close_fd_no_event_while_file_lives_elsewhere)
 {
 	struct kevent ev;
-	int p[2];
 	pid_t pid;
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
 	pid = fork();		/* a writer that keeps the pipe busy after our close */
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		for (int i = 0; i < 20; i++) {
-			put(p[1], 1);
+			put(self->p[1], 1);
 			sleep_ms(10);
 		}
 		_exit(0);
 	}
-	ASSERT_EQ(0, close(p[0]));
+	ASSERT_EQ(0, close(self->p[0]));
 	t0 = now_ns();
-	ASSERT_EQ(0, kq_get(kq, &ev, 1, 300)) TH_LOG("event for ident %d", (int)ev.ident);
+	ASSERT_EQ(0, kq_get(self->kq, &ev, 1, 300)) TH_LOG("event for ident %d", (int)ev.ident);
 	EXPECT_LE(290, ms_since(t0));
 	waitpid(pid, NULL, 0);
 }

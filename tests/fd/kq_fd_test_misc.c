@@ -75,116 +75,97 @@ static int open_pty(int *master, int *slave)
 	return 0;
 }
 
-TEST(pty_master_read_data)
+/* A pty pair: master self->m, slave self->s (raw mode), both non-blocking. */
+KQ_FD_FIXTURE(pty, 15, int m; int s;,
+	      ASSERT_EQ(0, open_pty(&self->m, &self->s)) TH_LOG("pty: %s", strerror(errno)))
+
+TEST_F(pty, pty_master_read_data)
 {
 	struct kevent ev;
-	int m, s;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
-	ASSERT_OK(fd_add(kq, m, EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, m, EVFILT_READ);
-	ASSERT_EQ(5, write(s, "hello", 5));
-	ASSERT_EVENT_DATA(kq, m, EVFILT_READ, 5, &ev);
+	ASSERT_OK(fd_add(self->kq, self->m, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->m, EVFILT_READ);
+	ASSERT_EQ(5, write(self->s, "hello", 5));
+	ASSERT_EVENT_DATA(self->kq, self->m, EVFILT_READ, 5, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	ASSERT_EQ(5, take(m, 100));
-	ASSERT_NO_EVENT(kq, m, EVFILT_READ);
+	ASSERT_EQ(5, take(self->m, 100));
+	ASSERT_NO_EVENT(self->kq, self->m, EVFILT_READ);
 }
 
-TEST(pty_slave_read_data)
+TEST_F(pty, pty_slave_read_data)
 {
 	struct kevent ev;
-	int m, s;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
-	ASSERT_OK(fd_add(kq, s, EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, s, EVFILT_READ);
-	ASSERT_EQ(3, write(m, "abc", 3));
-	ASSERT_EVENT_DATA(kq, s, EVFILT_READ, 3, &ev);
+	ASSERT_OK(fd_add(self->kq, self->s, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->s, EVFILT_READ);
+	ASSERT_EQ(3, write(self->m, "abc", 3));
+	ASSERT_EVENT_DATA(self->kq, self->s, EVFILT_READ, 3, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
 }
 
-TEST(pty_write_ready_both_sides)
+TEST_F(pty, pty_write_ready_both_sides)
 {
 	struct kevent ev;
-	int m, s;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
-	ASSERT_OK(fd_add(kq, m, EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_OK(fd_add(kq, s, EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EVENT(kq, m, EVFILT_WRITE, &ev);
+	ASSERT_OK(fd_add(self->kq, self->m, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->s, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->m, EVFILT_WRITE, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	ASSERT_EVENT(kq, s, EVFILT_WRITE, &ev);
+	ASSERT_EVENT(self->kq, self->s, EVFILT_WRITE, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
 }
 
-TEST(pty_slave_close_master_eof)
+TEST_F(pty, pty_slave_close_master_eof)
 {
 	struct kevent ev;
-	int m, s;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
-	ASSERT_OK(fd_add(kq, m, EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(0, close(s));
-	ASSERT_EVENT_EOF(kq, m, EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->m, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(self->s));
+	ASSERT_EVENT_EOF(self->kq, self->m, EVFILT_READ, &ev);
 }
 
-TEST(pty_master_close_slave_eof)
+TEST_F(pty, pty_master_close_slave_eof)
 {
 	struct kevent ev;
-	int m, s;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, open_pty(&m, &s)) TH_LOG("pty: %s", strerror(errno));
-	ASSERT_OK(fd_add(kq, s, EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(0, close(m));
-	ASSERT_EVENT_EOF(kq, s, EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->s, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, close(self->m));
+	ASSERT_EVENT_EOF(self->kq, self->s, EVFILT_READ, &ev);
 }
 
 /* ---- eventfd / timerfd / signalfd ------------------------------------------------------ */
 
-TEST(eventfd_readable_while_counter_nonzero)
+/* A non-blocking eventfd self->e, counter 0. */
+KQ_FD_FIXTURE(eventfd, 10, int e;,
+	      self->e = eventfd(0, EFD_NONBLOCK);
+	      ASSERT_LE(0, self->e))
+
+TEST_F(eventfd, eventfd_readable_while_counter_nonzero)
 {
 	struct kevent ev;
 	uint64_t v = 1;
-	int e = eventfd(0, EFD_NONBLOCK);
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, e);
-	ASSERT_OK(fd_add(kq, e, EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, e, EVFILT_READ);
-	ASSERT_EQ(8, write(e, &v, 8));
-	ASSERT_EVENT(kq, e, EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->e, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->e, EVFILT_READ);
+	ASSERT_EQ(8, write(self->e, &v, 8));
+	ASSERT_EVENT(self->kq, self->e, EVFILT_READ, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	ASSERT_EQ(8, read(e, &v, 8));
+	ASSERT_EQ(8, read(self->e, &v, 8));
 	EXPECT_EQ(1, v);
-	ASSERT_NO_EVENT(kq, e, EVFILT_READ);
+	ASSERT_NO_EVENT(self->kq, self->e, EVFILT_READ);
 }
 
-TEST(eventfd_writable_until_counter_full)
+TEST_F(eventfd, eventfd_writable_until_counter_full)
 {
 	struct kevent ev;
 	uint64_t v = 0xfffffffffffffffeULL;
-	int e = eventfd(0, EFD_NONBLOCK);
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, e);
-	ASSERT_OK(fd_add(kq, e, EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EVENT(kq, e, EVFILT_WRITE, &ev);
-	ASSERT_EQ(8, write(e, &v, 8));		/* counter at its maximum */
-	ASSERT_NO_EVENT(kq, e, EVFILT_WRITE);
-	ASSERT_EQ(8, read(e, &v, 8));
-	ASSERT_EVENT(kq, e, EVFILT_WRITE, &ev);
+	ASSERT_OK(fd_add(self->kq, self->e, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->e, EVFILT_WRITE, &ev);
+	ASSERT_EQ(8, write(self->e, &v, 8));		/* counter at its maximum */
+	ASSERT_NO_EVENT(self->kq, self->e, EVFILT_WRITE);
+	ASSERT_EQ(8, read(self->e, &v, 8));
+	ASSERT_EVENT(self->kq, self->e, EVFILT_WRITE, &ev);
 }
 
 TEST(timerfd_readable_on_expiry)
@@ -314,45 +295,38 @@ TEST(file_offset_past_eof_negative_data)
 	EXPECT_EQ(-50, ev.data);
 }
 
+/* An empty file in /tmp, already unlinked: open for writing as self->w, for reading as self->r. */
+KQ_FD_FIXTURE(growing_file, 10, int w; int r;,
+	      char path[] = "/tmp/kq_fd_file.XXXXXX";
+	      self->w = mkstemp(path);
+	      ASSERT_LE(0, self->w);
+	      self->r = open(path, O_RDONLY);
+	      ASSERT_LE(0, self->r);
+	      unlink(path))
+
 /* A write that extends the file wakes a knote waiting at EOF (FreeBSD tail -f). */
-TEST(file_append_wakes_reader_at_eof)
+TEST_F(growing_file, file_append_wakes_reader_at_eof)
 {
 	struct kevent ev;
-	char path[] = "/tmp/kq_fd_file.XXXXXX";
-	int w = mkstemp(path), r;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, w);
-	r = open(path, O_RDONLY);
-	ASSERT_LE(0, r);
-	unlink(path);
-	ASSERT_OK(fd_add(kq, r, EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, r, EVFILT_READ);
-	ASSERT_EQ(10, put(w, 10));
-	ASSERT_EVENT(kq, r, EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->r, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->r, EVFILT_READ);
+	ASSERT_EQ(10, put(self->w, 10));
+	ASSERT_EVENT(self->kq, self->r, EVFILT_READ, &ev);
 	EXPECT_EQ(10, ev.data);
 }
 
-TEST(file_append_wakes_blocked_waiter)
+TEST_F(growing_file, file_append_wakes_blocked_waiter)
 {
 	struct later_write lw;
 	struct kevent ev;
-	char path[] = "/tmp/kq_fd_file.XXXXXX";
-	int w = mkstemp(path), r;
 	pthread_t t;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, w);
-	r = open(path, O_RDONLY);
-	ASSERT_LE(0, r);
-	unlink(path);
-	ASSERT_OK(fd_add(kq, r, EVFILT_READ, EV_CLEAR, 0, 0, 0));
-	lw = (struct later_write){ .fd = w, .delay_ms = 100, .n = 4 };
+	ASSERT_OK(fd_add(self->kq, self->r, EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	lw = (struct later_write){ .fd = self->w, .delay_ms = 100, .n = 4 };
 	ASSERT_EQ(0, pthread_create(&t, NULL, later_write_fn, &lw));
-	ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, NULL));
-	EXPECT_EQ((uint64_t)r, ev.ident);
+	ASSERT_EQ(1, kevent(self->kq, NULL, 0, &ev, 1, NULL));
+	EXPECT_EQ((uint64_t)self->r, ev.ident);
 	EXPECT_EQ(4, ev.data);
 	pthread_join(t, NULL);
 }

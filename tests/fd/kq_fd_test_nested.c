@@ -17,25 +17,26 @@
  */
 #include "kq_fd_common.h"
 
-TEST(kqueue_read_data_is_pending_count)
+/* An outer kqueue self->kq and an inner one, self->inner. */
+KQ_FD_FIXTURE(nested, 10, int inner;,
+	      self->inner = kqueue();
+	      ASSERT_LE(0, self->inner))
+
+TEST_F(nested, kqueue_read_data_is_pending_count)
 {
 	struct kevent ev[4];
-	int inner = kqueue();
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, inner);
-	ASSERT_OK(fd_add(kq, inner, EVFILT_READ, 0, 0, 0, 0x42));
-	ASSERT_NO_EVENT(kq, inner, EVFILT_READ);
+	ASSERT_OK(fd_add(self->kq, self->inner, EVFILT_READ, 0, 0, 0, 0x42));
+	ASSERT_NO_EVENT(self->kq, self->inner, EVFILT_READ);
 	for (int i = 1; i <= 3; i++) {
-		ASSERT_OK(user_add(inner, i, EV_CLEAR));
-		ASSERT_OK(user_trigger(inner, i));
+		ASSERT_OK(user_add(self->inner, i, EV_CLEAR));
+		ASSERT_OK(user_trigger(self->inner, i));
 	}
-	ASSERT_EVENT_DATA(kq, inner, EVFILT_READ, 3, &ev[0]);
+	ASSERT_EVENT_DATA(self->kq, self->inner, EVFILT_READ, 3, &ev[0]);
 	EXPECT_EQ(0x42, UDV(ev[0]));
 	/* Drain the inner queue: the outer knote is re-checked and drops. */
-	ASSERT_EQ(3, kq_poll(inner, ev, 4));
-	ASSERT_NO_EVENT(kq, inner, EVFILT_READ);
+	ASSERT_EQ(3, kq_poll(self->inner, ev, 4));
+	ASSERT_NO_EVENT(self->kq, self->inner, EVFILT_READ);
 }
 
 TEST(kqueue_cannot_watch_itself)
@@ -45,34 +46,25 @@ TEST(kqueue_cannot_watch_itself)
 	ASSERT_ERRNO(EINVAL, fd_add(kq, kq, EVFILT_READ, 0, 0, 0, 0));
 }
 
-TEST(kqueue_write_and_empty_filters_einval)
+TEST_F(nested, kqueue_write_and_empty_filters_einval)
 {
-	int inner = kqueue();
-
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, inner);
-	ASSERT_ERRNO(EINVAL, fd_add(kq, inner, EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_ERRNO(EINVAL, fd_add(kq, inner, EVFILT_EMPTY, 0, 0, 0, 0));
+	ASSERT_ERRNO(EINVAL, fd_add(self->kq, self->inner, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_ERRNO(EINVAL, fd_add(self->kq, self->inner, EVFILT_EMPTY, 0, 0, 0, 0));
 }
 
-TEST(kqueue_nested_clear_edge)
+TEST_F(nested, kqueue_nested_clear_edge)
 {
 	struct kevent ev;
-	int inner = kqueue();
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, inner);
-	ASSERT_OK(fd_add(kq, inner, EVFILT_READ, EV_CLEAR, 0, 0, 0));
-	ASSERT_OK(user_add(inner, 1, 0));
-	ASSERT_OK(user_add(inner, 2, 0));
-	ASSERT_OK(user_trigger(inner, 1));
-	ASSERT_EVENT(kq, inner, EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->inner, EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	ASSERT_OK(user_add(self->inner, 1, 0));
+	ASSERT_OK(user_add(self->inner, 2, 0));
+	ASSERT_OK(user_trigger(self->inner, 1));
+	ASSERT_EVENT(self->kq, self->inner, EVFILT_READ, &ev);
 	EXPECT_EQ(1, ev.data);
-	ASSERT_NO_EVENT(kq, inner, EVFILT_READ);
-	ASSERT_OK(user_trigger(inner, 2));
-	ASSERT_EVENT(kq, inner, EVFILT_READ, &ev);
+	ASSERT_NO_EVENT(self->kq, self->inner, EVFILT_READ);
+	ASSERT_OK(user_trigger(self->inner, 2));
+	ASSERT_EVENT(self->kq, self->inner, EVFILT_READ, &ev);
 	EXPECT_EQ(2, ev.data);
 }
 
@@ -94,27 +86,24 @@ static void *blocked_wait_fn(void *p)
 }
 
 /* pipe -> inner kqueue -> outer kqueue, with the outer waiter already asleep. */
-TEST(kqueue_nested_pipe_wakes_outer_waiter)
+TEST_F(nested, kqueue_nested_pipe_wakes_outer_waiter)
 {
 	struct blocked_wait b = { 0 };
 	struct later_write lw;
-	int inner = kqueue(), p[2];
+	int p[2];
 	pthread_t t, tw;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, inner);
 	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(inner, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_OK(fd_add(kq, inner, EVFILT_READ, 0, 0, 0, 0));
-	b.kq = kq;
+	ASSERT_OK(fd_add(self->inner, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->inner, EVFILT_READ, 0, 0, 0, 0));
+	b.kq = self->kq;
 	ASSERT_EQ(0, pthread_create(&t, NULL, blocked_wait_fn, &b));
 	lw = (struct later_write){ .fd = p[1], .delay_ms = 100, .n = 2 };
 	ASSERT_EQ(0, pthread_create(&tw, NULL, later_write_fn, &lw));
 	pthread_join(t, NULL);
 	pthread_join(tw, NULL);
 	ASSERT_EQ(1, b.result);
-	EXPECT_EQ((uint64_t)inner, b.ev.ident);
+	EXPECT_EQ((uint64_t)self->inner, b.ev.ident);
 	EXPECT_EQ(EVFILT_READ, b.ev.filter);
 	EXPECT_EQ(1, b.ev.data);
 }
@@ -188,41 +177,37 @@ TEST(kqueue_cycle_no_deadlock)
 	ASSERT_EQ(0, close(b));
 }
 
-TEST(epoll_watches_kqueue_with_pipe_knote)
+/* An epoll instance self->ep and a non-blocking pipe self->p, next to self->kq. */
+KQ_FD_FIXTURE(epoll_pipe, 10, int ep; int p[2];,
+	      self->ep = epoll_create1(0);
+	      ASSERT_LE(0, self->ep);
+	      ASSERT_EQ(0, pipe2(self->p, O_NONBLOCK)))
+
+TEST_F(epoll_pipe, epoll_watches_kqueue_with_pipe_knote)
 {
 	struct epoll_event ee = { .events = EPOLLIN, .data.u64 = 77 }, out;
-	int ep = epoll_create1(0), p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, ep);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, kq, &ee));
-	ASSERT_EQ(0, epoll_wait(ep, &out, 1, 50));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(1, epoll_wait(ep, &out, 1, KQ_WAIT_MS));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(0, epoll_ctl(self->ep, EPOLL_CTL_ADD, self->kq, &ee));
+	ASSERT_EQ(0, epoll_wait(self->ep, &out, 1, 50));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(1, epoll_wait(self->ep, &out, 1, KQ_WAIT_MS));
 	EXPECT_EQ(77, out.data.u64);
 	EXPECT_TRUE(out.events & EPOLLIN);
 }
 
-TEST(kqueue_watches_epoll)
+TEST_F(epoll_pipe, kqueue_watches_epoll)
 {
 	struct epoll_event ee = { .events = EPOLLIN };
 	struct kevent ev;
-	int ep = epoll_create1(0), p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_LE(0, ep);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ee));
-	ASSERT_OK(fd_add(kq, ep, EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, ep, EVFILT_READ);
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EVENT(kq, ep, EVFILT_READ, &ev);
-	ASSERT_EQ(1, take(p[0], 1));
-	ASSERT_NO_EVENT(kq, ep, EVFILT_READ);
+	ASSERT_EQ(0, epoll_ctl(self->ep, EPOLL_CTL_ADD, self->p[0], &ee));
+	ASSERT_OK(fd_add(self->kq, self->ep, EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->ep, EVFILT_READ);
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EVENT(self->kq, self->ep, EVFILT_READ, &ev);
+	ASSERT_EQ(1, take(self->p[0], 1));
+	ASSERT_NO_EVENT(self->kq, self->ep, EVFILT_READ);
 }
 
 TEST_HARNESS_MAIN

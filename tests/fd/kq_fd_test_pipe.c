@@ -17,31 +17,24 @@
  */
 #include "kq_fd_common.h"
 
+KQ_PIPE_FIXTURE
+
 /* ---- EVFILT_READ basics ----------------------------------------------------------- */
 
-TEST(read_empty_pipe_no_event)
+TEST_F(pipe, read_empty_pipe_no_event)
 {
-	int p[2];
-
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, p[0], EVFILT_READ);
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->p[0], EVFILT_READ);
 }
 
-TEST(read_data_is_bytes_in_pipe)
+TEST_F(pipe, read_data_is_bytes_in_pipe)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0xabc));
-	ASSERT_EQ(5, put(p[1], 5));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
-	EXPECT_EQ((uint64_t)p[0], ev.ident);
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0xabc));
+	ASSERT_EQ(5, put(self->p[1], 5));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
+	EXPECT_EQ((uint64_t)self->p[0], ev.ident);
 	EXPECT_EQ(EVFILT_READ, ev.filter);
 	EXPECT_EQ(5, ev.data);
 	EXPECT_EQ(0, ev.fflags);
@@ -51,230 +44,182 @@ TEST(read_data_is_bytes_in_pipe)
 }
 
 /* A condition true at registration fires at once, even in the same kevent() call. */
-TEST(read_preexisting_data_fires_on_add)
+TEST_F(pipe, read_preexisting_data_fires_on_add)
 {
 	struct kevent ch, ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_EQ(3, put(p[1], 3));
-	ch = kev_make(p[0], EVFILT_READ, EV_ADD, 0, 0, 7);
-	ASSERT_EQ(1, kevent(kq, &ch, 1, &ev, 1, NULL));
-	EXPECT_EQ((uint64_t)p[0], ev.ident);
+	ASSERT_EQ(3, put(self->p[1], 3));
+	ch = kev_make(self->p[0], EVFILT_READ, EV_ADD, 0, 0, 7);
+	ASSERT_EQ(1, kevent(self->kq, &ch, 1, &ev, 1, NULL));
+	EXPECT_EQ((uint64_t)self->p[0], ev.ident);
 	EXPECT_EQ(3, ev.data);
 	EXPECT_EQ(7, UDV(ev));
 }
 
-TEST(read_level_triggered_repeats)
+TEST_F(pipe, read_level_triggered_repeats)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(3, put(p[1], 3));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(3, put(self->p[1], 3));
 	for (int i = 0; i < 4; i++) {
-		ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+		ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 		EXPECT_EQ(3, ev.data);
 	}
 }
 
-TEST(read_data_tracks_pipe_contents)
+TEST_F(pipe, read_data_tracks_pipe_contents)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(5, put(p[1], 5));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(5, put(self->p[1], 5));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(5, ev.data);
-	ASSERT_EQ(3, put(p[1], 3));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(3, put(self->p[1], 3));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(8, ev.data);
-	ASSERT_EQ(6, take(p[0], 6));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(6, take(self->p[0], 6));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(2, ev.data);
-	ASSERT_EQ(2, take(p[0], 2));
+	ASSERT_EQ(2, take(self->p[0], 2));
 	/* Drained: the queued level-triggered event is re-checked and dropped. */
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 }
 
-TEST(read_clear_reports_once_per_write)
+TEST_F(pipe, read_clear_reports_once_per_write)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
-	ASSERT_EQ(5, put(p[1], 5));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	ASSERT_EQ(5, put(self->p[1], 5));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(5, ev.data);
 	EXPECT_TRUE(ev.flags & EV_CLEAR);
 	EXPECT_TRUE(flags_clean(&ev));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));	/* data still there, but no new data */
-	ASSERT_EQ(3, put(p[1], 3));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));	/* data still there, but no new data */
+	ASSERT_EQ(3, put(self->p[1], 3));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(8, ev.data);			/* bytes in the pipe, not bytes since */
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 }
 
-TEST(read_oneshot_fires_once_then_gone)
+TEST_F(pipe, read_oneshot_fires_once_then_gone)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, EV_ONESHOT, 0, 0, 0));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, EV_ONESHOT, 0, 0, 0));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_TRUE(ev.flags & EV_ONESHOT);
 	EXPECT_EQ(1, ev.data);
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_ERRNO(ENOENT, fd_chg(kq, p[0], EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_ERRNO(ENOENT, fd_chg(self->kq, self->p[0], EVFILT_READ, EV_DELETE));
 }
 
-TEST(read_dispatch_disables_until_enable)
+TEST_F(pipe, read_dispatch_disables_until_enable)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, EV_DISPATCH, 0, 0, 0));
-	ASSERT_EQ(2, put(p[1], 2));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, EV_DISPATCH, 0, 0, 0));
+	ASSERT_EQ(2, put(self->p[1], 2));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_TRUE(ev.flags & EV_DISPATCH);
 	EXPECT_EQ(2, ev.data);
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));	/* disabled, data still there */
-	ASSERT_EQ(2, put(p[1], 2));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));	/* still disabled */
-	ASSERT_OK(fd_chg(kq, p[0], EVFILT_READ, EV_ENABLE));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));	/* disabled, data still there */
+	ASSERT_EQ(2, put(self->p[1], 2));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));	/* still disabled */
+	ASSERT_OK(fd_chg(self->kq, self->p[0], EVFILT_READ, EV_ENABLE));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(4, ev.data);
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));	/* dispatched again */
-	ASSERT_OK(fd_chg(kq, p[0], EVFILT_READ, EV_DELETE));	/* still registered */
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));	/* dispatched again */
+	ASSERT_OK(fd_chg(self->kq, self->p[0], EVFILT_READ, EV_DELETE));	/* still registered */
 }
 
 /* Data that arrives while disabled is reported by EV_ENABLE (re-evaluation). */
-TEST(read_disable_then_enable_reports_arrived_data)
+TEST_F(pipe, read_disable_then_enable_reports_arrived_data)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_OK(fd_chg(kq, p[0], EVFILT_READ, EV_DISABLE));
-	ASSERT_EQ(4, put(p[1], 4));
-	ASSERT_NO_EVENT(kq, p[0], EVFILT_READ);
-	ASSERT_OK(fd_chg(kq, p[0], EVFILT_READ, EV_ENABLE));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_chg(self->kq, self->p[0], EVFILT_READ, EV_DISABLE));
+	ASSERT_EQ(4, put(self->p[1], 4));
+	ASSERT_NO_EVENT(self->kq, self->p[0], EVFILT_READ);
+	ASSERT_OK(fd_chg(self->kq, self->p[0], EVFILT_READ, EV_ENABLE));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(4, ev.data);
 }
 
 /* EV_ENABLE of an EV_CLEAR knote also re-evaluates: the data is reported. */
-TEST(read_clear_disabled_write_reported_on_enable)
+TEST_F(pipe, read_clear_disabled_write_reported_on_enable)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, EV_CLEAR | EV_DISABLE, 0, 0, 0));
-	ASSERT_EQ(6, put(p[1], 6));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_OK(fd_chg(kq, p[0], EVFILT_READ, EV_ENABLE));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, EV_CLEAR | EV_DISABLE, 0, 0, 0));
+	ASSERT_EQ(6, put(self->p[1], 6));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_OK(fd_chg(self->kq, self->p[0], EVFILT_READ, EV_ENABLE));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(6, ev.data);
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 }
 
-TEST(read_add_disabled_with_data)
+TEST_F(pipe, read_add_disabled_with_data)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, EV_DISABLE, 0, 0, 0));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_OK(fd_chg(kq, p[0], EVFILT_READ, EV_ENABLE));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, EV_DISABLE, 0, 0, 0));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_OK(fd_chg(self->kq, self->p[0], EVFILT_READ, EV_ENABLE));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(1, ev.data);
 }
 
-TEST(read_delete_stops_events)
+TEST_F(pipe, read_delete_stops_events)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_OK(fd_chg(kq, p[0], EVFILT_READ, EV_DELETE));	/* while queued */
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
-	ASSERT_ERRNO(ENOENT, fd_chg(kq, p[0], EVFILT_READ, EV_DELETE));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_OK(fd_chg(self->kq, self->p[0], EVFILT_READ, EV_DELETE));	/* while queued */
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
+	ASSERT_ERRNO(ENOENT, fd_chg(self->kq, self->p[0], EVFILT_READ, EV_DELETE));
 }
 
-TEST(read_modify_udata_and_keepudata)
+TEST_F(pipe, read_modify_udata_and_keepudata)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 1));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 2));	/* modify */
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 2));	/* modify */
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(2, UDV(ev));
-	ASSERT_OK(kq_ctl(kq, p[0], EVFILT_READ, EV_ADD | EV_KEEPUDATA, 0, 0, 3));
-	ASSERT_OK(kq_ctl(kq, p[0], EVFILT_READ, EV_DISABLE | EV_KEEPUDATA, 0, 0, 4));
-	ASSERT_OK(kq_ctl(kq, p[0], EVFILT_READ, EV_ENABLE | EV_KEEPUDATA, 0, 0, 5));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(kq_ctl(self->kq, self->p[0], EVFILT_READ, EV_ADD | EV_KEEPUDATA, 0, 0, 3));
+	ASSERT_OK(kq_ctl(self->kq, self->p[0], EVFILT_READ, EV_DISABLE | EV_KEEPUDATA, 0, 0, 4));
+	ASSERT_OK(kq_ctl(self->kq, self->p[0], EVFILT_READ, EV_ENABLE | EV_KEEPUDATA, 0, 0, 5));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(2, UDV(ev));
 	/* As FreeBSD's kqueue_register: any change to an existing knote stores udata. */
-	ASSERT_OK(kq_ctl(kq, p[0], EVFILT_READ, EV_ENABLE, 0, 0, 6));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(kq_ctl(self->kq, self->p[0], EVFILT_READ, EV_ENABLE, 0, 0, 6));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(6, UDV(ev));
-	ASSERT_EQ(1, kq_count_of(kq, p[0], EVFILT_READ));	/* still one knote */
+	ASSERT_EQ(1, kq_count_of(self->kq, self->p[0], EVFILT_READ));	/* still one knote */
 }
 
-TEST(read_receipt_record)
+TEST_F(pipe, read_receipt_record)
 {
 	struct kevent ch[2], ev[2];
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_EQ(1, put(p[1], 1));	/* even with data pending, the receipt comes alone */
-	ch[0] = kev_make(p[0], EVFILT_READ, EV_ADD | EV_RECEIPT, 0, 0, 9);
-	ch[1] = kev_make(p[1], EVFILT_WRITE, EV_ADD | EV_RECEIPT, 0, 0, 10);
-	ASSERT_EQ(2, kevent(kq, ch, 2, ev, 2, NULL));
+	ASSERT_EQ(1, put(self->p[1], 1));	/* even with data pending, the receipt comes alone */
+	ch[0] = kev_make(self->p[0], EVFILT_READ, EV_ADD | EV_RECEIPT, 0, 0, 9);
+	ch[1] = kev_make(self->p[1], EVFILT_WRITE, EV_ADD | EV_RECEIPT, 0, 0, 10);
+	ASSERT_EQ(2, kevent(self->kq, ch, 2, ev, 2, NULL));
 	for (int i = 0; i < 2; i++) {
 		EXPECT_TRUE(ev[i].flags & EV_ERROR);
 		EXPECT_EQ(0, ev[i].data);
@@ -282,256 +227,213 @@ TEST(read_receipt_record)
 		EXPECT_EQ(ch[i].filter, ev[i].filter);
 		EXPECT_EQ(9 + i, UDV(ev[i]));
 	}
-	ASSERT_EQ(2, kq_poll(kq, ev, 2));	/* both registered and active */
+	ASSERT_EQ(2, kq_poll(self->kq, ev, 2));	/* both registered and active */
 }
 
-TEST(read_blocking_wait_woken_by_writer_thread)
+TEST_F(pipe, read_blocking_wait_woken_by_writer_thread)
 {
 	struct later_write w;
 	struct kevent ev;
 	pthread_t t;
-	int p[2];
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	w = (struct later_write){ .fd = p[1], .delay_ms = 100, .n = 9 };
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	w = (struct later_write){ .fd = self->p[1], .delay_ms = 100, .n = 9 };
 	t0 = now_ns();
 	ASSERT_EQ(0, pthread_create(&t, NULL, later_write_fn, &w));
-	ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, NULL));
+	ASSERT_EQ(1, kevent(self->kq, NULL, 0, &ev, 1, NULL));
 	EXPECT_LE(90, ms_since(t0));
-	EXPECT_EQ((uint64_t)p[0], ev.ident);
+	EXPECT_EQ((uint64_t)self->p[0], ev.ident);
 	EXPECT_EQ(9, ev.data);
 	pthread_join(t, NULL);
 }
 
-TEST(same_pipe_in_two_kqueues)
+TEST_F(pipe, same_pipe_in_two_kqueues)
 {
 	struct kevent ev;
-	int p[2], kq2 = kqueue();
+	int kq2 = kqueue();
 
-	KQ_OPEN(kq);
-	alarm(10);
 	ASSERT_LE(0, kq2);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, EV_CLEAR, 0, 0, 1));
-	ASSERT_OK(fd_add(kq2, p[0], EVFILT_READ, 0, 0, 0, 2));
-	ASSERT_EQ(2, put(p[1], 2));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, EV_CLEAR, 0, 0, 1));
+	ASSERT_OK(fd_add(kq2, self->p[0], EVFILT_READ, 0, 0, 0, 2));
+	ASSERT_EQ(2, put(self->p[1], 2));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(1, UDV(ev));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));	/* EV_CLEAR in kq ... */
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));	/* EV_CLEAR in kq ... */
 	ASSERT_EQ(1, kq_poll(kq2, &ev, 1));	/* ... does not affect kq2 */
 	EXPECT_EQ(2, UDV(ev));
 	EXPECT_EQ(2, ev.data);
-	ASSERT_OK(fd_chg(kq2, p[0], EVFILT_READ, EV_DELETE));
-	ASSERT_EQ(1, put(p[1], 1));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));	/* kq's knote unaffected by kq2's delete */
+	ASSERT_OK(fd_chg(kq2, self->p[0], EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(1, put(self->p[1], 1));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));	/* kq's knote unaffected by kq2's delete */
 	EXPECT_EQ(3, ev.data);
 }
 
 /* ---- EOF on the read side ------------------------------------------------------------ */
 
-TEST(read_eof_when_writer_closes_with_data)
+TEST_F(pipe, read_eof_when_writer_closes_with_data)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(4, put(p[1], 4));
-	ASSERT_EQ(0, close(p[1]));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(4, put(self->p[1], 4));
+	ASSERT_EQ(0, close(self->p[1]));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_TRUE(ev.flags & EV_EOF);
 	EXPECT_EQ(4, ev.data);
 	EXPECT_EQ(0, ev.fflags);
 	/* EOF stays true (level): after reading, still reported, with data 0. */
-	ASSERT_EQ(4, take(p[0], 4));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(4, take(self->p[0], 4));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_TRUE(ev.flags & EV_EOF);
 	EXPECT_EQ(0, ev.data);
 }
 
-TEST(read_eof_wakes_blocked_waiter)
+TEST_F(pipe, read_eof_wakes_blocked_waiter)
 {
 	struct kevent ev;
-	int p[2];
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 0));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {		/* the child holds the other copy of the write end */
 		sleep_ms(100);
 		_exit(0);
 	}
-	ASSERT_EQ(0, close(p[1]));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));	/* the child still has a writer open */
-	ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, NULL));
+	ASSERT_EQ(0, close(self->p[1]));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));	/* the child still has a writer open */
+	ASSERT_EQ(1, kevent(self->kq, NULL, 0, &ev, 1, NULL));
 	EXPECT_TRUE(ev.flags & EV_EOF);
 	EXPECT_EQ(0, ev.data);
 	waitpid(pid, NULL, 0);
 }
 
-TEST(read_eof_with_clear_reported_once)
+TEST_F(pipe, read_eof_with_clear_reported_once)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
-	ASSERT_EQ(0, close(p[1]));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	ASSERT_EQ(0, close(self->p[1]));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_TRUE(ev.flags & EV_EOF);
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 }
 
 /* ---- EVFILT_WRITE ------------------------------------------------------------------------ */
 
-TEST(write_data_is_free_space)
+TEST_F(pipe, write_data_is_free_space)
 {
 	struct kevent ev;
-	int p[2], cap;
+	int cap;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	cap = pipe_cap(p[1]);
+	cap = pipe_cap(self->p[1]);
 	ASSERT_LT(4096, cap);
-	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 0x77));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
-	EXPECT_EQ((uint64_t)p[1], ev.ident);
+	ASSERT_OK(fd_add(self->kq, self->p[1], EVFILT_WRITE, 0, 0, 0, 0x77));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
+	EXPECT_EQ((uint64_t)self->p[1], ev.ident);
 	EXPECT_EQ(EVFILT_WRITE, ev.filter);
 	EXPECT_EQ(cap, ev.data);
 	EXPECT_EQ(0x77, UDV(ev));
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	ASSERT_EQ(100, put(p[1], 100));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(100, put(self->p[1], 100));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_EQ(cap - 100, ev.data);
 }
 
-TEST(write_full_pipe_not_ready_until_drained)
+TEST_F(pipe, write_full_pipe_not_ready_until_drained)
 {
 	struct kevent ev;
-	int p[2], cap;
+	int cap;
 	long n;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	cap = pipe_cap(p[1]);
-	n = fill(p[1]);
+	cap = pipe_cap(self->p[1]);
+	n = fill(self->p[1]);
 	ASSERT_EQ(cap, n);
-	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, p[1], EVFILT_WRITE);
-	ASSERT_EQ(n, drain(p[0]));
-	ASSERT_EVENT(kq, p[1], EVFILT_WRITE, &ev);
+	ASSERT_OK(fd_add(self->kq, self->p[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->p[1], EVFILT_WRITE);
+	ASSERT_EQ(n, drain(self->p[0]));
+	ASSERT_EVENT(self->kq, self->p[1], EVFILT_WRITE, &ev);
 	EXPECT_EQ(cap, ev.data);
 }
 
-TEST(write_full_pipe_blocked_waiter_woken_by_reader)
+TEST_F(pipe, write_full_pipe_blocked_waiter_woken_by_reader)
 {
 	struct kevent ev;
-	int p[2];
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	fill(p[1]);
-	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, EV_CLEAR, 0, 0, 0));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	fill(self->p[1]);
+	ASSERT_OK(fd_add(self->kq, self->p[1], EVFILT_WRITE, EV_CLEAR, 0, 0, 0));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		sleep_ms(100);
-		drain(p[0]);
+		drain(self->p[0]);
 		_exit(0);
 	}
-	ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, NULL));
-	EXPECT_EQ((uint64_t)p[1], ev.ident);
+	ASSERT_EQ(1, kevent(self->kq, NULL, 0, &ev, 1, NULL));
+	EXPECT_EQ((uint64_t)self->p[1], ev.ident);
 	EXPECT_LT(0, ev.data);
 	waitpid(pid, NULL, 0);
 }
 
-TEST(write_eof_when_reader_closes)
+TEST_F(pipe, write_eof_when_reader_closes)
 {
 	struct kevent ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	fill(p[1]);
-	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));	/* full */
-	ASSERT_EQ(0, close(p[0]));
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	fill(self->p[1]);
+	ASSERT_OK(fd_add(self->kq, self->p[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));	/* full */
+	ASSERT_EQ(0, close(self->p[0]));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1));
 	EXPECT_TRUE(ev.flags & EV_EOF);
 	EXPECT_EQ(0, ev.data);
 }
 
 /* FreeBSD pipe_kqfilter: EVFILT_WRITE on a pipe without a reader is EPIPE. */
-TEST(write_add_after_reader_closed_is_epipe)
+TEST_F(pipe, write_add_after_reader_closed_is_epipe)
 {
 	struct kevent ch, ev;
-	int p[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_EQ(0, close(p[0]));
-	ASSERT_ERRNO(EPIPE, fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 0));
-	ch = kev_make(p[1], EVFILT_WRITE, EV_ADD, 0, 0, 0);
-	ASSERT_EQ(1, kevent(kq, &ch, 1, &ev, 1, NULL));
+	ASSERT_EQ(0, close(self->p[0]));
+	ASSERT_ERRNO(EPIPE, fd_add(self->kq, self->p[1], EVFILT_WRITE, 0, 0, 0, 0));
+	ch = kev_make(self->p[1], EVFILT_WRITE, EV_ADD, 0, 0, 0);
+	ASSERT_EQ(1, kevent(self->kq, &ch, 1, &ev, 1, NULL));
 	EXPECT_TRUE(ev.flags & EV_ERROR);
 	EXPECT_EQ(EPIPE, ev.data);
-	ASSERT_EQ(0, kq_poll(kq, &ev, 1));
+	ASSERT_EQ(0, kq_poll(self->kq, &ev, 1));
 }
 
-TEST(read_and_write_knotes_are_independent)
+TEST_F(pipe, read_and_write_knotes_are_independent)
 {
 	struct kevent ev[4];
-	int p[2], n, seen_r = 0, seen_w = 0;
+	int n, seen_r = 0, seen_w = 0;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_OK(fd_add(kq, p[0], EVFILT_READ, 0, 0, 0, 1));
-	ASSERT_OK(fd_add(kq, p[1], EVFILT_WRITE, 0, 0, 0, 2));
-	ASSERT_EQ(10, put(p[1], 10));
-	n = kq_poll(kq, ev, 4);
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, 0, 0, 1));
+	ASSERT_OK(fd_add(self->kq, self->p[1], EVFILT_WRITE, 0, 0, 0, 2));
+	ASSERT_EQ(10, put(self->p[1], 10));
+	n = kq_poll(self->kq, ev, 4);
 	ASSERT_EQ(2, n);
 	for (int i = 0; i < n; i++) {
-		if (ev[i].filter == EVFILT_READ && ev[i].ident == (uint64_t)p[0] && UDV(ev[i]) == 1)
+		if (ev[i].filter == EVFILT_READ && ev[i].ident == (uint64_t)self->p[0] &&
+		    UDV(ev[i]) == 1)
 			seen_r++;
-		if (ev[i].filter == EVFILT_WRITE && ev[i].ident == (uint64_t)p[1] && UDV(ev[i]) == 2)
+		if (ev[i].filter == EVFILT_WRITE && ev[i].ident == (uint64_t)self->p[1] &&
+		    UDV(ev[i]) == 2)
 			seen_w++;
 	}
 	EXPECT_EQ(1, seen_r);
 	EXPECT_EQ(1, seen_w);
-	ASSERT_OK(fd_chg(kq, p[1], EVFILT_WRITE, EV_DELETE));
-	ASSERT_EQ(1, kq_poll(kq, ev, 4));
+	ASSERT_OK(fd_chg(self->kq, self->p[1], EVFILT_WRITE, EV_DELETE));
+	ASSERT_EQ(1, kq_poll(self->kq, ev, 4));
 	EXPECT_EQ(EVFILT_READ, ev[0].filter);
 }
 
-TEST(empty_filter_on_pipe_is_einval)
+TEST_F(pipe, empty_filter_on_pipe_is_einval)
 {
-	int p[2];
-
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, pipe2(p, O_NONBLOCK));
-	ASSERT_ERRNO(EINVAL, fd_add(kq, p[1], EVFILT_EMPTY, 0, 0, 0, 0));
-	ASSERT_ERRNO(EINVAL, fd_add(kq, p[0], EVFILT_EMPTY, 0, 0, 0, 0));
+	ASSERT_ERRNO(EINVAL, fd_add(self->kq, self->p[1], EVFILT_EMPTY, 0, 0, 0, 0));
+	ASSERT_ERRNO(EINVAL, fd_add(self->kq, self->p[0], EVFILT_EMPTY, 0, 0, 0, 0));
 }
 
 TEST_HARNESS_MAIN

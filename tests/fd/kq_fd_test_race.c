@@ -78,26 +78,26 @@ static long churners_stop(struct churners *s)
 	return ops;
 }
 
+/* Three threads writing and reading NPIPES pipes (self->s) next to self->kq; alarm(20). */
+KQ_FD_FIXTURE(churn, 20, struct churners s;, ASSERT_EQ(0, churners_start(&self->s, 3)))
+
 /* After EV_DELETE returned, the deleted knotes never report again. */
-TEST(delete_races_wakeups)
+TEST_F(churn, delete_races_wakeups)
 {
-	struct churners s;
 	struct kevent ev[16];
 	long rounds = 0, events = 0;
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	ASSERT_EQ(0, churners_start(&s, 3));
 	t0 = now_ns();
 	while (ms_since(t0) < RUN_MS) {
 		uint64_t gen = (uint64_t)++rounds << 8;
 		int n;
 
 		for (int i = 0; i < NPIPES; i++) {
-			ASSERT_OK(fd_add(kq, s.p[i][0], EVFILT_READ, EV_CLEAR, 0, 0, gen | i));
+			ASSERT_OK(fd_add(self->kq, self->s.p[i][0], EVFILT_READ, EV_CLEAR, 0, 0,
+					 gen | i));
 		}
-		n = kq_poll(kq, ev, 16);
+		n = kq_poll(self->kq, ev, 16);
 		ASSERT_LE(0, n);
 		for (int k = 0; k < n; k++) {
 			ASSERT_EQ(gen, UDV(ev[k]) & ~0xffULL) TH_LOG("stale event of round %llu in round %ld",
@@ -105,45 +105,41 @@ TEST(delete_races_wakeups)
 		}
 		events += n;
 		for (int i = 0; i < NPIPES; i++) {
-			ASSERT_OK(fd_chg(kq, s.p[i][0], EVFILT_READ, EV_DELETE));
+			ASSERT_OK(fd_chg(self->kq, self->s.p[i][0], EVFILT_READ, EV_DELETE));
 		}
 		/* Nothing is registered now: any event is a knote that outlived EV_DELETE. */
-		n = kq_poll(kq, ev, 16);
+		n = kq_poll(self->kq, ev, 16);
 		ASSERT_EQ(0, n) TH_LOG("round %ld: event ident %d udata %llx after EV_DELETE", rounds,
 				       (int)ev[0].ident, (unsigned long long)UDV(ev[0]));
 	}
-	TH_LOG("%ld rounds, %ld events, %ld writes", rounds, events, churners_stop(&s));
+	TH_LOG("%ld rounds, %ld events, %ld writes", rounds, events, churners_stop(&self->s));
 }
 
 /* close() of a dup'd descriptor while writers wake its knote: gone once close() returns. */
-TEST(close_races_wakeups)
+TEST_F(churn, close_races_wakeups)
 {
-	struct churners s;
 	struct kevent ev[16];
 	long rounds = 0;
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	ASSERT_EQ(0, churners_start(&s, 3));
 	t0 = now_ns();
 	while (ms_since(t0) < RUN_MS) {
 		int d[NPIPES], n;
 
 		rounds++;
 		for (int i = 0; i < NPIPES; i++) {
-			d[i] = dup(s.p[i][0]);
+			d[i] = dup(self->s.p[i][0]);
 			ASSERT_LE(0, d[i]);
-			ASSERT_OK(fd_add(kq, d[i], EVFILT_READ, (rounds & 1) ? EV_CLEAR : 0, 0, 0, i));
+			ASSERT_OK(fd_add(self->kq, d[i], EVFILT_READ, (rounds & 1) ? EV_CLEAR : 0, 0, 0, i));
 		}
-		ASSERT_LE(0, kq_poll(kq, ev, 16));
+		ASSERT_LE(0, kq_poll(self->kq, ev, 16));
 		for (int i = 0; i < NPIPES; i++) {
 			ASSERT_EQ(0, close(d[i]));
 		}
-		n = kq_poll(kq, ev, 16);
+		n = kq_poll(self->kq, ev, 16);
 		ASSERT_EQ(0, n) TH_LOG("round %ld: event ident %d after close()", rounds, (int)ev[0].ident);
 	}
-	TH_LOG("%ld rounds, %ld writes", rounds, churners_stop(&s));
+	TH_LOG("%ld rounds, %ld writes", rounds, churners_stop(&self->s));
 }
 
 struct kq_sleeper {
@@ -511,8 +507,11 @@ static void *pong_fn(void *p)
 	return NULL;
 }
 
-/* A ring of n threads, `tokens` bytes in flight, for RUN_MS. Returns total hops. */
-static long ring_run(struct __test_metadata *_metadata, int n, int tokens)
+/*
+ * A ring of n threads, `tokens` bytes in flight, for RUN_MS: no player may lose
+ * a wake-up or fail, and the tokens must make more than 100 hops in all.
+ */
+static void ring_run(struct __test_metadata *_metadata, int n, int tokens)
 {
 	struct pong g[8];
 	pthread_t t[8];
@@ -545,27 +544,20 @@ static long ring_run(struct __test_metadata *_metadata, int n, int tokens)
 		close(p[i][0]);
 		close(p[i][1]);
 	}
-	return hops;
+	TH_LOG("%ld hops in %d ms", hops, RUN_MS);
+	EXPECT_LT(100, hops);
 }
 
 TEST(ping_pong_two_threads_no_lost_wakeup)
 {
-	long hops;
-
 	alarm(25);
-	hops = ring_run(_metadata, 2, 1);
-	TH_LOG("%ld hops in %d ms", hops, RUN_MS);
-	EXPECT_LT(100, hops);
+	ring_run(_metadata, 2, 1);
 }
 
 TEST(token_ring_four_threads_no_lost_wakeup)
 {
-	long hops;
-
 	alarm(25);
-	hops = ring_run(_metadata, 4, 2);
-	TH_LOG("%ld hops in %d ms", hops, RUN_MS);
-	EXPECT_LT(100, hops);
+	ring_run(_metadata, 4, 2);
 }
 
 TEST_HARNESS_MAIN

@@ -15,139 +15,116 @@
  */
 #include "kq_fd_common.h"
 
-static int unix_pair(int type, int sv[2])
-{
-	return socketpair(AF_UNIX, type | SOCK_NONBLOCK, 0, sv);
-}
+/* Fixtures: self->kq and a non-blocking unix socketpair self->sv of one type; alarm(10). */
+#define UNIX_PAIR_FIXTURE(name, type)                                                    \
+	KQ_FD_FIXTURE(name, 10, int sv[2];,                                              \
+		      ASSERT_EQ(0, socketpair(AF_UNIX, type | SOCK_NONBLOCK, 0, self->sv)))
+
+UNIX_PAIR_FIXTURE(unix_stream, SOCK_STREAM)
+UNIX_PAIR_FIXTURE(unix_dgram, SOCK_DGRAM)
+UNIX_PAIR_FIXTURE(unix_seqpacket, SOCK_SEQPACKET)
 
 /* ---- unix stream ----------------------------------------------------------------------- */
 
-TEST(unix_stream_read_data)
+TEST_F(unix_stream, unix_stream_read_data)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, 0, 0, 5));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
-	ASSERT_EQ(10, put(sv[1], 10));
-	ASSERT_EVENT(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, 0, 0, 5));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
+	ASSERT_EQ(10, put(self->sv[1], 10));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(10, ev.data);
 	EXPECT_EQ(5, UDV(ev));
 	EXPECT_EQ(0, ev.fflags);
 	EXPECT_TRUE(flags_clean(&ev));
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	ASSERT_EQ(5, put(sv[1], 5));
-	ASSERT_EVENT(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_EQ(5, put(self->sv[1], 5));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(15, ev.data);
-	ASSERT_EQ(15, drain(sv[0]));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
+	ASSERT_EQ(15, drain(self->sv[0]));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
 }
 
-TEST(unix_stream_write_ready)
+TEST_F(unix_stream, unix_stream_write_ready)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EVENT(kq, sv[0], EVFILT_WRITE, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_WRITE, &ev);
 	EXPECT_LT(0, ev.data);
 	EXPECT_FALSE(ev.flags & EV_EOF);
 }
 
-TEST(unix_stream_write_full_then_drained)
+TEST_F(unix_stream, unix_stream_write_full_then_drained)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_LT(0, fill(sv[0]));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_WRITE);
-	ASSERT_LT(0, drain(sv[1]));
-	ASSERT_EVENT(kq, sv[0], EVFILT_WRITE, &ev);
+	ASSERT_LT(0, fill(self->sv[0]));
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_WRITE);
+	ASSERT_LT(0, drain(self->sv[1]));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_WRITE, &ev);
 	EXPECT_LT(0, ev.data);
 }
 
-TEST(unix_stream_peer_close_eof_both_filters)
+TEST_F(unix_stream, unix_stream_peer_close_eof_both_filters)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EQ(3, put(sv[1], 3));
-	ASSERT_EQ(0, close(sv[1]));
-	ASSERT_EVENT_EOF(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(3, put(self->sv[1], 3));
+	ASSERT_EQ(0, close(self->sv[1]));
+	ASSERT_EVENT_EOF(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(3, ev.data);
 	EXPECT_EQ(0, ev.fflags);
-	ASSERT_EVENT_EOF(kq, sv[0], EVFILT_WRITE, &ev);
+	ASSERT_EVENT_EOF(self->kq, self->sv[0], EVFILT_WRITE, &ev);
 }
 
-TEST(unix_stream_shutdown_wr_eof_read_only)
+TEST_F(unix_stream, unix_stream_shutdown_wr_eof_read_only)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EQ(0, shutdown(sv[1], SHUT_WR));
-	ASSERT_EVENT_EOF(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EQ(0, shutdown(self->sv[1], SHUT_WR));
+	ASSERT_EVENT_EOF(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(0, ev.data);
 	/* sv[0] can still send to sv[1]: its WRITE is not at EOF. */
-	ASSERT_EVENT(kq, sv[0], EVFILT_WRITE, &ev);
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_WRITE, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	EXPECT_EQ(4, put(sv[0], 4));
+	EXPECT_EQ(4, put(self->sv[0], 4));
 }
 
-TEST(unix_stream_clear_once_per_send)
+TEST_F(unix_stream, unix_stream_clear_once_per_send)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
-	ASSERT_EQ(4, put(sv[1], 4));
-	ASSERT_EVENT(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	ASSERT_EQ(4, put(self->sv[1], 4));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(4, ev.data);
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
-	ASSERT_EQ(6, put(sv[1], 6));
-	ASSERT_EVENT(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
+	ASSERT_EQ(6, put(self->sv[1], 6));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(10, ev.data);
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
 }
 
-TEST(read_and_write_on_same_socket)
+TEST_F(unix_stream, read_and_write_on_same_socket)
 {
 	struct kevent ev[4];
-	int sv[2], n, r = 0, w = 0;
+	int n, r = 0, w = 0;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, 0, 0, 1));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 2));
-	ASSERT_EQ(8, put(sv[1], 8));
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, 0, 0, 1));
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 2));
+	ASSERT_EQ(8, put(self->sv[1], 8));
 	sleep_ms(20);
-	n = kq_poll(kq, ev, 4);
+	n = kq_poll(self->kq, ev, 4);
 	ASSERT_EQ(2, n);
 	for (int i = 0; i < n; i++) {
-		ASSERT_EQ((uint64_t)sv[0], ev[i].ident);
+		ASSERT_EQ((uint64_t)self->sv[0], ev[i].ident);
 		if (ev[i].filter == EVFILT_READ && UDV(ev[i]) == 1 && ev[i].data == 8)
 			r++;
 		if (ev[i].filter == EVFILT_WRITE && UDV(ev[i]) == 2)
@@ -155,163 +132,134 @@ TEST(read_and_write_on_same_socket)
 	}
 	EXPECT_EQ(1, r);
 	EXPECT_EQ(1, w);
-	ASSERT_OK(fd_chg(kq, sv[0], EVFILT_READ, EV_DELETE));
-	ASSERT_EQ(1, kq_poll(kq, ev, 4));
+	ASSERT_OK(fd_chg(self->kq, self->sv[0], EVFILT_READ, EV_DELETE));
+	ASSERT_EQ(1, kq_poll(self->kq, ev, 4));
 	EXPECT_EQ(EVFILT_WRITE, ev[0].filter);
 }
 
 /* ---- unix datagram and seqpacket ------------------------------------------------------------- */
 
 /* FreeBSD: data = all protocol bytes queued (sbavail - sb_ctl), not the first datagram. */
-TEST(unix_dgram_data_is_total_of_queued_datagrams)
+TEST_F(unix_dgram, unix_dgram_data_is_total_of_queued_datagrams)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_DGRAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
-	ASSERT_EQ(10, put(sv[1], 10));
-	ASSERT_EQ(20, put(sv[1], 20));
-	ASSERT_EVENT_DATA(kq, sv[0], EVFILT_READ, 30, &ev);
-	ASSERT_EQ(10, take(sv[0], 100));	/* one datagram */
-	ASSERT_EVENT_DATA(kq, sv[0], EVFILT_READ, 20, &ev);
-	ASSERT_EQ(20, take(sv[0], 100));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
+	ASSERT_EQ(10, put(self->sv[1], 10));
+	ASSERT_EQ(20, put(self->sv[1], 20));
+	ASSERT_EVENT_DATA(self->kq, self->sv[0], EVFILT_READ, 30, &ev);
+	ASSERT_EQ(10, take(self->sv[0], 100));	/* one datagram */
+	ASSERT_EVENT_DATA(self->kq, self->sv[0], EVFILT_READ, 20, &ev);
+	ASSERT_EQ(20, take(self->sv[0], 100));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
 }
 
-TEST(unix_dgram_write_ready)
+TEST_F(unix_dgram, unix_dgram_write_ready)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_DGRAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EVENT(kq, sv[0], EVFILT_WRITE, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_WRITE, &ev);
 	EXPECT_LT(0, ev.data);
 }
 
-TEST(unix_seqpacket_data_and_eof)
+TEST_F(unix_seqpacket, unix_seqpacket_data_and_eof)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_SEQPACKET, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, 0, 0, 0));
-	ASSERT_EQ(6, put(sv[1], 6));
-	ASSERT_EQ(4, put(sv[1], 4));
-	ASSERT_EVENT_DATA(kq, sv[0], EVFILT_READ, 10, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_EQ(6, put(self->sv[1], 6));
+	ASSERT_EQ(4, put(self->sv[1], 4));
+	ASSERT_EVENT_DATA(self->kq, self->sv[0], EVFILT_READ, 10, &ev);
 	EXPECT_FALSE(ev.flags & EV_EOF);
-	ASSERT_EQ(0, close(sv[1]));
-	ASSERT_EVENT_EOF(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_EQ(0, close(self->sv[1]));
+	ASSERT_EVENT_EOF(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(10, ev.data);
 }
 
 /* ---- low-water marks ---------------------------------------------------------------------------- */
 
 /* NOTE_LOWAT is the knote's own threshold; the socket's SO_RCVLOWAT is untouched. */
-TEST(lowat_read_per_knote_not_socket)
+TEST_F(unix_stream, lowat_read_per_knote_not_socket)
 {
 	struct kevent ev;
-	int sv[2], before;
+	int before;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	before = sockopt_int(sv[0], SOL_SOCKET, SO_RCVLOWAT);
+	before = sockopt_int(self->sv[0], SOL_SOCKET, SO_RCVLOWAT);
 	ASSERT_EQ(1, before);
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, NOTE_LOWAT, 10, 0));
-	EXPECT_EQ(before, sockopt_int(sv[0], SOL_SOCKET, SO_RCVLOWAT));
-	ASSERT_EQ(5, put(sv[1], 5));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
-	ASSERT_EQ(4, put(sv[1], 4));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
-	ASSERT_EQ(1, put(sv[1], 1));
-	ASSERT_EVENT(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, NOTE_LOWAT, 10, 0));
+	EXPECT_EQ(before, sockopt_int(self->sv[0], SOL_SOCKET, SO_RCVLOWAT));
+	ASSERT_EQ(5, put(self->sv[1], 5));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
+	ASSERT_EQ(4, put(self->sv[1], 4));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
+	ASSERT_EQ(1, put(self->sv[1], 1));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(10, ev.data);
-	EXPECT_EQ(before, sockopt_int(sv[0], SOL_SOCKET, SO_RCVLOWAT));
+	EXPECT_EQ(before, sockopt_int(self->sv[0], SOL_SOCKET, SO_RCVLOWAT));
 }
 
-TEST(lowat_two_kqueues_two_thresholds)
+TEST_F(unix_stream, lowat_two_kqueues_two_thresholds)
 {
 	struct kevent ev;
-	int sv[2], kq2 = kqueue();
+	int kq2 = kqueue();
 
-	KQ_OPEN(kq);
-	alarm(10);
 	ASSERT_LE(0, kq2);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, NOTE_LOWAT, 4, 0));
-	ASSERT_OK(fd_add(kq2, sv[0], EVFILT_READ, 0, NOTE_LOWAT, 8, 0));
-	ASSERT_EQ(5, put(sv[1], 5));
-	ASSERT_EVENT(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, NOTE_LOWAT, 4, 0));
+	ASSERT_OK(fd_add(kq2, self->sv[0], EVFILT_READ, 0, NOTE_LOWAT, 8, 0));
+	ASSERT_EQ(5, put(self->sv[1], 5));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(5, ev.data);
-	ASSERT_NO_EVENT(kq2, sv[0], EVFILT_READ);
-	ASSERT_EQ(3, put(sv[1], 3));
-	ASSERT_EVENT(kq2, sv[0], EVFILT_READ, &ev);
+	ASSERT_NO_EVENT(kq2, self->sv[0], EVFILT_READ);
+	ASSERT_EQ(3, put(self->sv[1], 3));
+	ASSERT_EVENT(kq2, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(8, ev.data);
 }
 
-TEST(lowat_eof_fires_below_threshold)
+TEST_F(unix_stream, lowat_eof_fires_below_threshold)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, NOTE_LOWAT, 100, 0));
-	ASSERT_EQ(3, put(sv[1], 3));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
-	ASSERT_EQ(0, close(sv[1]));
-	ASSERT_EVENT_EOF(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, NOTE_LOWAT, 100, 0));
+	ASSERT_EQ(3, put(self->sv[1], 3));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
+	ASSERT_EQ(0, close(self->sv[1]));
+	ASSERT_EVENT_EOF(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(3, ev.data);
 }
 
 /* Re-adding with other fflags/data changes the threshold and re-evaluates at once. */
-TEST(lowat_modify_reevaluates)
+TEST_F(unix_stream, lowat_modify_reevaluates)
 {
 	struct kevent ev;
-	int sv[2];
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, NOTE_LOWAT, 10, 0));
-	ASSERT_EQ(5, put(sv[1], 5));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, NOTE_LOWAT, 5, 0));
-	ASSERT_EVENT(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, NOTE_LOWAT, 10, 0));
+	ASSERT_EQ(5, put(self->sv[1], 5));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, NOTE_LOWAT, 5, 0));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(5, ev.data);
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, NOTE_LOWAT, 6, 0));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_READ);
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_READ, 0, 0, 0, 0));	/* back to SO_RCVLOWAT (1) */
-	ASSERT_EVENT(kq, sv[0], EVFILT_READ, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, NOTE_LOWAT, 6, 0));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_READ);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_READ, 0, 0, 0, 0));	/* back to SO_RCVLOWAT (1) */
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_READ, &ev);
 	EXPECT_EQ(5, ev.data);
 }
 
-TEST(lowat_write_per_knote_not_socket)
+TEST_F(unix_stream, lowat_write_per_knote_not_socket)
 {
 	struct kevent ev;
-	int sv[2], before;
+	int before;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, unix_pair(SOCK_STREAM, sv));
-	before = sockopt_int(sv[0], SOL_SOCKET, SO_SNDLOWAT);
+	before = sockopt_int(self->sv[0], SOL_SOCKET, SO_SNDLOWAT);
 	ASSERT_LE(0, before);
 	/* More free space than any send buffer can have: never active. */
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, NOTE_LOWAT, 1LL << 40, 0));
-	ASSERT_NO_EVENT(kq, sv[0], EVFILT_WRITE);
-	EXPECT_EQ(before, sockopt_int(sv[0], SOL_SOCKET, SO_SNDLOWAT));
-	ASSERT_OK(fd_add(kq, sv[0], EVFILT_WRITE, 0, 0, 0, 0));
-	ASSERT_EVENT(kq, sv[0], EVFILT_WRITE, &ev);
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, NOTE_LOWAT, 1LL << 40, 0));
+	ASSERT_NO_EVENT(self->kq, self->sv[0], EVFILT_WRITE);
+	EXPECT_EQ(before, sockopt_int(self->sv[0], SOL_SOCKET, SO_SNDLOWAT));
+	ASSERT_OK(fd_add(self->kq, self->sv[0], EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_EVENT(self->kq, self->sv[0], EVFILT_WRITE, &ev);
 	EXPECT_LT(0, ev.data);
 }
 
