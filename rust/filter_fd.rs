@@ -119,17 +119,12 @@ pub(crate) enum Verdict {
     Eval(KqFdEval),
 }
 
-/// Looks at `kn` again (process context, the kqueue's `inner` held, no spinlock).
-pub(crate) fn evaluate(kq: &KQueue, kn: &Knote) -> Verdict {
+/// Looks at `kn` again, with the user's `sfflags`/`sdata` (process context, no lock held).
+pub(crate) fn evaluate(kn: &Knote, sfflags: u32, sdata: i64) -> Verdict {
     let Ok(file) = FileRef::get(kn.key.ident as u32) else { return Verdict::Stale };
     if kn.file.load(ordering::Acquire) != file.as_ptr() as usize {
         return Verdict::Stale;
     }
-    let (sfflags, sdata) = {
-        let ready = kq.ready_lock().lock();
-        let st = kn.state.access(&ready);
-        (st.sfflags, st.sdata)
-    };
     Verdict::Eval(evaluate_file(&file, kn.filter, sfflags, sdata))
 }
 

@@ -481,11 +481,18 @@ static struct tty_struct *kq_file_tty(struct file *file)
 
 /*
  * The head of drivers/tty/n_tty.c's private struct n_tty_data, field for field as in the 7.2
- * source up to read_tail (N_TTY_BUF_SIZE is private to n_tty.c too). No exported function
+ * source up to read_tail (N_TTY_BUF_SIZE is private to n_tty.c too), used only when building
+ * against 7.2 (KQ_N_TTY_LAYOUT_KNOWN), the layout it was checked against. No exported function
  * returns the input count (n_tty's TIOCINQ only copies it to user space), and FreeBSD reports
  * it, so it is read here the way input_available_p() reads it. Any change to that struct in
  * n_tty.c must be copied here; kq_n_tty_inq() rejects counts beyond the buffer size.
  */
+#include <linux/version.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0) && LINUX_VERSION_CODE < KERNEL_VERSION(7, 3, 0)
+#define KQ_N_TTY_LAYOUT_KNOWN 1
+#else
+#define KQ_N_TTY_LAYOUT_KNOWN 0		/* other kernels: data is 1 or 0 (readable or not) */
+#endif
 #define KQ_N_TTY_BUF_SIZE 4096
 struct kq_n_tty_data {
 	size_t read_head;
@@ -519,8 +526,11 @@ static s64 kq_n_tty_inq(struct tty_struct *tty)
 	size_t head, tail;
 	s64 n = -1;
 
-	if (!ld)
+	if (!KQ_N_TTY_LAYOUT_KNOWN || !ld) {
+		if (ld)
+			tty_ldisc_deref(ld);
 		return -1;
+	}
 	ldata = tty->disc_data;
 	if (ld->ops->num == N_TTY && ldata) {
 		/* Pair with n_tty's smp_store_release() of each index. */

@@ -43,7 +43,7 @@ use kernel::{
     rbtree::RBTree,
     sync::{
         atomic::{ordering, Atomic},
-        Arc, ArcBorrow, Mutex,
+        Arc, ArcBorrow, Mutex, MutexGuard,
     },
     types::Opaque,
     uaccess::{UserPtr, UserSlice},
@@ -324,6 +324,9 @@ impl KQueue {
     /// readers and writers, and /proc fdinfo takes `inner` under the seq_file lock, which a
     /// splice into a pipe takes under the pipe's mutex.
     fn apply_changes(&self, args: &KqKeventArgs, sink: &mut EventSink, compat: bool) -> Result {
+        if args.nchanges == 0 && !self.has_dead.load(ordering::Relaxed) {
+            return Ok(());
+        }
         let mut inner = self.inner.lock();
         self.reap_dead(&mut inner);
         let res = self.apply_changes_locked(&mut inner, args, sink, compat);
@@ -480,7 +483,12 @@ impl KQueue {
     /// condition holds.
     fn evaluate_registered(&self, kn: &Arc<Knote>) {
         // A stale knote (its descriptor closed meanwhile) is dropped by the next change or scan.
-        let Verdict::Eval(ev) = filter_fd::evaluate(self, kn) else { return };
+        let (sfflags, sdata) = {
+            let ready = self.ready.lock();
+            let st = kn.state.access(&ready);
+            (st.sfflags, st.sdata)
+        };
+        let Verdict::Eval(ev) = filter_fd::evaluate(kn, sfflags, sdata) else { return };
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
         if st.deleted {
@@ -622,41 +630,55 @@ impl KQueue {
     /// One pass over the ready list: reports up to `sink.room()` events. Level-triggered knotes
     /// are re-queued at the tail after the pass, so none is reported twice in one call.
     fn scan(&self, sink: &mut EventSink) -> Result {
-        let mut inner = self.inner.lock();
+        // `inner` is taken at the first queued knote (an empty pass takes only `ready`) and
+        // dropped around each descriptor evaluation (see `apply_changes`). It is held from the
+        // decision to report a knote until the record is copied out, so no event is returned
+        // after an EV_DELETE of its knote returned.
+        let mut inner: Option<MutexGuard<'_, KqInner>> = None;
         let mut requeue = List::<Knote>::new();
         let mut result = Ok(());
         while sink.room() > 0 {
             let mut ready = self.ready.lock();
             let Some(item) = ready.list.pop_front() else { break };
-            let (out, next) = if item.filter.is_fd() {
-                // Evaluated without the spinlock; a wake-up meanwhile sets `active` again.
+            let mut verdict = None;
+            if item.filter.is_fd() {
+                // Evaluated without locks; a wake-up meanwhile sets `active` again.
                 let st = item.state.access_mut(&mut ready);
                 if st.disabled || st.deleted {
                     continue;
                 }
                 st.active = false;
+                let (sfflags, sdata) = (st.sfflags, st.sdata);
                 drop(ready);
-                // Without `inner` either (see `apply_changes`); an EV_DELETE meanwhile marks
-                // the knote deleted, which `deliver_fd` checks.
-                drop(inner);
-                let verdict = filter_fd::evaluate(self, &item);
-                inner = self.inner.lock();
+                drop(inner.take());
+                verdict = Some(filter_fd::evaluate(&item, sfflags, sdata));
                 ready = self.ready.lock();
-                let ev = match verdict {
-                    Verdict::Eval(ev) => ev,
-                    Verdict::Stale => {
-                        drop(ready);
-                        self.drop_knote(&mut inner, &item.into_arc());
-                        continue;
-                    }
-                };
-                let st = item.state.access_mut(&mut ready);
-                let Some(d) = deliver_fd(st, &ev) else { continue };
-                d
-            } else {
-                let st = item.state.access_mut(&mut ready);
-                let Some((out, next)) = deliver(item.filter, st) else { continue };
-                (Some(out), next)
+            }
+            let guard = match &mut inner {
+                Some(g) => g,
+                None => {
+                    // Lock order: `inner` before `ready`.
+                    drop(ready);
+                    let g = inner.insert(self.inner.lock());
+                    ready = self.ready.lock();
+                    g
+                }
+            };
+            let st = item.state.access_mut(&mut ready);
+            let (out, next) = match verdict {
+                Some(Verdict::Stale) => {
+                    drop(ready);
+                    self.drop_knote(guard, &item.into_arc());
+                    continue;
+                }
+                Some(Verdict::Eval(ev)) => match deliver_fd(st, &ev) {
+                    Some(d) => d,
+                    None => continue,
+                },
+                None => match deliver(item.filter, st) {
+                    Some((out, next)) => (Some(out), next),
+                    None => continue,
+                },
             };
             let doomed = match next {
                 After::Requeue => {
@@ -668,7 +690,7 @@ impl KQueue {
             };
             drop(ready);
             if let Some(kn) = doomed {
-                self.drop_knote(&mut inner, &kn);
+                self.drop_knote(guard, &kn);
             }
             let Some(out) = out else { continue };
             if let Err(e) = sink.put(&out) {
