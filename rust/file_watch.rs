@@ -122,7 +122,7 @@ pub(crate) fn forget(kn: &Knote) {
     let mut guard = FILES.lock();
     let files = guard.tree();
     let file = kn.file.load(ordering::Relaxed);
-    kn.file.store(0, ordering::Relaxed);
+    kn.file.store(0, ordering::Release);
     kn.hooks.unhook();
     if file == 0 {
         return;
@@ -151,7 +151,9 @@ pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode
     let mut guard = FILES.lock();
     let Some(w) = guard.tree().remove(&(inode as usize, file as usize)) else { return };
     for kn in w.knotes.iter() {
-        kn.file.store(0, ordering::Relaxed);
+        // Release: pairs with `filter_fd::evaluate`'s Acquire load after its `fget`, so a new
+        // file at the same address is never taken for this one.
+        kn.file.store(0, ordering::Release);
         kn.hooks.unhook();
         kn.kqueue().file_closed(kn);
     }

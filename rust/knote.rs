@@ -33,7 +33,10 @@ use kernel::{
     bindings,
     list::{AtomicTracker, ListLinks, TryNewListArc},
     prelude::*,
-    sync::{atomic::Atomic, Arc, LockedBy},
+    sync::{
+        atomic::{ordering, Atomic},
+        Arc, LockedBy,
+    },
     time::hrtimer::{ArcHrTimerHandle, HrTimer},
 };
 
@@ -205,9 +208,9 @@ impl Knote {
 
     /// The pinned file's reference goes with the knote.
     pub(crate) fn unpin_file(&self) {
-        let file = self.file.load(kernel::sync::atomic::ordering::Relaxed);
+        let file = self.file.load(ordering::Relaxed);
         if self.pinned && file != 0 {
-            self.file.store(0, kernel::sync::atomic::ordering::Relaxed);
+            self.file.store(0, ordering::Release);
             // SAFETY: `pinned` knotes own one reference to `file`, taken at EV_ADD; it is
             // dropped once (the address is cleared under the caller's `inner` lock).
             unsafe { bindings::fput(file as *mut bindings::file) };

@@ -607,8 +607,17 @@ static void kq_other_write(__poll_t mask, struct kq_fd_eval *out)
 /* See kq_fdata.h. Lockless: a reader leaving right after the check is EV_EOF later. */
 int kq_fd_check(struct file *file, int filter)
 {
+	umode_t mode = file_inode(file)->i_mode;
 	struct pipe_inode_info *pipe;
 
+	/*
+	 * A device without a poll method (/dev/null, /dev/zero, block devices) is what FreeBSD
+	 * calls a cdev without d_kqfilter: no_kqfilter refuses it with ENODEV. Regular files and
+	 * directories have no poll method either but are vnodes, which FreeBSD always accepts.
+	 */
+	if ((filter == KQ_FILTER_READ || filter == KQ_FILTER_WRITE) && !file_can_poll(file) &&
+	    !S_ISREG(mode) && !S_ISDIR(mode))
+		return -ENODEV;
 	switch (filter) {
 	case KQ_FILTER_READ:
 		return 0;

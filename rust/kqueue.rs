@@ -51,6 +51,9 @@ use kernel::{
 
 const KEVENT_SIZE: usize = abi::KEVENT_SIZE;
 const NSEC_PER_SEC: i64 = 1_000_000_000;
+/// Descriptor knotes one changelist may leave for evaluation after it (bounds the memory a
+/// long changelist makes us allocate: one pointer each).
+const MAX_DEFERRED_EVALUATIONS: usize = 1024;
 
 /// State protected by the `inner` mutex.
 pub(crate) struct KqInner {
@@ -555,9 +558,13 @@ impl KQueue {
     /// re-evaluate the condition and queue if it holds.
     fn finish_register(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) {
         // Descriptor filters are evaluated after the changelist, without `inner` (see
-        // `apply_changes`); without memory for that, the knote is queued and the scan
-        // evaluates it.
-        let deferred = kn.filter.is_fd() && inner.to_evaluate.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok();
+        // `apply_changes`); beyond MAX_DEFERRED_EVALUATIONS in one call, or without memory,
+        // the knote is queued instead and the scan evaluates it (and drops it if false).
+        let already = inner.to_evaluate.last().is_some_and(|k| Arc::ptr_eq(k, kn));
+        let deferred = kn.filter.is_fd()
+            && (already
+                || (inner.to_evaluate.len() < MAX_DEFERRED_EVALUATIONS
+                    && inner.to_evaluate.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok()));
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
         if kev.flags & abi::EV_DISABLE != 0 {

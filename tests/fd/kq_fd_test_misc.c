@@ -11,7 +11,8 @@
  *    file size - file offset (negative past EOF); active when data != 0, or
  *    always with NOTE_FILE_POLL; a write that extends the file wakes a reader
  *    waiting at EOF (tail -f); WRITE always active with data 0; EMPTY EINVAL.
- *  - /dev/null (no poll method): READ and WRITE active at once, as poll().
+ *  - /dev/null (a device without a poll method): READ and WRITE refused with
+ *    ENODEV, as FreeBSD refuses a cdev without d_kqfilter (no_kqfilter).
  * Kqueues and epoll descriptors are in kq_fd_test_nested.c.
  */
 #include "kq_fd_common.h"
@@ -358,20 +359,29 @@ TEST(file_empty_filter_einval)
 
 /* ---- a file with no poll method ---------------------------------------------------------------- */
 
-TEST(dev_null_always_ready)
+TEST(dev_null_refused_enodev)
 {
-	struct kevent ev;
+	struct kevent ch[2], out[2];
 	int f = open("/dev/null", O_RDWR);
 
 	KQ_OPEN(kq);
 	alarm(10);
 	ASSERT_LE(0, f);
-	ASSERT_OK(fd_add(kq, f, EVFILT_READ, 0, 0, 0, 1));
-	ASSERT_OK(fd_add(kq, f, EVFILT_WRITE, 0, 0, 0, 2));
-	ASSERT_EVENT(kq, f, EVFILT_READ, &ev);
-	EXPECT_EQ(1, UDV(ev));
-	ASSERT_EVENT(kq, f, EVFILT_WRITE, &ev);
-	EXPECT_EQ(2, UDV(ev));
+	/* Without room for records the call fails with the errno. */
+	EV_SET(&ch[0], f, EVFILT_READ, EV_ADD, 0, 0, 0);
+	ASSERT_EQ(-1, kevent(kq, ch, 1, NULL, 0, NULL));
+	ASSERT_EQ(ENODEV, errno);
+	/* With room: one EV_ERROR record per change, and nothing is registered. */
+	EV_SET(&ch[1], f, EVFILT_WRITE, EV_ADD, 0, 0, 0);
+	ASSERT_EQ(2, kevent(kq, ch, 2, out, 2, NULL));
+	EXPECT_EQ(EV_ERROR, out[0].flags & EV_ERROR);
+	EXPECT_EQ(ENODEV, out[0].data);
+	EXPECT_EQ(EV_ERROR, out[1].flags & EV_ERROR);
+	EXPECT_EQ(ENODEV, out[1].data);
+	EV_SET(&ch[0], f, EVFILT_READ, EV_DELETE, 0, 0, 0);
+	ASSERT_EQ(-1, kevent(kq, ch, 1, NULL, 0, NULL));
+	ASSERT_EQ(ENOENT, errno);
+	close(f);
 }
 
 TEST_HARNESS_MAIN

@@ -17,6 +17,8 @@
  */
 #include "kq_fd_common.h"
 
+#include <sys/resource.h>
+
 KQ_PIPE_FIXTURE
 
 /* ---- EVFILT_READ basics ----------------------------------------------------------- */
@@ -54,6 +56,36 @@ TEST_F(pipe, read_preexisting_data_fires_on_add)
 	EXPECT_EQ((uint64_t)self->p[0], ev.ident);
 	EXPECT_EQ(3, ev.data);
 	EXPECT_EQ(7, UDV(ev));
+}
+
+/*
+ * A changelist with more descriptor knotes than the module evaluates after the batch (1024 per
+ * call): the knotes beyond the bound are queued unevaluated and the scan decides. An empty pipe
+ * must still report nothing; once data arrives every knote reports it.
+ */
+TEST_F(pipe, long_changelist_evaluates_every_knote)
+{
+	enum { N = 1500 };
+	struct rlimit rl = { N + 64, N + 64 };
+	struct kevent *ch = calloc(N, sizeof(*ch)), *ev = calloc(N, sizeof(*ev));
+	int fds[N];
+
+	ASSERT_NE(NULL, ch);
+	ASSERT_NE(NULL, ev);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	for (int i = 0; i < N; i++) {
+		fds[i] = dup(self->p[0]);
+		ASSERT_LE(0, fds[i]);
+		ch[i] = kev_make(fds[i], EVFILT_READ, EV_ADD, 0, 0, i);
+	}
+	ASSERT_EQ(0, kevent(self->kq, ch, N, NULL, 0, NULL));
+	ASSERT_EQ(0, kq_poll(self->kq, ev, N));
+	ASSERT_EQ(4, put(self->p[1], 4));
+	ASSERT_EQ(N, kq_poll(self->kq, ev, N));
+	for (int i = 0; i < N; i++)
+		ASSERT_EQ(4, ev[i].data);
+	free(ch);
+	free(ev);
 }
 
 TEST_F(pipe, read_level_triggered_repeats)
