@@ -384,4 +384,97 @@ TEST(dev_null_refused_enodev)
 	close(f);
 }
 
+/* ---- POLLFREE ------------------------------------------------------------------------------- */
+
+/*
+ * signalfd's wait queue lives in the signal handlers of the task that polled it. When that
+ * sighand_struct is freed, signalfd sends POLLFREE and the waiters must unlink themselves (epoll's
+ * handshake). To get there with the kqueue still open: a CLONE_SIGHAND child shares our
+ * sighand; we register the signalfd knote (hooked on that sighand), then exec ourselves, which
+ * gives us a new sighand (the old one stays with the child); the child exits, the old sighand is
+ * freed and POLLFREE reaches our hook. Stage 2 (after the exec) then deletes the knote and closes
+ * the kqueue: with a mishandled POLLFREE that touches freed memory (KASAN) or a dangling wait
+ * entry. The file descriptors cross the exec by number (KQ_POLLFREE_FDS).
+ */
+#include <sched.h>
+#include <sys/wait.h>
+
+static int pollfree_child(void *arg)
+{
+	char c;
+
+	(void)!read(*(int *)arg, &c, 1);	/* until stage 2 says go */
+	return 0;
+}
+
+static int pollfree_stage2(const char *fds)
+{
+	int kq, sfd, go, child;
+	struct kevent ch, ev;
+
+	if (sscanf(fds, "%d,%d,%d,%d", &kq, &sfd, &go, &child) != 4)
+		return 10;
+	if (write(go, "x", 1) != 1)
+		return 11;
+	if (waitpid(child, NULL, __WALL) != child)	/* the old sighand is freed: POLLFREE */
+		return 12;
+	usleep(100 * 1000);
+	/* The knote saw POLLFREE: nothing to report (no signal pending), and it can be deleted. */
+	if (kevent(kq, NULL, 0, &ev, 1, &(struct timespec){ 0, 0 }) != 0)
+		return 13;
+	EV_SET(&ch, sfd, EVFILT_READ, EV_DELETE, 0, 0, 0);
+	if (kevent(kq, &ch, 1, NULL, 0, NULL) != 0)
+		return 14;
+	close(kq);
+	close(sfd);
+	return 0;
+}
+
+__attribute__((constructor)) static void pollfree_stage2_hook(void)
+{
+	const char *fds = getenv("KQ_POLLFREE_FDS");
+
+	if (fds)
+		_exit(pollfree_stage2(fds));
+}
+
+TEST(signalfd_pollfree_after_sighand_freed)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	int go[2], sfd, child, status;
+	struct kevent ev;
+	char env[64];
+	sigset_t mask;
+	pid_t pid;
+
+	alarm(20);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int kq = kqueue();
+
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGUSR2);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+		sfd = signalfd(-1, &mask, 0);
+		if (kq < 0 || sfd < 0 || pipe(go) < 0)
+			_exit(20);
+		child = clone(pollfree_child, stack + sizeof(stack),
+			      CLONE_VM | CLONE_SIGHAND | SIGCHLD, &go[0]);
+		if (child < 0)
+			_exit(21);
+		/* Hooks the knote on the sighand we share with the child. */
+		EV_SET(&ev, sfd, EVFILT_READ, EV_ADD, 0, 0, 0);
+		if (kevent(kq, &ev, 1, NULL, 0, NULL) != 0)
+			_exit(22);
+		snprintf(env, sizeof(env), "KQ_POLLFREE_FDS=%d,%d,%d,%d", kq, sfd, go[1], child);
+		putenv(env);
+		execl("/proc/self/exe", "kq_fd_test_misc", (char *)NULL);
+		_exit(23);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
 TEST_HARNESS_MAIN
