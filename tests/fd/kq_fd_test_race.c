@@ -508,10 +508,10 @@ static void *pong_fn(void *p)
 }
 
 /*
- * A ring of n threads, `tokens` bytes in flight, for RUN_MS: no player may lose
+ * A ring of n threads, `tokens` bytes in flight, for run_ms: no player may lose
  * a wake-up or fail, and the tokens must make more than 100 hops in all.
  */
-static void ring_run(struct __test_metadata *_metadata, int n, int tokens)
+static void ring_run(struct __test_metadata *_metadata, int n, int tokens, int run_ms)
 {
 	struct pong g[8];
 	pthread_t t[8];
@@ -532,7 +532,7 @@ static void ring_run(struct __test_metadata *_metadata, int n, int tokens)
 	for (int k = 0; k < tokens; k++) {
 		ASSERT_EQ(1, write(p[(k * n / tokens) % n][1], "t", 1));
 	}
-	sleep_ms(RUN_MS);
+	sleep_ms(run_ms);
 	atomic_store(&stop, true);
 	for (int i = 0; i < n; i++) {
 		pthread_join(t[i], NULL);
@@ -544,20 +544,27 @@ static void ring_run(struct __test_metadata *_metadata, int n, int tokens)
 		close(p[i][0]);
 		close(p[i][1]);
 	}
-	TH_LOG("%ld hops in %d ms", hops, RUN_MS);
+	TH_LOG("%ld hops in %d ms", hops, run_ms);
 	EXPECT_LT(100, hops);
 }
 
 TEST(ping_pong_two_threads_no_lost_wakeup)
 {
 	alarm(25);
-	ring_run(_metadata, 2, 1);
+	ring_run(_metadata, 2, 1, RUN_MS);
 }
 
 TEST(token_ring_four_threads_no_lost_wakeup)
 {
 	alarm(25);
-	ring_run(_metadata, 4, 2);
+	ring_run(_metadata, 4, 2, RUN_MS);
+}
+
+/* The long run: 8 players on 4 vCPUs, 4 tokens in flight, 10 s of wake-ups across CPUs. */
+TEST(token_ring_eight_threads_long_run_no_lost_wakeup)
+{
+	alarm(28);
+	ring_run(_metadata, 8, 4, 10000);
 }
 
 TEST_HARNESS_MAIN
