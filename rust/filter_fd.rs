@@ -14,7 +14,7 @@
 //! knote for a reused one). Cost: one `fget`/`fput` per change and per reported event, nothing
 //! per idle knote.
 
-use crate::abi::{self, KEvent};
+use crate::abi;
 use crate::device;
 use crate::helper::{self, KqFdEval};
 use crate::knote::{Filter, Knote, KnoteState};
@@ -137,10 +137,4 @@ pub(crate) fn store(st: &mut KnoteState, ev: &KqFdEval) {
     } else {
         st.kevent.flags &= !abi::EV_EOF;
     }
-}
-
-/// The record a true condition reports (EV_CLEAR resets nothing here: `data` is recomputed at
-/// every look, as FreeBSD's fd filters do).
-pub(crate) fn record(st: &KnoteState) -> KEvent {
-    st.kevent
 }

@@ -22,7 +22,8 @@
 //! Descriptor knotes add, from their wake-up callbacks: a watched file's wait-queue lock →
 //! `ready` → `waiters` and `pollers`. A kqueue's `pollers` is never woken from inside another
 //! kqueue's `pollers` wake-up (a kqueue watching a kqueue: that would nest one class in itself
-//! and recurse along chains of kqueues): a work item wakes it then (`wait::in_pollers_wake`). kevent() takes `inner` → `FILES` (registration, removal) and `inner` → another kqueue's
+//! and recurse along chains of kqueues): a work item wakes it then (`wait::in_pollers_wake`).
+//! kevent() takes `inner` → `FILES` (registration, removal) and `inner` → another kqueue's
 //! `ready` (the pending count of a watched kqueue).
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
@@ -575,7 +576,7 @@ impl KQueue {
         if deferred {
             return;
         }
-        let fired = !st.disabled && (kn.filter.is_fd() || filter_event(kn.filter, st));
+        let fired = !st.disabled && filter_event(kn.filter, st);
         let active = st.active || fired;
         let queued = active && self.activate_locked(&mut ready, kn.as_arc_borrow());
         drop(ready);
@@ -827,12 +828,14 @@ unsafe extern "C" fn kq_poll_work(work: *mut bindings::work_struct) {
     kq.pollers.wake_pollers(bindings::POLLIN | bindings::POLLRDNORM);
 }
 
-/// The filter's condition (filters evaluated under the `ready` lock: user, timer).
+/// The filter's condition, as far as it can be known under the `ready` lock. Descriptor
+/// filters cannot be evaluated there (their files' locks sleep): they count as true, so the
+/// knote is queued and the scan evaluates it (`deliver_fd`), dropping it if false.
 fn filter_event(filter: Filter, st: &mut KnoteState) -> bool {
     match filter {
         Filter::User => filter_user::event(st),
         Filter::Timer => filter_timer::event(st),
-        Filter::Read | Filter::Write | Filter::Empty => st.active,
+        Filter::Read | Filter::Write | Filter::Empty => true,
     }
 }
 
@@ -849,7 +852,8 @@ fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval) -> Option<(Option<KEvent>, Aft
     if !ev.active {
         return if rewoken { Some((None, After::Requeue)) } else { None };
     }
-    let out = filter_fd::record(st);
+    // No EV_CLEAR reset: `data` is recomputed at every look, as FreeBSD's fd filters do.
+    let out = st.kevent;
     let flags = st.kevent.flags;
     if flags & abi::EV_ONESHOT != 0 {
         return Some((Some(out), After::Drop));
