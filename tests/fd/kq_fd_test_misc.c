@@ -10,7 +10,8 @@
  *  - regular files (FreeBSD vfs filt_vfsread / filt_vfswrite): READ data =
  *    file size - file offset (negative past EOF); active when data != 0, or
  *    always with NOTE_FILE_POLL; a write that extends the file wakes a reader
- *    waiting at EOF (tail -f); WRITE always active with data 0; EMPTY EINVAL.
+ *    waiting at EOF (tail -f), and so does a truncate below its offset (data
+ *    turns negative); WRITE always active with data 0; EMPTY EINVAL.
  *  - /dev/null (a device without a poll method): READ and WRITE refused with
  *    ENODEV, as FreeBSD refuses a cdev without d_kqfilter (no_kqfilter).
  * Kqueues and epoll descriptors are in kq_fd_test_nested.c.
@@ -330,6 +331,26 @@ TEST_F(growing_file, file_append_wakes_blocked_waiter)
 	EXPECT_EQ((uint64_t)self->r, ev.ident);
 	EXPECT_EQ(4, ev.data);
 	pthread_join(t, NULL);
+}
+
+/*
+ * A truncate through another descriptor wakes a reader at EOF too: the file shrinks below its
+ * offset, so data = size - offset turns negative (FreeBSD filt_vfsread; fsnotify's modify
+ * event comes synchronously from the truncate, so the event is there when ftruncate() returns).
+ */
+TEST_F(growing_file, file_truncate_below_offset_wakes_reader)
+{
+	struct kevent ev;
+
+	ASSERT_EQ(10, put(self->w, 10));
+	ASSERT_EQ(10, lseek(self->r, 10, SEEK_SET));
+	ASSERT_OK(fd_add(self->kq, self->r, EVFILT_READ, EV_CLEAR, 0, 0, 0));
+	kq_poll(self->kq, &ev, 1);	/* at EOF: data 0, nothing should be pending; drain anyway */
+	ASSERT_EQ(0, ftruncate(self->w, 4));
+	ASSERT_EQ(1, kq_poll(self->kq, &ev, 1)) TH_LOG("no event after ftruncate() to below the offset");
+	EXPECT_EQ((uint64_t)self->r, ev.ident);
+	EXPECT_EQ(EVFILT_READ, ev.filter);
+	EXPECT_EQ(-6, ev.data);
 }
 
 TEST(file_write_always_ready_data_zero)
