@@ -104,12 +104,15 @@ stress_fail(struct stress_bad *b, const struct kevent *ev, const char *fmt, ...)
 }
 
 /* Log the first violation (if any) with TH_LOG; evaluates to the count. */
-#define STRESS_REPORT(b)                                                                   \
+#define STRESS_REPORT(b) STRESS_REPORT_AS(b, "")
+
+/* The same, saying which kind of violation (label) it is. */
+#define STRESS_REPORT_AS(b, label)                                                         \
 	({                                                                                 \
 		long __c = atomic_load(&(b)->count);                                       \
 		if (__c)                                                                   \
-			TH_LOG("%ld violation(s); first: %s%s", __c, (b)->what,            \
-			       (b)->has_ev ? "" : " (no record)");                         \
+			TH_LOG("%s%s%ld violation(s); first: %s%s", label, *(label) ? ": " : "", \
+			       __c, (b)->what, (b)->has_ev ? "" : " (no record)");         \
 		if (__c && (b)->has_ev)                                                    \
 			TH_LOG("  record: ident %llu filter %d flags 0x%x fflags 0x%x "    \
 			       "data %lld udata 0x%llx",                                   \
