@@ -120,10 +120,11 @@ unsafe fn kqueue_of<'a>(file: *mut bindings::file) -> <Arc<KQueue> as ForeignOwn
 }
 
 unsafe extern "C" fn kq_open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // The account is keyed by the kernel's global uid (`kuid_t`, as epoll charges
+    // `cred->user`), not by the uid seen in the opener's user namespace: root of a container
+    // is not host root, and unmapped users are not all one "nobody".
     // SAFETY: `file` is the file being opened; its credentials are valid.
-    let uid = unsafe { kernel::cred::Credential::from_ptr((*file).f_cred) }
-        .euid()
-        .into_uid_in_current_ns();
+    let uid = unsafe { kernel::cred::Credential::from_ptr((*file).f_cred) }.euid().into_raw().val;
     match KQueue::new(uid) {
         Ok(kq) => {
             // SAFETY: We own `file` during open; `private_data` is ours from now on.

@@ -16,6 +16,9 @@
 //! epoll, pidfd) are not in [`FILES`]: their knotes pin the file with a reference instead (no
 //! peer can observe the delay; the reference goes with the knote).
 //!
+//! Each knote knows its slot in its file's vector (`Knote::watch_slot`, written under `FILES`),
+//! so forgetting one is O(1).
+//!
 //! Lock order: (fsnotify SRCU →) `FILES` → C `kq_watch_lock` → fsnotify's group lock;
 //! `FILES` → a kqueue's `dead` lock; `FILES` → a watched file's wait-queue lock (unhooking)
 //! → a kqueue's `ready` lock. kevent() takes `inner` → `FILES`.
@@ -98,10 +101,12 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
     let mut guard = FILES.lock();
     let files = guard.tree();
     if let Some(w) = files.get_mut(&key) {
+        kn.watch_slot.store(w.knotes.len(), ordering::Relaxed);
         return Ok(w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?);
     }
     let mut knotes = KVec::new();
     knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
+    kn.watch_slot.store(0, ordering::Relaxed);
     // SAFETY: The caller holds a reference to `file`.
     let mark = unsafe { helper::kq_close_watch_get(file) };
     // SAFETY: Reads the ERR_PTR encoding of the returned handle.
@@ -130,7 +135,17 @@ pub(crate) fn forget(kn: &Knote) {
     // A non-zero `file` under `FILES` is a live file: its close handler would have cleared it.
     let key = key_of(file as *mut bindings::file);
     let Some(w) = files.get_mut(&key) else { return };
-    w.knotes.retain(|k| !core::ptr::eq(&**k, kn));
+    // O(1): the knote's slot, then the last knote moves into it (closing N knotes of one file
+    // must not cost N²).
+    let slot = kn.watch_slot.load(ordering::Relaxed);
+    if w.knotes.get(slot).is_some_and(|k| core::ptr::eq(&**k, kn)) {
+        let last = w.knotes.len() - 1;
+        w.knotes.swap(slot, last);
+        drop(w.knotes.pop());
+        if let Some(moved) = w.knotes.get(slot) {
+            moved.watch_slot.store(slot, ordering::Relaxed);
+        }
+    }
     if w.knotes.is_empty() {
         if let Some(w) = files.remove(&key) {
             drop(guard);

@@ -170,7 +170,7 @@ impl HrTimerCallback for Knote {
         let queued = kq.activate_locked(&mut ready, this);
         drop(ready);
         if queued {
-            kq.wake_for_new_event();
+            kq.wake_for_new_event(false);
         }
         match next {
             Some(interval) => {

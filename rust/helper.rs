@@ -25,7 +25,10 @@ pub(crate) struct KqFdEval {
 // Kernel structs are passed by pointer only, never by value: their Rust layout is irrelevant.
 #[allow(improper_ctypes)]
 extern "C" {
+    pub(crate) fn kq_max_knotes_per_user() -> u32;
+    pub(crate) fn kq_max_timers_per_user() -> u32;
     pub(crate) fn kq_spin_lock_irqsave(lock: *mut bindings::spinlock_t) -> c_ulong;
+    pub(crate) fn kq_spin_trylock_irqsave(lock: *mut bindings::spinlock_t, flags: *mut c_ulong) -> bool;
     pub(crate) fn kq_spin_unlock_irqrestore(lock: *mut bindings::spinlock_t, flags: c_ulong);
     pub(crate) fn kq_file_count(file: *mut bindings::file) -> c_long;
     pub(crate) fn kq_get_current_tgid() -> *mut bindings::pid;

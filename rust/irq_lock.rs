@@ -46,10 +46,9 @@ unsafe impl Backend for IrqSpinLockBackend {
     }
 
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
-        // Never used by this module: a blocking `lock` is always what we want. Taking the lock
-        // here keeps the contract (Some = owned) without a trylock helper.
-        // SAFETY: As for `lock`.
-        Some(unsafe { helper::kq_spin_lock_irqsave(ptr) })
+        let mut flags: c_ulong = 0;
+        // SAFETY: As for `lock`; `flags` is a valid destination.
+        unsafe { helper::kq_spin_trylock_irqsave(ptr, &mut flags) }.then_some(flags)
     }
 
     unsafe fn unlock(ptr: *mut Self::State, flags: &Self::GuardState) {

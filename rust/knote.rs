@@ -17,6 +17,7 @@
 //!   the kqueue's irq-safe `ready` spinlock.
 //! - `reg: LockedBy<KnoteReg, KqInner>`: what only kevent() changes and what may sleep to
 //!   tear down (the armed timer handle) is protected by the kqueue's `inner` mutex.
+//! - `watch_slot`: under the global `FILES` lock.
 //! - `file`: the watched file's address (descriptor filters). For a close-watched file it is
 //!   written (cleared) only under the global `FILES` lock; for a pinned file it never changes.
 //! - `hooks`: linked and unlinked under `FILES` (close-watched) or `inner` (pinned); read by
@@ -107,8 +108,10 @@ pub(crate) struct KnoteState {
     pub(crate) active: bool,
     /// EV_DISABLE / EV_DISPATCH: the knote is not queued nor reported (`KN_DISABLED`).
     pub(crate) disabled: bool,
-    /// Removed from the registry; event sources must leave it alone.
+    /// Removed from the registry (or its file released); event sources must leave it alone.
     pub(crate) deleted: bool,
+    /// The scan pass that last put it back on the ready list (`ScanInner::pass`).
+    pub(crate) requeued_in: u64,
     pub(crate) filter: FilterState,
 }
 
@@ -129,6 +132,9 @@ pub(crate) struct Knote {
     /// Descriptor filters: the address of the watched file, 0 once it was released (or for
     /// other filters). Never dereferenced without a reference (see `filter_fd::evaluate`).
     pub(crate) file: Atomic<usize>,
+    /// Descriptor filters on close-watched files: the knote's index in its file's vector in
+    /// `FILES` (`file_watch`); read and written under `FILES` only.
+    pub(crate) watch_slot: Atomic<usize>,
     /// Descriptor filters: the knote owns a reference to `file` (files without close
     /// notification), dropped with the knote.
     pub(crate) pinned: bool,
@@ -185,6 +191,7 @@ impl Knote {
             active: false,
             disabled: kev.flags & abi::EV_DISABLE != 0,
             deleted: false,
+            requeued_in: 0,
             filter: filter_state,
         };
         Arc::pin_init(
@@ -193,6 +200,7 @@ impl Knote {
                 filter,
                 kq: owner as *const KQueue,
                 file: Atomic::new(file),
+                watch_slot: Atomic::new(0),
                 pinned,
                 hooks: PollHooks::new(),
                 state: LockedBy::new(owner.ready_lock(), state),

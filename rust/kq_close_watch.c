@@ -45,7 +45,7 @@ static int kq_handle_event(struct fsnotify_group *group, u32 mask, const void *d
 			   int data_type, struct inode *dir, const struct qstr *file_name,
 			   u32 cookie, struct fsnotify_iter_info *iter_info)
 {
-	const struct path *path = fsnotify_data_path(data, data_type);
+	struct inode *inode;
 	struct file *file;
 
 	/* FS_CLOSE_* only comes from fsnotify_close(): the path is the closing file's f_path. */
@@ -53,8 +53,15 @@ static int kq_handle_event(struct fsnotify_group *group, u32 mask, const void *d
 		file = container_of((struct path *)data, struct file, f_path);
 		kq_file_closing(file, file_inode(file));
 	}
-	if ((mask & FS_MODIFY) && path && d_inode(path->dentry))
-		kq_inode_modified(d_inode(path->dentry));
+	/*
+	 * FS_MODIFY comes with a path from write() and with a dentry from notify_change()
+	 * (truncate): fsnotify_data_inode() takes both.
+	 */
+	if (mask & FS_MODIFY) {
+		inode = fsnotify_data_inode(data, data_type);
+		if (inode)
+			kq_inode_modified(inode);
+	}
 	return 0;
 }
 

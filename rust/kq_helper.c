@@ -6,6 +6,7 @@
  */
 #include <linux/fs.h>
 #include <linux/file.h>
+#include <linux/moduleparam.h>
 #include <linux/percpu.h>
 #include <linux/pid.h>
 #include <linux/sched.h>
@@ -17,6 +18,28 @@
 
 #include "kq_helper.h"
 
+/*
+ * The module parameters. The 7.2 Rust `module!` macro registers parameters with permission 0,
+ * so they never appear under /sys/module/kqueue/parameters/; declared here they are readable
+ * there (and root may change them at run time: each charge reads the current value).
+ */
+static unsigned int max_knotes_per_user = 262144;
+module_param(max_knotes_per_user, uint, 0644);
+MODULE_PARM_DESC(max_knotes_per_user, "Registered knotes per user, all kqueues together (ENOMEM beyond)");
+static unsigned int max_timers_per_user = 4096;
+module_param(max_timers_per_user, uint, 0644);
+MODULE_PARM_DESC(max_timers_per_user, "Armed EVFILT_TIMER timers per user (ENOMEM beyond; FreeBSD's kq_calloutmax)");
+
+unsigned int kq_max_knotes_per_user(void)
+{
+	return READ_ONCE(max_knotes_per_user);
+}
+
+unsigned int kq_max_timers_per_user(void)
+{
+	return READ_ONCE(max_timers_per_user);
+}
+
 /* spin_lock_irqsave/irqrestore are macros: the Rust SpinLock has no irq-saving variant, and the
  * kqueue's ready list is touched from hard-irq timer callbacks and wake-up callbacks. */
 unsigned long kq_spin_lock_irqsave(spinlock_t *lock)
@@ -25,6 +48,12 @@ unsigned long kq_spin_lock_irqsave(spinlock_t *lock)
 
 	spin_lock_irqsave(lock, flags);
 	return flags;
+}
+
+/* spin_trylock_irqsave is a macro too (for the irq-safe lock backend's try_lock). */
+bool kq_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
+{
+	return spin_trylock_irqsave(lock, *flags);
 }
 
 void kq_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)

@@ -11,7 +11,10 @@ struct pid;
 struct wait_queue_head;
 struct work_struct;
 
+unsigned int kq_max_knotes_per_user(void);
+unsigned int kq_max_timers_per_user(void);
 unsigned long kq_spin_lock_irqsave(spinlock_t *lock);
+bool kq_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
 void kq_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 long kq_file_count(struct file *file);
 struct pid *kq_get_current_tgid(void);

@@ -4,27 +4,75 @@
 //! Ownership: an `Arc<KQueue>` lives in the file's `private_data` from open() until release(),
 //! the last fput() of the file. release() empties the registry, the ready list, every armed
 //! timer, every hook into watched files and the dead list (each knote's references), and waits
-//! for its poll work item, so the kqueue dies with its file. Threads in kevent() hold a file
+//! for its work items, so the kqueue dies with its file. Threads in kevent() hold a file
 //! reference, so release() never runs under them.
 //!
-//! Locks, in the order they nest (outer first):
-//! 1. `inner: Mutex<KqInner>` — the registry of knotes and each knote's `KnoteReg`. Held for a
-//!    whole batch of changes and for a whole scan, including copies to and from user memory
-//!    (like epoll's `ep->mtx`). Sleepable; never taken from a callback.
-//! 2. `ready: IrqSpinLock<ReadyInner>` — the ready list and every knote's `KnoteState`. Taken
-//!    from any context (hard-irq timer callbacks) with interrupts off; nothing sleeps and no
-//!    user memory is touched under it.
-//! 3. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions).
+//! # Locks, in the order they nest (outer first)
+//!
+//! 1. `scan: Mutex<ScanInner>` — one scan of the ready list at a time (epoll's `ep->mtx` for
+//!    `ep_send_events`). Held by `scan()` from its first look at the list until the last record
+//!    is copied out and every knote it took is settled, across descriptor evaluations (a
+//!    pipe's mutex, a socket's lock) and user copies. Protects the pass counter; being held is
+//!    what makes a knote "in flux" possible (below). Never taken by anything but `scan()`.
+//! 2. `inner: Mutex<KqInner>` — the registry of knotes and each knote's `KnoteReg`. Held for a
+//!    whole changelist and, in a scan, from the decision to report a knote until its record is
+//!    copied out; dropped around each descriptor evaluation (so /proc fdinfo, which takes it
+//!    under the seq_file lock, never waits behind a pipe's mutex). Sleepable; never taken
+//!    from a callback.
+//! 3. `ready: IrqSpinLock<ReadyInner>` — the ready list, its counts and every knote's
+//!    `KnoteState`. Taken from any context (hard-irq timer callbacks, wake-up callbacks of
+//!    watched files) with interrupts off; nothing sleeps and no user memory is touched under it.
+//! 4. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions).
 //!
 //! `dead: Mutex<KVec<..>>` (knotes whose file was released) nests inside `inner` and inside the
-//! global `FILES` lock (`file_watch`), and takes nothing itself.
+//! global `FILES` lock (`file_watch`), and takes nothing itself. Descriptor knotes add, from
+//! their wake-up callbacks: a watched file's wait-queue lock → `ready` → `waiters`. A wake-up
+//! callback never wakes `pollers` directly: poll/epoll/another kqueue watching this kqueue may
+//! be the very waker that is running (a kqueue and an epoll watching each other), so the
+//! pollers wake-up goes to `poll_work`. kevent() takes `inner` → `FILES` (registration,
+//! removal) and `scan`/`inner` → another kqueue's `ready` (the pending count of a watched
+//! kqueue).
 //!
-//! Descriptor knotes add, from their wake-up callbacks: a watched file's wait-queue lock →
-//! `ready` → `waiters` and `pollers`. A kqueue's `pollers` is never woken from inside another
-//! kqueue's `pollers` wake-up (a kqueue watching a kqueue: that would nest one class in itself
-//! and recurse along chains of kqueues): a work item wakes it then (`wait::in_pollers_wake`).
-//! kevent() takes `inner` → `FILES` (registration, removal) and `inner` → another kqueue's
-//! `ready` (the pending count of a watched kqueue).
+//! # A knote's states
+//!
+//! ```text
+//!            EV_ADD                 source fires / condition true
+//!   (new) ──────────▶  IDLE  ─────────────────────────────────────▶  QUEUED
+//!                      ▲  ▲ ◀───────── EV_CLEAR/DISPATCH reported,   │  (on `ready.list`,
+//!                      │  │            or condition false            │   the list owns its
+//!                      │  │                                          │   ListArc)
+//!                      │  └──────── IN FLUX ◀────── scan pops it ────┘
+//!                      │           (held by the one scan; on no list;
+//!                      │            level-triggered: back to the tail
+//!                      │            of `ready.list`, stamped with the pass)
+//!                      │
+//!   EV_DELETE, ONESHOT reported, stale descriptor, file close, kqueue release
+//!      from IDLE/QUEUED/IN FLUX ──▶ DELETED (`st.deleted`: off the registry and the list,
+//!      unhooked, timer cancelled) ──▶ freed when the last `Arc` goes (the scan's, the
+//!      dead list's, a timer callback's)
+//! ```
+//!
+//! The invariant: a knote is on this kqueue's `ready.list` or on no list, and only code holding
+//! `ready` moves it. `ready.queued` counts the list, `ready.in_flux` the knotes the scan holds;
+//! `pending() = queued + in_flux` is what poll, a watching kqueue and a second scanner see, so
+//! a knote being evaluated is never invisible: a second scanner finds `pending() > 0`, waits
+//! for `scan` and then sees the knote back on the list (FreeBSD's in-flux wait, `KN_INFLUX`).
+//! A scan stops at the first knote stamped with its own pass, so none is reported twice in one
+//! call (FreeBSD's marker knote).
+//!
+//! Every removal path and what excludes it from the others:
+//! - EV_DELETE, EV_ONESHOT delivery, a stale descriptor (`drop_knote`, under `inner`): sets
+//!   `deleted` and unqueues under `ready`. A knote in flux is on no list, so unqueueing finds
+//!   nothing; the scan sees `deleted` when it takes `ready` again and lets the knote go. A
+//!   record is only copied out with `inner` held since the decision, so none is returned after
+//!   EV_DELETE returned.
+//! - Close of the watched file (`file_closed`, under `FILES`, not `inner`): unhooks, sets
+//!   `deleted`, unqueues, hands the knote to `dead` and schedules `reap_work`, which drops it
+//!   from the registry under `inner` (so its memory and its per-user charge go at once).
+//! - POLLFREE (`poll_hook`): the owner of the wait queue unlinks the hook; the knote is
+//!   queued, and the scan finds its file gone (stale) or still there.
+//! - Kqueue release: no kevent() runs (they hold file references); every knote is dropped
+//!   under `inner`, then the work items are cancelled.
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
 use crate::file_watch;
@@ -68,6 +116,64 @@ pub(crate) struct KqInner {
 pub(crate) struct ReadyInner {
     /// Knotes whose condition fired and that are enabled, oldest first (`kq_head`).
     list: List<Knote>,
+    /// Knotes on `list` (FreeBSD `kq_count`).
+    queued: usize,
+    /// Knotes the running scan took off `list` and has not settled yet (`KN_INFLUX`).
+    in_flux: usize,
+}
+
+impl ReadyInner {
+    /// Knotes queued or being looked at: what poll, a watching kqueue and a scanner see.
+    fn pending(&self) -> usize {
+        self.queued + self.in_flux
+    }
+
+    fn enqueue(&mut self, item: ListArc<Knote>) {
+        self.list.push_back(item);
+        self.queued += 1;
+    }
+
+    /// Takes `kn` off the list if it is on it (not if it is in flux or idle).
+    fn unqueue(&mut self, kn: &Knote) -> Option<ListArc<Knote>> {
+        // SAFETY: A knote is only ever on its own kqueue's ready list, or on none (module
+        // comment: the scan holds knotes in flux on no list).
+        let item = unsafe { self.list.remove(kn) };
+        if item.is_some() {
+            self.queued -= 1;
+        }
+        item
+    }
+
+    /// Takes the oldest knote into flux, unless it was put back by scan pass `pass` (the scan
+    /// has then looked at everything queued before it).
+    fn take_into_flux(&mut self, pass: u64) -> Option<ListArc<Knote>> {
+        let item = self.list.pop_front()?;
+        if item.state.access(self).requeued_in == pass {
+            self.list.push_front(item);
+            return None;
+        }
+        self.queued -= 1;
+        self.in_flux += 1;
+        Some(item)
+    }
+
+    /// The scan is done with a knote in flux: back to the tail (level-triggered) ...
+    fn requeue_from_flux(&mut self, item: ListArc<Knote>, pass: u64) {
+        self.in_flux -= 1;
+        item.state.access_mut(self).requeued_in = pass;
+        self.enqueue(item);
+    }
+
+    /// ... or off every list (the caller lets `item` go after dropping the lock).
+    fn release_from_flux(&mut self) {
+        self.in_flux -= 1;
+    }
+}
+
+/// State protected by the `scan` mutex.
+pub(crate) struct ScanInner {
+    /// The number of the current (or last) scan pass; knotes a pass puts back carry it.
+    pass: u64,
 }
 
 /// A reference to the creating process (its thread-group `struct pid`).
@@ -100,6 +206,8 @@ impl Drop for OwnerPid {
 #[pin_data]
 pub(crate) struct KQueue {
     #[pin]
+    scan: Mutex<ScanInner>,
+    #[pin]
     inner: Mutex<KqInner>,
     #[pin]
     ready: IrqSpinLock<ReadyInner>,
@@ -115,9 +223,12 @@ pub(crate) struct KQueue {
     #[pin]
     poll_work: Opaque<bindings::work_struct>,
     /// Knotes whose watched file was released (handed over by `file_watch`), to be dropped from
-    /// the registry by the next kevent() or release.
+    /// the registry by `reap_work`, the next kevent() or release.
     #[pin]
     dead: Mutex<KVec<Arc<Knote>>>,
+    /// Drops the knotes on `dead` (scheduled by `file_closed`, which cannot take `inner`).
+    #[pin]
+    reap_work: Opaque<bindings::work_struct>,
     /// `dead` is not empty (checked without its lock on every kevent()).
     has_dead: Atomic<bool>,
     /// The last descriptor was closed: waiters leave with EBADF.
@@ -167,11 +278,15 @@ impl KQueue {
         let acct = account.clone();
         let kq = Arc::pin_init(
             try_pin_init!(KQueue {
+                scan <- new_mutex!(ScanInner { pass: 0 }, "kqueue::scan"),
                 inner <- new_mutex!(
                     KqInner { knotes: RBTree::new(), to_evaluate: KVec::new() },
                     "kqueue::inner"
                 ),
-                ready <- new_irq_spinlock!(ReadyInner { list: List::new() }, "kqueue::ready"),
+                ready <- new_irq_spinlock!(
+                    ReadyInner { list: List::new(), queued: 0, in_flux: 0 },
+                    "kqueue::ready"
+                ),
                 waiters <- WaitQueue::new(),
                 pollers <- WaitQueue::new_pollers(),
                 polled: Atomic::new(false),
@@ -180,6 +295,10 @@ impl KQueue {
                     Opaque::ffi_init(|slot: *mut bindings::work_struct| helper::kq_init_work(slot, kq_poll_work))
                 },
                 dead <- new_mutex!(KVec::new(), "kqueue::dead"),
+                // SAFETY: `INIT_WORK` initialises the whole work item in place.
+                reap_work <- unsafe {
+                    Opaque::ffi_init(|slot: *mut bindings::work_struct| helper::kq_init_work(slot, kq_reap_work))
+                },
                 has_dead: Atomic::new(false),
                 closing: Atomic::new(false),
                 in_kevent: Atomic::new(0),
@@ -219,24 +338,26 @@ impl KQueue {
         }
         match ListArc::try_from_arc_borrow(kn) {
             Some(item) => {
-                ready.list.push_back(item);
+                ready.enqueue(item);
                 true
             }
-            None => false, // already queued
+            None => false, // already queued, or in flux (the scan sees `active`)
         }
     }
 
     /// A knote was queued (under `ready`, which sleepers take after queueing themselves): wake
     /// one kevent() sleeper, if any, and every poller — from the work item when this runs inside
+    /// a wake-up callback (`in_callback`: a watched file's waker, which may itself be one of our
+    /// pollers, as an epoll that this kqueue watches and that watches this kqueue) or inside
     /// another kqueue's pollers wake-up (a kqueue watching a kqueue).
-    pub(crate) fn wake_for_new_event(&self) {
+    pub(crate) fn wake_for_new_event(&self, in_callback: bool) {
         if self.waiters.has_waiters() {
             self.waiters.wake_one();
         }
         if !self.polled.load(ordering::Relaxed) {
             return;
         }
-        if wait::in_pollers_wake() {
+        if in_callback || wait::in_pollers_wake() {
             // SAFETY: The work item is initialised and lives as long as the kqueue; release()
             // waits for it after the last event source is gone.
             unsafe { helper::kq_schedule_work(self.poll_work.get()) };
@@ -251,32 +372,37 @@ impl KQueue {
         let queued = self.activate_locked(&mut ready, kn);
         drop(ready);
         if queued {
-            self.wake_for_new_event();
+            self.wake_for_new_event(true);
         }
     }
 
     /// `kn`'s file is being released (`file_watch`, under `FILES`, process context): it was
-    /// unhooked; take it off the ready list and leave it for the next kevent() to drop.
+    /// unhooked; it is deleted and off the ready list at once, and `reap_work` drops it from the
+    /// registry (which releases its memory and its per-user charge).
     pub(crate) fn file_closed(&self, kn: &Arc<Knote>) {
         let mut ready = self.ready.lock();
-        // SAFETY: Knotes are only ever on this kqueue's ready list (or on none).
-        let item = unsafe { ready.list.remove(kn) };
+        kn.state.access_mut(&mut ready).deleted = true;
+        let item = ready.unqueue(kn);
         drop(ready);
         drop(item);
         // Without memory the knote stays in the registry, inert, until its descriptor number
         // is used again or the kqueue is closed (it is stale: `file` is 0).
         if self.dead.lock().push(kn.clone(), GFP_KERNEL).is_ok() {
             self.has_dead.store(true, ordering::Release);
+            // SAFETY: The work item is initialised and lives as long as the kqueue; release()
+            // cancels it after the last knote left `FILES` (no more calls of this function).
+            unsafe { helper::kq_schedule_work(self.reap_work.get()) };
         }
     }
 
-    /// Events pending on this kqueue (EVFILT_READ data of a kqueue watching it).
+    /// Events pending on this kqueue (EVFILT_READ data of a kqueue watching it): queued knotes
+    /// and those a scan is looking at.
     pub(crate) fn pending_count(&self) -> usize {
-        self.ready.lock().list.iter().count()
+        self.ready.lock().pending()
     }
 
     fn has_ready(&self) -> bool {
-        !self.ready.lock().list.is_empty()
+        self.pending_count() > 0
     }
 
     // ---------------------------------------------------------------------------------------
@@ -426,7 +552,7 @@ impl KQueue {
             let queued = self.activate_locked(&mut ready, kn.as_arc_borrow());
             drop(ready);
             if queued {
-                self.wake_for_new_event();
+                self.wake_for_new_event(false);
             }
             return Ok(());
         }
@@ -502,7 +628,7 @@ impl KQueue {
         let queued = !st.disabled && ev.active && self.activate_locked(&mut ready, kn.as_arc_borrow());
         drop(ready);
         if queued {
-            self.wake_for_new_event();
+            self.wake_for_new_event(false);
         }
     }
 
@@ -533,8 +659,7 @@ impl KQueue {
         }
         let mut ready = self.ready.lock();
         if sched.is_some() {
-            // SAFETY: Knotes are only ever on this kqueue's ready list.
-            drop(unsafe { ready.list.remove(kn) });
+            drop(ready.unqueue(kn));
         }
         let st = kn.state.access_mut(&mut ready);
         if kev.flags & abi::EV_KEEPUDATA == 0 {
@@ -581,7 +706,7 @@ impl KQueue {
         let queued = active && self.activate_locked(&mut ready, kn.as_arc_borrow());
         drop(ready);
         if queued {
-            self.wake_for_new_event();
+            self.wake_for_new_event(false);
         }
     }
 
@@ -593,8 +718,7 @@ impl KQueue {
         }
         let mut ready = self.ready.lock();
         kn.state.access_mut(&mut ready).deleted = true;
-        // SAFETY: Knotes are only ever on this kqueue's ready list (or on none).
-        let item = unsafe { ready.list.remove(kn) };
+        let item = ready.unqueue(kn);
         drop(ready);
         drop(item);
         filter_timer::disarm(kn.reg.access_mut(inner));
@@ -635,87 +759,108 @@ impl KQueue {
         }
     }
 
-    /// One pass over the ready list: reports up to `sink.room()` events. Level-triggered knotes
-    /// are re-queued at the tail after the pass, so none is reported twice in one call.
+    /// One pass over the ready list (FreeBSD `kqueue_scan`): reports up to `sink.room()` events.
+    /// Level-triggered knotes go back to the tail, stamped with this pass, and the pass ends
+    /// at the first stamped knote, so none is reported twice in one call. See the module
+    /// comment for the states and locks.
     fn scan(&self, sink: &mut EventSink) -> Result {
-        // `inner` is taken at the first queued knote (an empty pass takes only `ready`) and
-        // dropped around each descriptor evaluation (see `apply_changes`). It is held from the
-        // decision to report a knote until the record is copied out, so no event is returned
-        // after an EV_DELETE of its knote returned.
-        let mut inner: Option<MutexGuard<'_, KqInner>> = None;
-        let mut requeue = List::<Knote>::new();
+        if !self.has_ready() {
+            return Ok(());
+        }
+        let mut scan = self.scan.lock();
+        scan.pass = scan.pass.wrapping_add(1);
+        let pass = scan.pass;
+        let mut inner = Some(self.inner.lock());
         let mut result = Ok(());
         while sink.room() > 0 {
-            let mut ready = self.ready.lock();
-            let Some(item) = ready.list.pop_front() else { break };
-            let mut verdict = None;
-            if item.filter.is_fd() {
-                // Evaluated without locks; a wake-up meanwhile sets `active` again.
-                let st = item.state.access_mut(&mut ready);
-                if st.disabled || st.deleted {
-                    continue;
-                }
-                st.active = false;
-                let (sfflags, sdata) = (st.sfflags, st.sdata);
-                drop(ready);
-                drop(inner.take());
-                verdict = Some(filter_fd::evaluate(&item, sfflags, sdata));
-                ready = self.ready.lock();
-            }
-            let guard = match &mut inner {
-                Some(g) => g,
-                None => {
-                    // Lock order: `inner` before `ready`.
-                    drop(ready);
-                    let g = inner.insert(self.inner.lock());
-                    ready = self.ready.lock();
-                    g
-                }
-            };
-            let st = item.state.access_mut(&mut ready);
-            let (out, next) = match verdict {
-                Some(Verdict::Stale) => {
-                    drop(ready);
-                    self.drop_knote(guard, &item.into_arc());
-                    continue;
-                }
-                Some(Verdict::Eval(ev)) => match deliver_fd(st, &ev) {
-                    Some(d) => d,
-                    None => continue,
-                },
-                None => match deliver(item.filter, st) {
-                    Some((out, next)) => (Some(out), next),
-                    None => continue,
-                },
-            };
-            let doomed = match next {
-                After::Requeue => {
-                    requeue.push_back(item);
-                    None
-                }
-                After::Done => None,
-                After::Drop => Some(item.into_arc()),
-            };
-            drop(ready);
-            if let Some(kn) = doomed {
-                self.drop_knote(guard, &kn);
-            }
-            let Some(out) = out else { continue };
-            if let Err(e) = sink.put(&out) {
+            let Some(item) = self.ready.lock().take_into_flux(pass) else { break };
+            if let Err(e) = self.look_at(item, pass, &mut inner, sink) {
                 result = Err(e);
                 break;
             }
         }
-        let mut ready = self.ready.lock();
-        let more = !ready.list.is_empty();
-        ready.list.push_all_back(&mut requeue);
-        drop(ready);
+        let more = self.ready.lock().queued > 0;
         drop(inner);
-        if more && sink.written > 0 {
-            // Events are left that this call had no room for: pass them on.
+        drop(scan);
+        if more && self.waiters.has_waiters() {
+            // Level-triggered events stay queued, or this call had no room for some: pass them
+            // on to the next sleeper (epoll's `ep_done_scan`).
             self.waiters.wake_one();
         }
         result
+    }
+
+    /// Settles one knote the scan took into flux: reports it into `sink` if its condition holds,
+    /// then puts it back on the list, lets it go or drops it. `inner` is held on entry and on
+    /// return; a descriptor knote is evaluated without it (see `apply_changes`).
+    fn look_at<'a>(
+        &'a self,
+        item: ListArc<Knote>,
+        pass: u64,
+        inner: &mut Option<MutexGuard<'a, KqInner>>,
+        sink: &mut EventSink,
+    ) -> Result {
+        let verdict = match item.filter.is_fd() {
+            true => {
+                let Some((sfflags, sdata)) = self.start_evaluation(&item) else { return Ok(()) };
+                drop(inner.take());
+                Some(filter_fd::evaluate(&item, sfflags, sdata))
+            }
+            false => None,
+        };
+        let guard = inner.get_or_insert_with(|| self.inner.lock());
+        let mut ready = self.ready.lock();
+        let st = item.state.access_mut(&mut ready);
+        let stale = matches!(verdict, Some(Verdict::Stale));
+        let decided = match &verdict {
+            Some(Verdict::Stale) => None,
+            Some(Verdict::Eval(ev)) => deliver_fd(st, ev),
+            None => deliver(item.filter, st).map(|(out, next)| (Some(out), next)),
+        };
+        let Some((out, next)) = decided else {
+            ready.release_from_flux();
+            drop(ready);
+            if stale {
+                self.drop_knote(guard, &item.into_arc());
+            }
+            return Ok(());
+        };
+        let doomed = match next {
+            After::Requeue => {
+                ready.requeue_from_flux(item, pass);
+                None
+            }
+            After::Done => {
+                ready.release_from_flux();
+                None
+            }
+            After::Drop => {
+                ready.release_from_flux();
+                Some(item.into_arc())
+            }
+        };
+        drop(ready);
+        if let Some(kn) = doomed {
+            self.drop_knote(guard, &kn);
+        }
+        match out {
+            Some(out) => sink.put(&out),
+            None => Ok(()),
+        }
+    }
+
+    /// A descriptor knote in flux is about to be evaluated without locks: its user values, or
+    /// `None` (it leaves flux, off every list) when it is disabled or deleted. A wake-up during
+    /// the evaluation sets `active` again (`deliver_fd` looks).
+    fn start_evaluation(&self, kn: &Knote) -> Option<(u32, i64)> {
+        let mut ready = self.ready.lock();
+        let st = kn.state.access_mut(&mut ready);
+        if st.disabled || st.deleted {
+            ready.release_from_flux();
+            return None;
+        }
+        st.active = false;
+        Some((st.sfflags, st.sdata))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -765,8 +910,12 @@ impl KQueue {
         // Every knote is unhooked and out of `FILES`: no more hand-overs, no more wake-ups.
         *self.dead.lock() = KVec::new();
         drop(inner);
-        // SAFETY: The work item is initialised; nothing schedules it any more.
-        unsafe { bindings::cancel_work_sync(self.poll_work.get()) };
+        // SAFETY: The work items are initialised; nothing schedules them any more (no knote
+        // is hooked or in `FILES`).
+        unsafe {
+            bindings::cancel_work_sync(self.poll_work.get());
+            bindings::cancel_work_sync(self.reap_work.get());
+        }
         if self.polled.load(ordering::Relaxed) {
             self.pollers.wake_pollfree();
             // SAFETY: Waits for RCU readers that may still look at `pollers` (POLLFREE protocol).
@@ -775,7 +924,9 @@ impl KQueue {
         UserAccount::close(&self.account);
     }
 
-    /// Lines for /proc/<pid>/fdinfo/<kq>: one per knote.
+    /// Lines for /proc/<pid>/fdinfo/<kq>: one per knote. `last_data` is the data as of the
+    /// knote's last evaluation or event (descriptor filters are evaluated at kevent() time,
+    /// never from here: that would take the watched file's locks under `inner`).
     pub(crate) fn show_fdinfo(&self, m: &kernel::seq_file::SeqFile) {
         let inner = self.inner.lock();
         for kn in inner.knotes.values() {
@@ -786,7 +937,7 @@ impl KQueue {
             drop(ready);
             kernel::seq_print!(
                 m,
-                "knote: ident={} filter={} flags={:#x} fflags={:#x} data={} active={} disabled={}\n",
+                "knote: ident={} filter={} flags={:#x} fflags={:#x} last_data={} active={} disabled={}\n",
                 kn.key.ident, kn.key.filter, flags, fflags, data, active as u8, disabled as u8
             );
         }
@@ -826,6 +977,20 @@ unsafe extern "C" fn kq_poll_work(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `poll_work` field of a live `KQueue` (see above).
     let kq = unsafe { &*kernel::container_of!(work.cast::<Opaque<bindings::work_struct>>(), KQueue, poll_work) };
     kq.pollers.wake_pollers(bindings::POLLIN | bindings::POLLRDNORM);
+}
+
+/// Drops the knotes whose file was released from the registry of the kqueue whose `reap_work`
+/// this is.
+///
+/// # Safety
+///
+/// Called by the workqueue for a `reap_work` initialised in `KQueue::new`; release() cancels
+/// it before the kqueue can be freed.
+unsafe extern "C" fn kq_reap_work(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the `reap_work` field of a live `KQueue` (see above).
+    let kq = unsafe { &*kernel::container_of!(work.cast::<Opaque<bindings::work_struct>>(), KQueue, reap_work) };
+    let mut inner = kq.inner.lock();
+    kq.reap_dead(&mut inner);
 }
 
 /// The filter's condition, as far as it can be known under the `ready` lock. Descriptor

@@ -39,16 +39,6 @@ module! {
     authors: ["The kqueue-for-Linux authors"],
     description: "FreeBSD kqueue(2) as /dev/kqueue",
     license: "GPL",
-    params: {
-        max_knotes_per_user: u32 {
-            default: 262144,
-            description: "Registered knotes per user, all kqueues together (ENOMEM beyond)",
-        },
-        max_timers_per_user: u32 {
-            default: 4096,
-            description: "Armed EVFILT_TIMER timers per user (ENOMEM beyond; FreeBSD's kq_calloutmax)",
-        },
-    },
 }
 
 // SAFETY: `KEvent` is `repr(C)` of integers only, with no padding (64 bytes checked at compile
@@ -61,27 +51,22 @@ unsafe impl kernel::transmute::FromBytes for abi::KqKeventArgs {}
 // SAFETY: `repr(C)` of two i64, no padding; any bit pattern is valid.
 unsafe impl kernel::transmute::FromBytes for abi::KqTimespec {}
 
-#[pin_data(PinnedDrop)]
+#[pin_data]
 struct KqueueModule {
     #[pin]
     device: device::KqueueDevice,
     /// Dropped after `device` (fields drop in declaration order): no kqueue is left by then.
     close_watch: file_watch::CloseWatch,
+    /// The per-user accounts; dropped last.
+    _accounts: limits::Accounts,
 }
 
 impl kernel::InPlaceModule for KqueueModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        limits::init();
         try_pin_init!(Self {
+            _accounts: limits::Accounts::new(),
             close_watch: file_watch::CloseWatch::new()?,
             device <- device::KqueueDevice::register(),
         })
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for KqueueModule {
-    fn drop(self: Pin<&mut Self>) {
-        limits::exit();
     }
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Per-user accounting: every knote and every armed timer a user creates is counted against
-//! that user's caps (module parameters `max_knotes_per_user`, `max_timers_per_user`), so no
+//! that user's caps (module parameters `max_knotes_per_user`, `max_timers_per_user`, declared in
+//! `kq_helper.c` so that they show in /sys/module/kqueue/parameters/), so no
 //! user can make the module allocate without bound. Memory itself is also charged to the
 //! caller's memory cgroup (`GFP_KERNEL_ACCOUNT`) at each allocation site.
 //!
-//! One [`UserAccount`] exists per uid that has a kqueue open; it lives in the global [`USERS`]
+//! One [`UserAccount`] exists per user (kernel uid, `kuid_t`: the same in every user namespace)
+//! that has a kqueue open; it lives in the global [`USERS`]
 //! table, is shared (`Arc`) by that user's kqueues, and leaves the table when the user's last
 //! kqueue is released.
 
@@ -17,26 +19,36 @@ use kernel::{
 };
 
 kernel::sync::global_lock! {
-    // SAFETY: Initialised by `init()` from the module initialiser before any open().
+    // SAFETY: Initialised by `Accounts::new()` from the module initialiser before any open().
     /// Accounts of all users with an open kqueue. Lock order: taken alone (never with a
     /// kqueue lock held); protects the vector and each account's `kqueues` count.
     unsafe(uninit) static USERS: Mutex<KVec<Arc<UserAccount>>> = KVec::new();
 }
 
-/// Initialises the global table; called once from module init.
-pub(crate) fn init() {
-    // SAFETY: Called exactly once, from the module initialiser, before any other use.
-    unsafe { USERS.init() };
+/// The table's lifetime as a module field: declared after the device, so it is dropped after
+/// the device is deregistered (no open() can then look an account up).
+pub(crate) struct Accounts(());
+
+impl Accounts {
+    /// Initialises the global table; called once from module init.
+    pub(crate) fn new() -> Self {
+        // SAFETY: Called exactly once, from the module initialiser, before any other use.
+        unsafe { USERS.init() };
+        Accounts(())
+    }
 }
 
-/// Frees the table's storage at module unload (every kqueue is closed by then: open kqueues pin
-/// the module).
-pub(crate) fn exit() {
-    *USERS.lock() = KVec::new();
+impl Drop for Accounts {
+    /// Frees the table's storage at module unload (every kqueue is closed by then: open
+    /// kqueues pin the module, and the device is already deregistered).
+    fn drop(&mut self) {
+        *USERS.lock() = KVec::new();
+    }
 }
 
 /// What one user has allocated through kqueue.
 pub(crate) struct UserAccount {
+    /// The kernel uid (`kuid_t.val`).
     uid: u32,
     /// Open kqueues of this user; protected by `USERS`.
     kqueues: Atomic<u32>,
@@ -86,8 +98,10 @@ impl UserAccount {
 
     fn counter(&self, what: Resource) -> (&Atomic<u32>, u32) {
         match what {
-            Resource::Knote => (&self.knotes, *crate::module_parameters::max_knotes_per_user.value()),
-            Resource::Timer => (&self.timers, *crate::module_parameters::max_timers_per_user.value()),
+            // SAFETY: Reads a module parameter (`kq_helper.c`).
+            Resource::Knote => (&self.knotes, unsafe { crate::helper::kq_max_knotes_per_user() }),
+            // SAFETY: As above.
+            Resource::Timer => (&self.timers, unsafe { crate::helper::kq_max_timers_per_user() }),
         }
     }
 
