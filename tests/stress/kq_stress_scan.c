@@ -8,9 +8,12 @@
  *    pipe holding one byte, or EVFILT_WRITE on an empty pipe); 2 or 4 threads
  *    each call kevent(kq, NULL, 0, &ev, 1, timeout) 10 000 times. Every call of
  *    every thread must return that one event (with the right data): a call
- *    that returns 0, or with a 1 s timeout takes half a second or more, missed
- *    an event that was pending all along (it was "in flux" in the other
- *    thread's scan and the call did not wait for it).
+ *    that returns 0, or with a 1 s timeout returns only after its whole
+ *    timeout, missed an event that was pending all along (it was "in flux" in
+ *    the other thread's scan and the call did not wait for it, or slept
+ *    without being woken when it came back). Calls slower than half the
+ *    timeout are counted and reported (the emulated VM on a busy host can
+ *    stall a vCPU that long), not failed.
  *  - exactly_once: 4 threads wait on a kqueue with EV_ONESHOT and EV_DISPATCH
  *    knotes (EVFILT_USER fired with NOTE_TRIGGER, pipes fired with a byte),
  *    each fired again by whoever received it, 60 times; every firing carries a
@@ -81,7 +84,7 @@ struct level_scanner {
 	int64_t deadline;
 	struct stress_gate *gate;
 	struct stress_bad *bad;
-	long done, fails;
+	long done, fails, slow;
 	int64_t max_ns;
 };
 
@@ -89,7 +92,7 @@ static void *level_scan_fn(void *arg)
 {
 	struct level_scanner *s = arg;
 	struct timespec ts = ts_ns((int64_t)s->timeout_ms * NSEC_PER_MSEC);
-	int64_t slow_ns = (int64_t)s->timeout_ms * NSEC_PER_MSEC / 2;
+	int64_t timeout_ns = (int64_t)s->timeout_ms * NSEC_PER_MSEC;
 
 	gate_wait(s->gate);
 	for (int i = 0; i < LEVEL_CALLS && s->fails < LEVEL_MAX_FAILS; i++) {
@@ -121,10 +124,13 @@ static void *level_scan_fn(void *arg)
 				    i, s->fd, s->filter, (long long)s->data);
 			continue;
 		}
-		if (slow_ns && dt >= slow_ns) {
+		if (timeout_ns && dt >= timeout_ns) {
 			s->fails++;
-			stress_fail(s->bad, &ev, "call %d took %lld ms although the event was pending "
-				    "all along", i, (long long)(dt / NSEC_PER_MSEC));
+			stress_fail(s->bad, &ev, "call %d slept through its whole timeout (%lld ms) "
+				    "although the event was pending all along", i,
+				    (long long)(dt / NSEC_PER_MSEC));
+		} else if (timeout_ns && dt >= timeout_ns / 2) {
+			s->slow++;	/* a busy emulated host can do that: reported, not failed */
 		}
 	}
 	return NULL;
@@ -138,7 +144,7 @@ TEST_F_TIMEOUT(level, every_call_returns_the_event, 180)
 	struct stress_bad bad = { 0 };
 	struct kevent ev;
 	int64_t t0 = now_ns(), max_ns = 0;
-	long done = 0, fails = 0;
+	long done = 0, fails = 0, slow = 0;
 
 	for (int i = 0; i < variant->threads; i++) {
 		s[i] = (struct level_scanner){ .kq = self->kq, .fd = self->fd, .filter = variant->filter,
@@ -152,10 +158,15 @@ TEST_F_TIMEOUT(level, every_call_returns_the_event, 180)
 		fails += s[i].fails;
 		if (s[i].max_ns > max_ns)
 			max_ns = s[i].max_ns;
+		slow += s[i].slow;
 		TH_LOG("thread %d: %ld calls, %ld failed", i, s[i].done, s[i].fails);
 	}
-	TH_LOG("%d threads, %ld calls in %lld ms, %ld failed, slowest call %lld us",
-	       variant->threads, done, (long long)ms_since(t0), fails, (long long)(max_ns / 1000));
+	TH_LOG("%d threads, %ld calls in %lld ms, %ld failed, slowest call %lld us%s", variant->threads,
+	       done, (long long)ms_since(t0), fails, (long long)(max_ns / 1000),
+	       slow ? " (calls over half the timeout: see below)" : "");
+	if (slow)
+		TH_LOG("%ld calls took over half their %ld ms timeout, but returned the event before it",
+		       slow, variant->timeout_ms);
 	STRESS_REPORT(&bad);
 	EXPECT_EQ(0, fails);
 	EXPECT_EQ((long)variant->threads * LEVEL_CALLS, done)
