@@ -117,6 +117,9 @@ struct player {
 	int kq, inner;
 	long hops;
 	int lost, err;
+	/* when it timed out: bytes waiting in its pipe, and its kqueue(s) as fdinfo shows them */
+	int stuck_bytes;
+	char fdinfo[2][256];
 };
 
 /* Kinds of violation, counted and reported apart (one does not hide another). */
@@ -660,8 +663,10 @@ static void *clear_trigger_fn(void *arg)
 			continue;
 		/* counted before it is made: a reception never runs ahead of the count */
 		atomic_store(&t->clear_trig[i], seq);
+		/* the change's udata replaces the knote's (FreeBSD): pass the same */
 		r = kq_ctl(t->kq[CLEAR_SLOT], CLEAR_BASE + i, EVFILT_USER, 0,
-			   NOTE_TRIGGER | NOTE_FFCOPY | (unsigned int)seq, 0, 0);
+			   NOTE_TRIGGER | NOTE_FFCOPY | (unsigned int)seq, 0,
+			   ud_make(TAG_CLEAR, CLEAR_SLOT, i));
 		if (r)
 			stress_fail(&t->bad[B_CLEAR], NULL, "(d) trigger %ld of user event %d: %s", seq,
 				    CLEAR_BASE + i, r > 0 ? strerrorname_np(r) : "events?");
@@ -943,6 +948,29 @@ static void *forker_fn(void *arg)
 
 /* ---- (a) the token ring -------------------------------------------------------------------- */
 
+/* The knote lines of /proc/self/fdinfo/<kq>, joined with '|', into buf. */
+static void read_knotes(int kq, char *buf, size_t len)
+{
+	char path[64], all[2048], *line, *save = NULL;
+	size_t used = 0;
+	ssize_t n;
+	int fd;
+
+	buf[0] = 0;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", kq);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return;
+	n = read(fd, all, sizeof(all) - 1);
+	close(fd);
+	all[n > 0 ? n : 0] = 0;
+	for (line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "knote:", 6) || used + strlen(line) + 2 >= len)
+			continue;
+		used += snprintf(buf + used, len - used, "%s%s", used ? "|" : "", line + 7);
+	}
+}
+
 static void *player_fn(void *arg)
 {
 	struct player *g = arg;
@@ -964,6 +992,10 @@ static void *player_fn(void *arg)
 		}
 		if (n == 0) {
 			g->lost++;
+			g->stuck_bytes = bytes_readable(g->in);
+			read_knotes(g->kq, g->fdinfo[0], sizeof(g->fdinfo[0]));
+			if (g->nested)
+				read_knotes(g->inner, g->fdinfo[1], sizeof(g->fdinfo[1]));
 			break;
 		}
 		if (g->nested && kevent(g->inner, NULL, 0, &ev, 1, &zero_ts) < 0) {
@@ -1223,9 +1255,13 @@ TEST_F_TIMEOUT(torture, everything_at_once, variant_secs() + 120)
 	for (int i = 0; i < RING_N; i++) {
 		pthread_join(pt[i], NULL);
 		EXPECT_EQ(0, t->ring[i].lost) TH_LOG("(a) player %d%s waited %d ms for a token after "
-						     "%ld hops: a lost wake-up", i,
+						     "%ld hops; then %d byte(s) were waiting in its "
+						     "pipe (>0: its wake-up was lost); knotes: %s%s%s", i,
 						     t->ring[i].nested ? " (nested)" : "", STALL_MS,
-						     t->ring[i].hops);
+						     t->ring[i].hops, t->ring[i].stuck_bytes,
+						     t->ring[i].fdinfo[0],
+						     t->ring[i].nested ? "; inner kqueue: " : "",
+						     t->ring[i].fdinfo[1]);
 		EXPECT_EQ(0, t->ring[i].err) TH_LOG("(a) player %d: %s", i, strerror(t->ring[i].err));
 		lost += t->ring[i].lost;
 	}
