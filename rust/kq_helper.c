@@ -6,6 +6,7 @@
  */
 #include <linux/fs.h>
 #include <linux/file.h>
+#include <linux/fdtable.h>
 #include <linux/moduleparam.h>
 #include <linux/percpu.h>
 #include <linux/pid.h>
@@ -65,6 +66,20 @@ void kq_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
 long kq_file_count(struct file *file)
 {
 	return file_count(file);
+}
+
+static int kq_match_file(const void *wanted, struct file *file, unsigned int fd)
+{
+	return file == wanted;
+}
+
+/*
+ * Whether a descriptor of the calling task's table still names `file` (a dup of a kqueue being
+ * closed). current->files is not reachable from Rust; NULL (the task is exiting) holds nothing.
+ */
+bool kq_current_files_hold(struct file *file)
+{
+	return iterate_fd(current->files, 0, kq_match_file, file) != 0;
 }
 
 /* task_tgid() is static inline: the kqueue remembers its creating process (FreeBSD does not

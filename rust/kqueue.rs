@@ -164,9 +164,13 @@ impl ReadyInner {
         self.enqueue(item);
     }
 
-    /// ... or off every list (the caller lets `item` go after dropping the lock).
-    fn release_from_flux(&mut self) {
+    /// ... or off every list. The list reference must end under the lock: an activation that
+    /// finds the knote still in flux leaves it to the scan (`activate_locked`), so one that
+    /// comes after this must find it free to queue. The caller drops the returned reference
+    /// after unlocking.
+    fn release_from_flux(&mut self, item: ListArc<Knote>) -> Arc<Knote> {
         self.in_flux -= 1;
+        item.into_arc()
     }
 }
 
@@ -802,7 +806,18 @@ impl KQueue {
     ) -> Result {
         let verdict = match item.filter.is_fd() {
             true => {
-                let Some((sfflags, sdata)) = self.start_evaluation(&item) else { return Ok(()) };
+                let mut ready = self.ready.lock();
+                let st = item.state.access_mut(&mut ready);
+                if st.disabled || st.deleted {
+                    let gone = ready.release_from_flux(item);
+                    drop(ready);
+                    drop(gone);
+                    return Ok(());
+                }
+                // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
+                st.active = false;
+                let (sfflags, sdata) = (st.sfflags, st.sdata);
+                drop(ready);
                 drop(inner.take());
                 Some(filter_fd::evaluate(&item, sfflags, sdata))
             }
@@ -817,29 +832,21 @@ impl KQueue {
             Some(Verdict::Eval(ev)) => deliver_fd(st, ev),
             None => deliver(item.filter, st).map(|(out, next)| (Some(out), next)),
         };
-        let Some((out, next)) = decided else {
-            ready.release_from_flux();
-            drop(ready);
-            if stale {
-                self.drop_knote(guard, &item.into_arc());
-            }
-            return Ok(());
+        let (out, next) = match decided {
+            Some(d) => d,
+            None => (None, if stale { After::Drop } else { After::Done }),
         };
-        let doomed = match next {
+        // (knote to drop from the registry, reference to let go)
+        let (doomed, gone) = match next {
             After::Requeue => {
                 ready.requeue_from_flux(item, pass);
-                None
+                (None, None)
             }
-            After::Done => {
-                ready.release_from_flux();
-                None
-            }
-            After::Drop => {
-                ready.release_from_flux();
-                Some(item.into_arc())
-            }
+            After::Done => (None, Some(ready.release_from_flux(item))),
+            After::Drop => (Some(ready.release_from_flux(item)), None),
         };
         drop(ready);
+        drop(gone);
         if let Some(kn) = doomed {
             self.drop_knote(guard, &kn);
         }
@@ -847,20 +854,6 @@ impl KQueue {
             Some(out) => sink.put(&out),
             None => Ok(()),
         }
-    }
-
-    /// A descriptor knote in flux is about to be evaluated without locks: its user values, or
-    /// `None` (it leaves flux, off every list) when it is disabled or deleted. A wake-up during
-    /// the evaluation sets `active` again (`deliver_fd` looks).
-    fn start_evaluation(&self, kn: &Knote) -> Option<(u32, i64)> {
-        let mut ready = self.ready.lock();
-        let st = kn.state.access_mut(&mut ready);
-        if st.disabled || st.deleted {
-            ready.release_from_flux();
-            return None;
-        }
-        st.active = false;
-        Some((st.sfflags, st.sdata))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -882,10 +875,14 @@ impl KQueue {
         }
     }
 
-    /// A descriptor of the kqueue is being closed (`flush`). When it is the owner's last one
-    /// (no references left but those of threads inside kevent()), those threads leave with EBADF,
-    /// as FreeBSD's kqueue_close does. A thread that took its file reference but is not yet in
-    /// `in_kevent` finds its descriptor gone in kevent()'s KQ_KEVENT_KQFD check instead.
+    /// A descriptor of the kqueue is being closed (`flush`, after it left the descriptor
+    /// table). When it was the owner process's last one, threads inside kevent() leave with
+    /// EBADF, as FreeBSD's kqueue_close does. References held elsewhere do not count: a fork
+    /// child's or an `SCM_RIGHTS` copy cannot use the kqueue, and a transient one (a /proc
+    /// fdinfo read, another kqueue or an epoll evaluating this one) is not a descriptor. Only
+    /// when the file has references beyond the closer's and the sleepers' is the descriptor
+    /// table searched (O(descriptors), only then). A thread that took its file reference but
+    /// is not yet in `in_kevent` finds its descriptor gone in kevent()'s KQ_KEVENT_KQFD check.
     pub(crate) fn flush(&self, file: *mut bindings::file) {
         if !self.owner.is_current() {
             return;
@@ -893,10 +890,12 @@ impl KQueue {
         // SAFETY: `file` is the file being flushed, alive for the duration of the call.
         let refs = unsafe { helper::kq_file_count(file) };
         let in_kevent = self.in_kevent.load(ordering::Acquire) as i64;
-        if refs as i64 - 1 <= in_kevent {
-            self.closing.store(true, ordering::Release);
-            self.waiters.wake_all();
+        // SAFETY: As above; searches the calling task's own descriptor table.
+        if refs as i64 - 1 > in_kevent && unsafe { helper::kq_current_files_hold(file) } {
+            return; // a dup of it is still open in this process
         }
+        self.closing.store(true, ordering::Release);
+        self.waiters.wake_all();
     }
 
     /// The last reference to the file is gone: tear everything down.
