@@ -162,7 +162,8 @@ static void *cyc_thread_fn(void *arg)
 				stress_fail(&self->bad, NULL, "read(pipe): %s", strerrorname_np(errno));
 			break;
 		case R_USER:
-			if (user_trigger(self->kq, CYC_USER_IDENT))
+			/* with its udata: a change without EV_KEEPUDATA replaces it */
+			if (kq_ctl(self->kq, CYC_USER_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0, CYC_UD_USER))
 				stress_fail(&self->bad, NULL, "NOTE_TRIGGER failed");
 			atomic_fetch_add(&self->triggers, 1);
 			if (rnd_below(&rs, 4) == 0)
