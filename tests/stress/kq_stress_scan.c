@@ -29,6 +29,9 @@
  *  - no_duplicate_in_one_call: 80 always-active level-triggered knotes,
  *    3 scanners with event lists of 128, 80 and 50: no knote twice in one
  *    returned array, and every call returns min(nevents, 80) records.
+ *  - ring.*: a token ring with more tokens than players, so that a pipe is
+ *    written while its reader is scanning: no wake-up may be lost (a player
+ *    that waits 5 s fails, saying what its pipe and knote looked like).
  */
 #include "kq_stress_common.h"
 
@@ -666,6 +669,130 @@ TEST_F_TIMEOUT(slow, no_duplicate_in_one_call, 120)
 	ASSERT_EQ(0, STRESS_REPORT(&d->bad));
 	ASSERT_EQ(DUP_KNOTES, kq_poll(d->kq, ev, 128));
 	free(d);
+}
+
+/* ---- no wake-up lost while the scan holds the knote ------------------------------------------- */
+
+/*
+ * A token ring with more tokens than players: a player's pipe gets written while the player
+ * itself is scanning its kqueue (and often finds its pipe empty: the level-triggered knote was
+ * still queued from the previous byte). A wake-up that comes while the scan holds the knote
+ * must not be lost once the scan lets it go. Level players read one byte per event (so the
+ * tokens stay apart), EV_CLEAR players drain. A player that waits RING_SAFETY_MS in kevent()
+ * fails the case; it says how many bytes were waiting in its pipe then, and its knote as
+ * /proc/self/fdinfo shows it (bytes waiting and active=1: woken, but on no list).
+ */
+
+#define RING_MAX 4
+#define RING_RUN_MS 4000
+#define RING_SAFETY_MS 5000
+
+FIXTURE(ring) {
+	int p[RING_MAX][2];
+	atomic_bool stop;
+};
+
+FIXTURE_VARIANT(ring) {
+	int players, tokens;
+	unsigned int flags;
+};
+
+FIXTURE_VARIANT_ADD(ring, level_2_players_3_tokens) { .players = 2, .tokens = 3, .flags = 0 };
+FIXTURE_VARIANT_ADD(ring, clear_2_players_3_tokens) { .players = 2, .tokens = 3, .flags = EV_CLEAR };
+FIXTURE_VARIANT_ADD(ring, level_4_players_6_tokens) { .players = 4, .tokens = 6, .flags = 0 };
+
+FIXTURE_SETUP(ring)
+{
+	alarm(RING_RUN_MS / 1000 + 2 * RING_SAFETY_MS / 1000 + 40);
+	for (int i = 0; i < variant->players; i++) {
+		ASSERT_EQ(0, pipe_with(self->p[i], 0));
+	}
+}
+
+FIXTURE_TEARDOWN(ring) {}
+
+struct ring_player {
+	int in, out;
+	unsigned int flags;
+	atomic_bool *stop;
+	long hops;
+	int lost, err, stuck_bytes;
+	char knotes[256];
+};
+
+static void *ring_player_fn(void *arg)
+{
+	struct ring_player *g = arg;
+	struct timespec ts = ts_ns((int64_t)RING_SAFETY_MS * NSEC_PER_MSEC);
+	struct kevent ev;
+	int kq = kqueue(), quit = 0;
+
+	if (kq < 0 || fd_add(kq, g->in, EVFILT_READ, g->flags, 0, 0, 0)) {
+		g->err = errno ? errno : -1;
+		return NULL;
+	}
+	while (!quit) {
+		char b[16];
+		ssize_t r;
+		int n = kevent(kq, NULL, 0, &ev, 1, &ts);
+
+		if (n < 0) {
+			g->err = errno;
+			break;
+		}
+		if (n == 0) {
+			g->lost++;
+			g->stuck_bytes = bytes_readable(g->in);
+			read_knotes(kq, g->knotes, sizeof(g->knotes));
+			break;
+		}
+		r = read(g->in, b, (g->flags & EV_CLEAR) ? sizeof(b) : 1);
+		if (r <= 0)
+			continue;	/* the level-triggered knote was still queued: harmless */
+		for (ssize_t i = 0; i < r; i++) {
+			if (atomic_load(g->stop))
+				b[i] = 'q';
+			quit |= b[i] == 'q';
+		}
+		if (write(g->out, b, r) != r) {
+			g->err = errno;
+			break;
+		}
+		g->hops += r;
+	}
+	close(kq);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(ring, no_lost_wakeup, 90)
+{
+	struct ring_player g[RING_MAX];
+	pthread_t t[RING_MAX];
+	int n = variant->players;
+	long hops = 0;
+
+	for (int i = 0; i < n; i++) {
+		g[i] = (struct ring_player){ .in = self->p[i][0], .out = self->p[(i + 1) % n][1],
+					     .flags = variant->flags, .stop = &self->stop };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, ring_player_fn, &g[i]));
+	}
+	for (int k = 0; k < variant->tokens; k++) {
+		ASSERT_EQ(1, write(self->p[k % n][1], "t", 1));
+	}
+	sleep_ms(RING_RUN_MS);
+	atomic_store(&self->stop, true);
+	for (int i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		hops += g[i].hops;
+	}
+	TH_LOG("%d players, %d tokens: %ld hops in %d ms", n, variant->tokens, hops, RING_RUN_MS);
+	for (int i = 0; i < n; i++) {
+		EXPECT_EQ(0, g[i].lost) TH_LOG("player %d waited %d ms after %ld hops with %d byte(s) "
+					       "in its pipe (>0: a lost wake-up); knote: %s", i,
+					       RING_SAFETY_MS, g[i].hops, g[i].stuck_bytes, g[i].knotes);
+		EXPECT_EQ(0, g[i].err) TH_LOG("player %d: %s", i, strerror(g[i].err));
+	}
+	EXPECT_LT(100, hops);
 }
 
 TEST_HARNESS_MAIN
