@@ -16,8 +16,10 @@
 //! epoll, pidfd) are not in [`FILES`]: their knotes pin the file with a reference instead (no
 //! peer can observe the delay; the reference goes with the knote).
 //!
-//! Each knote knows its slot in its file's vector (`Knote::watch_slot`, written under `FILES`),
-//! so forgetting one is O(1).
+//! `FILES` is sharded by inode (64 mutexes, see [`files_of`]): a file's entry, its close and its
+//! inode's modifications use one shard, so work on different inodes runs in parallel. Each knote
+//! knows its slot in its file's vector (`Knote::watch_slot`, written under the shard), so
+//! forgetting one is O(1).
 //!
 //! Lock order: (fsnotify SRCU →) `FILES` → C `kq_watch_lock` → fsnotify's group lock;
 //! `FILES` → a kqueue's `dead` lock; `FILES` → a watched file's wait-queue lock (unhooking)
@@ -28,10 +30,15 @@ use crate::knote::Knote;
 use kernel::{
     bindings,
     ffi::c_void,
+    new_mutex,
     prelude::*,
     rbtree::RBTree,
-    sync::{atomic::ordering, Arc},
+    sync::{
+        atomic::{ordering, Atomic},
+        Arc, Mutex,
+    },
 };
+use pin_init::pin_init_array_from_fn;
 
 /// The knotes watching one file, and the close mark of its inode.
 struct FileWatch {
@@ -43,12 +50,29 @@ struct FileWatch {
 // SAFETY: `mark` is an opaque handle only passed back to `kq_close_watch_put`, from any thread.
 unsafe impl Send for FileWatch {}
 
-kernel::sync::global_lock! {
-    // SAFETY: Initialised by `init()` from the module initialiser before any open().
-    /// Every close-watched file (by inode and file address) with the knotes watching it. Lock order: see the
-    /// module comment; protects the table and, for the knotes in it, `Knote::file` writes and
-    /// unhooking.
-    unsafe(uninit) static FILES: Mutex<Table> = Table(None);
+/// Number of shards of the watched-file table (a power of two).
+const SHARDS: usize = 64;
+
+/// The shards: one mutex per slice of inodes, so registrations, closes and writes to watched
+/// regular files of different inodes proceed on different CPUs at once. A file's entry, its
+/// close and its inode's modifications all use the shard of its inode; no code holds two.
+type Shards = [Mutex<Table>; SHARDS];
+
+/// Address of the module's `Shards` (owned by `CloseWatch`): set before the device is
+/// registered, cleared after the last kqueue is gone.
+static SHARDS_AT: Atomic<usize> = Atomic::new(0);
+
+/// The shard of `inode`'s files: every close-watched file (by inode and file address) of those
+/// inodes with the knotes watching it. Lock order: see the module comment ("`FILES`" there is
+/// any one shard); protects the table and, for the knotes in it, `Knote::file` and
+/// `Knote::watch_slot` writes and unhooking.
+fn files_of(inode: usize) -> &'static Mutex<Table> {
+    let at = SHARDS_AT.load(ordering::Acquire) as *const Shards;
+    // Fibonacci hashing: inodes are slab objects, their low bits say little.
+    let i = ((inode as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARDS.trailing_zeros())) as usize;
+    // SAFETY: `SHARDS_AT` points to the pinned shards of the live `CloseWatch` whenever a
+    // knote or an fsnotify mark exists (it outlives the device and the fsnotify group).
+    unsafe { &(*at)[i] }
 }
 
 /// A watched file: (inode address, file address), so that the files of one inode are
@@ -64,27 +88,37 @@ impl Table {
     }
 }
 
-/// The module's close-notification machinery: the table and the fsnotify group. Created once
-/// by the module initialiser; dropped at unload, when every kqueue is closed.
-pub(crate) struct CloseWatch(());
+/// The module's close-notification machinery: the sharded table and the fsnotify group.
+/// Created once by the module initialiser; dropped at unload, when every kqueue is closed.
+pub(crate) struct CloseWatch(Pin<KBox<Shards>>);
 
 impl CloseWatch {
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: Called exactly once, from the module initialiser, before any other use.
-        unsafe { FILES.init() };
+        let shards = KBox::pin_init(
+            pin_init_array_from_fn(|_| new_mutex!(Table(None), "kqueue::FILES")),
+            GFP_KERNEL,
+        )?;
+        SHARDS_AT.store(&*shards as *const Shards as usize, ordering::Release);
         // SAFETY: Creates the module's fsnotify group; no other call into kq_close_watch.c
         // happens before it.
-        kernel::error::to_result(unsafe { helper::kq_close_watch_init() })?;
-        Ok(CloseWatch(()))
+        if let Err(e) = kernel::error::to_result(unsafe { helper::kq_close_watch_init() }) {
+            SHARDS_AT.store(0, ordering::Release);
+            return Err(e);
+        }
+        Ok(CloseWatch(shards))
     }
 }
 
 impl Drop for CloseWatch {
     fn drop(&mut self) {
-        // Every kqueue is closed, so every mark was put: wait for them, drop the group.
+        // Every kqueue is closed, so every mark was put: wait for them, drop the group. No
+        // handler can run after that, so the shards may go.
         // SAFETY: Pairs with `kq_close_watch_init` in `new`; no knote exists any more.
         unsafe { helper::kq_close_watch_exit() };
-        *FILES.lock() = Table(None);
+        SHARDS_AT.store(0, ordering::Release);
+        for shard in self.0.iter() {
+            *shard.lock() = Table(None);
+        }
     }
 }
 
@@ -98,7 +132,7 @@ pub(crate) fn notifies_close(file: *mut bindings::file) -> bool {
 /// reference to `file`, so its close handler cannot have run yet.
 pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
     let key = key_of(file);
-    let mut guard = FILES.lock();
+    let mut guard = files_of(key.0).lock();
     let files = guard.tree();
     if let Some(w) = files.get_mut(&key) {
         kn.watch_slot.store(w.knotes.len(), ordering::Relaxed);
@@ -124,7 +158,9 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
 
 /// Stops `kn` watching its file (if its close handler has not already) and unhooks it.
 pub(crate) fn forget(kn: &Knote) {
-    let mut guard = FILES.lock();
+    // The shard is found from the knote's inode, recorded at creation (the file itself may be
+    // gone): its close handler clears `file` under that same shard.
+    let mut guard = files_of(kn.inode).lock();
     let files = guard.tree();
     let file = kn.file.load(ordering::Relaxed);
     kn.file.store(0, ordering::Release);
@@ -132,7 +168,7 @@ pub(crate) fn forget(kn: &Knote) {
     if file == 0 {
         return;
     }
-    // A non-zero `file` under `FILES` is a live file: its close handler would have cleared it.
+    // A non-zero `file` under its shard is a live file: its close handler would have cleared it.
     let key = key_of(file as *mut bindings::file);
     let Some(w) = files.get_mut(&key) else { return };
     // O(1): the knote's slot, then the last knote moves into it (closing N knotes of one file
@@ -163,7 +199,7 @@ pub(crate) fn forget(kn: &Knote) {
 /// Called by `kq_close_watch.c` only, with a file in `__fput()`.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode: *mut bindings::inode) {
-    let mut guard = FILES.lock();
+    let mut guard = files_of(inode as usize).lock();
     let Some(w) = guard.tree().remove(&(inode as usize, file as usize)) else { return };
     for kn in w.knotes.iter() {
         // Release: pairs with `filter_fd::evaluate`'s Acquire load after its `fget`, so a new
@@ -185,7 +221,7 @@ pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode
 /// Called by `kq_close_watch.c` only; `inode` is only compared by address.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn kq_inode_modified(inode: *mut bindings::inode) {
-    let mut guard = FILES.lock();
+    let mut guard = files_of(inode as usize).lock();
     let Some(mut cursor) = guard.tree().cursor_lower_bound_mut(&(inode as usize, 0)) else { return };
     loop {
         let (key, w) = cursor.current();

@@ -17,12 +17,12 @@
 //!   the kqueue's irq-safe `ready` spinlock.
 //! - `reg: LockedBy<KnoteReg, KqInner>`: what only kevent() changes and what may sleep to
 //!   tear down (the armed timer handle) is protected by the kqueue's `inner` mutex.
-//! - `watch_slot`: under the global `FILES` lock.
+//! - `watch_slot`: under the knote's shard of `FILES` (`file_watch`).
 //! - `file`: the watched file's address (descriptor filters). For a close-watched file it is
 //!   written (cleared) only under the global `FILES` lock; for a pinned file it never changes.
 //! - `hooks`: linked and unlinked under `FILES` (close-watched) or `inner` (pinned); read by
 //!   wake-up callbacks under the watched file's wait-queue lock.
-//! - `key`, `kq`, `filter` and `pinned` never change after creation.
+//! - `key`, `kq`, `filter`, `inode` and `pinned` never change after creation.
 
 use crate::abi::{self, KEvent};
 use crate::filter_timer::TimerState;
@@ -132,6 +132,9 @@ pub(crate) struct Knote {
     /// Descriptor filters: the address of the watched file, 0 once it was released (or for
     /// other filters). Never dereferenced without a reference (see `filter_fd::evaluate`).
     pub(crate) file: Atomic<usize>,
+    /// Descriptor filters: the address of the watched file's inode (never dereferenced; picks
+    /// the knote's shard of `FILES`); 0 for other filters.
+    pub(crate) inode: usize,
     /// Descriptor filters on close-watched files: the knote's index in its file's vector in
     /// `FILES` (`file_watch`); read and written under `FILES` only.
     pub(crate) watch_slot: Atomic<usize>,
@@ -176,6 +179,11 @@ impl Knote {
         file: Option<(*mut bindings::file, bool)>,
     ) -> Result<Arc<Knote>> {
         let (file, pinned) = file.map_or((0, false), |(f, p)| (f as usize, p));
+        let inode = match file {
+            0 => 0,
+            // SAFETY: The caller holds a reference to the file; `f_inode` never changes.
+            f => (unsafe { (*(f as *mut bindings::file)).f_inode }) as usize,
+        };
         // As FreeBSD's kqueue_register: the filter's returned fflags and data start at zero
         // (the user's values live on in `sfflags`/`sdata`).
         let mut kevent = KEvent { fflags: 0, data: 0, ..*kev };
@@ -200,6 +208,7 @@ impl Knote {
                 filter,
                 kq: owner as *const KQueue,
                 file: Atomic::new(file),
+                inode,
                 watch_slot: Atomic::new(0),
                 pinned,
                 hooks: PollHooks::new(),

@@ -96,7 +96,8 @@ check)
   if timed kernel-perf build_perf_kernel &&
      timed module-perf build_perf_module &&
      timed initramfs-perf scripts/mk-initramfs.sh -o "$out/initramfs-perf.cpio.gz" \
-       -m "$out/perf-mod/kqueue.ko" -t "$out/bin/kq_bench_core" -t "$out/bin/kq_fd_bench"; then
+       -m "$out/perf-mod/kqueue.ko" -t "$out/bin/kq_bench_core" -t "$out/bin/kq_bench_scale" \
+       -t "$out/bin/kq_fd_bench"; then
     KQ_MEM=${KQ_PERF_MEM:-2G} timed vm-perf scripts/run-vm.sh "$perf_bzimage" "$out/initramfs-perf.cpio.gz" \
       check "$perf_log" || true
     touch "$perf_log"   # a VM that wrote nothing still leaves a log: counted as a failure
