@@ -112,6 +112,9 @@ pub(crate) struct KnoteState {
     pub(crate) deleted: bool,
     /// The scan pass that last put it back on the ready list (`ScanInner::pass`).
     pub(crate) requeued_in: u64,
+    /// This knote's unit of the per-user knote cap: given back with the knote, or as soon as
+    /// its watched file is released (`KQueue::file_closed`).
+    pub(crate) charge: Option<Charge>,
     pub(crate) filter: FilterState,
 }
 
@@ -151,8 +154,6 @@ pub(crate) struct Knote {
     links: ListLinks<0>,
     #[pin]
     links_track: AtomicTracker,
-    /// This knote's unit of the per-user knote cap.
-    _charge: Charge,
 }
 
 // SAFETY: `kq` is only dereferenced as a shared reference to a `KQueue` (which is `Sync`), and
@@ -200,6 +201,7 @@ impl Knote {
             disabled: kev.flags & abi::EV_DISABLE != 0,
             deleted: false,
             requeued_in: 0,
+            charge: Some(charge),
             filter: filter_state,
         };
         Arc::pin_init(
@@ -217,7 +219,6 @@ impl Knote {
                 timer <- HrTimer::new(),
                 links <- ListLinks::new(),
                 links_track <- AtomicTracker::new(),
-                _charge: charge,
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -68,7 +68,7 @@
 //!   EV_DELETE returned.
 //! - Close of the watched file (`file_closed`, under `FILES`, not `inner`): unhooks, sets
 //!   `deleted`, unqueues, hands the knote to `dead` and schedules `reap_work`, which drops it
-//!   from the registry under `inner` (so its memory and its per-user charge go at once).
+//!   from the registry under `inner`. Its per-user charge goes at once, its memory then.
 //! - POLLFREE (`poll_hook`): the owner of the wait queue unlinks the hook; the knote is
 //!   queued, and the scan finds its file gone (stale) or still there.
 //! - Kqueue release: no kevent() runs (they hold file references); every knote is dropped
@@ -381,14 +381,18 @@ impl KQueue {
     }
 
     /// `kn`'s file is being released (`file_watch`, under `FILES`, process context): it was
-    /// unhooked; it is deleted and off the ready list at once, and `reap_work` drops it from the
-    /// registry (which releases its memory and its per-user charge).
+    /// unhooked; it is deleted, off the ready list and uncharged at once, and `reap_work` drops
+    /// it from the registry (which frees it).
     pub(crate) fn file_closed(&self, kn: &Arc<Knote>) {
         let mut ready = self.ready.lock();
-        kn.state.access_mut(&mut ready).deleted = true;
+        let st = kn.state.access_mut(&mut ready);
+        st.deleted = true;
+        // The user's charge goes now, as FreeBSD's `knote_fdclose` frees the knote at once.
+        let charge = st.charge.take();
         let item = ready.unqueue(kn);
         drop(ready);
         drop(item);
+        drop(charge);
         // Without memory the knote stays in the registry, inert, until its descriptor number
         // is used again or the kqueue is closed (it is stale: `file` is 0).
         if self.dead.lock().push(kn.clone(), GFP_KERNEL).is_ok() {
