@@ -3,7 +3,7 @@
 //!
 //! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry, (b) the ready list
 //! while it is queued (a `ListArc`), (c) the hrtimer handle while an EVFILT_TIMER is armed,
-//! (d) the global `FILES` table while a descriptor knote watches a close-notifying file, and
+//! (d) its file's shard of the `FILES` table while a descriptor knote watches a close-notifying file, and
 //! (e) its kqueue's dead list between that file's release and the next kevent(). It dies when
 //! all let go: EV_DELETE, EV_ONESHOT delivery, a stale descriptor, or the release of its kqueue
 //! remove it from the registry, take it off the ready list, cancel its timer and unhook it from
@@ -19,9 +19,9 @@
 //!   tear down (the armed timer handle) is protected by the kqueue's `inner` mutex.
 //! - `watch_slot`: under the knote's shard of `FILES` (`file_watch`).
 //! - `file`: the watched file's address (descriptor filters). For a close-watched file it is
-//!   written (cleared) only under the global `FILES` lock; for a pinned file it never changes.
-//! - `hooks`: linked and unlinked under `FILES` (close-watched) or `inner` (pinned); read by
-//!   wake-up callbacks under the watched file's wait-queue lock.
+//!   written (cleared) only under its shard of `FILES`; for a pinned file it never changes.
+//! - `hooks`: linked and unlinked under its shard of `FILES` (close-watched) or `inner`
+//!   (pinned); read by wake-up callbacks under the watched file's wait-queue lock.
 //! - `key`, `kq`, `filter`, `inode` and `pinned` never change after creation.
 
 use crate::abi::{self, KEvent};

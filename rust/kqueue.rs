@@ -25,11 +25,11 @@
 //! 4. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions).
 //!
 //! `dead: Mutex<KVec<..>>` (knotes whose file was released) nests inside `inner` and inside the
-//! global `FILES` lock (`file_watch`), and takes nothing itself. Descriptor knotes add, from
-//! their wake-up callbacks: a watched file's wait-queue lock → `ready` → `waiters`. A wake-up
-//! callback never wakes `pollers` directly: poll/epoll/another kqueue watching this kqueue may
-//! be the very waker that is running (a kqueue and an epoll watching each other), so the
-//! pollers wake-up goes to `poll_work`. kevent() takes `inner` → `FILES` (registration,
+//! `FILES` shard locks (`file_watch`; "`FILES`" below is any one shard), and takes nothing
+//! itself. Descriptor knotes add, from their wake-up callbacks: a watched file's wait-queue
+//! lock → `ready` → `waiters`. A wake-up callback never wakes `pollers` directly:
+//! poll/epoll/another kqueue watching this kqueue may be the very waker that is running (a
+//! kqueue and an epoll watching each other), so the pollers wake-up goes to `poll_work`. kevent() takes `inner` → `FILES` (registration,
 //! removal) and `scan`/`inner` → another kqueue's `ready` (the pending count of a watched
 //! kqueue).
 //!

@@ -13,8 +13,8 @@
 //! Owned by the knote (embedded, so its address is stable: knotes live pinned in an `Arc`).
 //! Lifetime: hooked at EV_ADD; unhooked by [`PollHooks::unhook`] before the knote can be freed
 //! (EV_DELETE, EV_ONESHOT, descriptor close, kqueue release), or by the queue's owner with
-//! POLLFREE (see `kq_poll_hook.c`). Unhooking is serialised by the caller: the `FILES` lock for
-//! knotes on close-watched files, the kqueue's `inner` lock for pinned ones.
+//! POLLFREE (see `kq_poll_hook.c`). Unhooking is serialised by the caller: the file's `FILES`
+//! shard for knotes on close-watched files, the kqueue's `inner` lock for pinned ones.
 
 use crate::helper;
 use crate::knote::Knote;
