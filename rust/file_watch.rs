@@ -13,8 +13,12 @@
 //! `inner` lock: kevent() holds `inner` while taking `FILES`).
 //!
 //! Files that produce no fsnotify events (anonymous inodes: eventfd, timerfd, signalfd,
-//! epoll, pidfd) are not in [`FILES`]: their knotes pin the file with a reference instead (no
-//! peer can observe the delay; the reference goes with the knote).
+//! epoll, pidfd, memfd; pty masters) are not in `FILES`: their knotes pin the file with a
+//! reference instead, which goes with the knote (EV_DELETE, its next report or change, which
+//! finds the descriptor closed, or the kqueue's close). Until then the file stays open: for
+//! most of these nobody can tell, but a pty master closed while registered keeps its slave
+//! from seeing the hang-up (README, known differences). io_uring instances, which can hold
+//! the kqueue in turn (a cycle nothing would break), are refused (`kq_fd_check`).
 //!
 //! `FILES` is sharded by inode (64 mutexes, see [`files_of`]): a file's entry, its close and its
 //! inode's modifications use one shard, so work on different inodes runs in parallel. Each knote

@@ -3,13 +3,17 @@
 //!
 //! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry, (b) the ready list
 //! while it is queued (a `ListArc`), (c) the hrtimer handle while an EVFILT_TIMER is armed,
-//! (d) its file's shard of the `FILES` table while a descriptor knote watches a close-notifying file, and
-//! (e) its kqueue's dead list between that file's release and the next kevent(). It dies when
-//! all let go: EV_DELETE, EV_ONESHOT delivery, a stale descriptor, or the release of its kqueue
-//! remove it from the registry, take it off the ready list, cancel its timer and unhook it from
-//! the watched file (`FILES` and wait queues), in that order. The knote never outlives its
-//! kqueue (the `kq` back-pointer relies on that): the kqueue's release drops every knote and
-//! empties its dead list, and wait-queue callbacks cannot run after unhooking.
+//! (d) its file's shard of the `FILES` table while a descriptor knote watches a close-notifying
+//! file, (e) its kqueue's dead list between that file's release and the reap work, and (f) the
+//! scan while it is in flux. It dies when all let go: EV_DELETE, EV_ONESHOT delivery, a stale
+//! descriptor, its file's release or the release of its kqueue remove it from the registry,
+//! take it off the ready list, cancel its timer and unhook it from the watched file (`FILES`
+//! and wait queues). The `kq` back-pointer is only followed while the knote is registered,
+//! queued, armed, hooked or listed in `FILES`, all of which end before its kqueue's release()
+//! returns (release() drops every knote and empties the dead list; wait-queue callbacks cannot
+//! run after unhooking; a `FILES` close handler calls into the kqueue under the shard lock that
+//! release()'s unhooking takes). An `Arc<Knote>` may be dropped after its kqueue is gone (the
+//! close handler's list, dropped after the shard lock), which touches nothing of the kqueue.
 //!
 //! What locks kn? The answer is in the types:
 //! - `state: LockedBy<KnoteState, ReadyInner>`: everything an event source may change from
@@ -19,8 +23,10 @@
 //!   tear down (the armed timer handle) is protected by the kqueue's `inner` mutex.
 //! - `watch_slot`: under the knote's shard of `FILES` (`file_watch`).
 //! - `file`: the watched file's address (descriptor filters). For a close-watched file it is
-//!   written (cleared) only under its shard of `FILES`; for a pinned file it never changes.
-//! - `hooks`: linked and unlinked under its shard of `FILES` (close-watched) or `inner`
+//!   written (cleared) only under its shard of `FILES`; for a pinned file it is cleared once,
+//!   with the file's reference, under `inner` (`unpin_file`).
+//! - `hooks`: linked at EV_ADD under `inner`, with a reference to the file held (so its close
+//!   handler cannot run); unlinked under its shard of `FILES` (close-watched) or `inner`
 //!   (pinned); read by wake-up callbacks under the watched file's wait-queue lock.
 //! - `key`, `kq`, `filter`, `inode` and `pinned` never change after creation.
 

@@ -20,6 +20,7 @@
  * count, see kq_n_tty_data below) reads a private structure of drivers/tty/n_tty.c.
  */
 #include <linux/bitmap.h>
+#include <linux/dcache.h>
 #include <linux/fs.h>
 #include <linux/major.h>
 #include <linux/minmax.h>
@@ -28,6 +29,7 @@
 #include <linux/pipe_fs_i.h>
 #include <linux/poll.h>
 #include <linux/skbuff.h>
+#include <linux/string.h>
 #include <linux/tcp.h>
 #include <linux/tty.h>
 #include <linux/tty_ldisc.h>
@@ -618,6 +620,17 @@ int kq_fd_check(struct file *file, int filter)
 	if ((filter == KQ_FILTER_READ || filter == KQ_FILTER_WRITE) && !file_can_poll(file) &&
 	    !S_ISREG(mode) && !S_ISDIR(mode))
 		return -ENODEV;
+	/*
+	 * An io_uring instance holds references to other files (registered files, requests in
+	 * flight), a kqueue among them, and a knote pins a file that sends no close event (see
+	 * file_watch.rs): the two would keep each other alive for ever once both descriptors are
+	 * closed. Refused with EINVAL, FreeBSD's answer for a file kevent() cannot watch
+	 * (invfo_kqfilter). io_is_uring_fops() is not exported: the instance is recognised by the
+	 * name io_uring gives its anon inode.
+	 */
+	if (FMODE_FSNOTIFY_NONE(file->f_mode) &&
+	    !strcmp((const char *)file->f_path.dentry->d_name.name, "[io_uring]"))
+		return -EINVAL;
 	switch (filter) {
 	case KQ_FILTER_READ:
 		return 0;

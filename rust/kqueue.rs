@@ -22,7 +22,9 @@
 //! 3. `ready: IrqSpinLock<ReadyInner>` — the ready list, its counts and every knote's
 //!    `KnoteState`. Taken from any context (hard-irq timer callbacks, wake-up callbacks of
 //!    watched files) with interrupts off; nothing sleeps and no user memory is touched under it.
-//! 4. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions).
+//! 4. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions). Nothing
+//!    is taken under `waiters`; under `pollers` the pollers' wake-up functions run (an epoll's
+//!    `ep->lock`, and through it another kqueue's `ready` → `waiters`, never this one's).
 //!
 //! `dead: Mutex<KVec<..>>` (knotes whose file was released) nests inside `inner` and inside the
 //! `FILES` shard locks (`file_watch`; "`FILES`" below is any one shard), and takes nothing
@@ -57,8 +59,9 @@
 //! `pending() = queued + in_flux` is what poll, a watching kqueue and a second scanner see, so
 //! a knote being evaluated is never invisible: a second scanner finds `pending() > 0`, waits
 //! for `scan` and then sees the knote back on the list (FreeBSD's in-flux wait, `KN_INFLUX`).
-//! A scan stops at the first knote stamped with its own pass, so none is reported twice in one
-//! call (FreeBSD's marker knote).
+//! Every knote a pass settles is stamped with the pass, and the pass stops at the first stamped
+//! knote it meets, so none is reported twice in one call and no pass runs forever on knotes
+//! other CPUs keep waking (FreeBSD's marker knote).
 //!
 //! Every removal path and what excludes it from the others:
 //! - EV_DELETE, EV_ONESHOT delivery, a stale descriptor (`drop_knote`, under `inner`): sets
@@ -166,10 +169,13 @@ impl ReadyInner {
 
     /// ... or off every list. The list reference must end under the lock: an activation that
     /// finds the knote still in flux leaves it to the scan (`activate_locked`), so one that
-    /// comes after this must find it free to queue. The caller drops the returned reference
-    /// after unlocking.
-    fn release_from_flux(&mut self, item: ListArc<Knote>) -> Arc<Knote> {
+    /// comes after this must find it free to queue. The stamp makes this pass stop at the
+    /// knote if it is queued again before the pass ends (reported once per call; and a pass
+    /// cannot run forever on knotes that other CPUs keep waking). The caller drops the
+    /// returned reference after unlocking.
+    fn release_from_flux(&mut self, item: ListArc<Knote>, pass: u64) -> Arc<Knote> {
         self.in_flux -= 1;
+        item.state.access_mut(self).requeued_in = pass;
         item.into_arc()
     }
 }
@@ -470,6 +476,7 @@ impl KQueue {
         let res = self.apply_changes_locked(&mut inner, args, sink, compat);
         let to_evaluate = core::mem::take(&mut inner.to_evaluate);
         drop(inner);
+        self.kick_reaper();
         for kn in to_evaluate.iter() {
             self.evaluate_registered(kn);
         }
@@ -485,6 +492,9 @@ impl KQueue {
     ) -> Result {
         let base = UserPtr::from_addr(args.changelist as usize);
         for i in 0..args.nchanges as usize {
+            // Knotes of files released meanwhile go now, not after the batch: their charge is
+            // already given back, so their memory must not pile up under a long changelist.
+            self.reap_dead(inner);
             let at = base.wrapping_byte_add(i * KEVENT_SIZE);
             let mut kev: KEvent = UserSlice::new(at, KEVENT_SIZE).reader().read()?;
             if kev.filter == 0 {
@@ -510,6 +520,16 @@ impl KQueue {
             sink.put(&kev)?;
         }
         Ok(())
+    }
+
+    /// After `inner` was released: knotes that died while it was held, and that the reap work
+    /// could not take, get the work scheduled again.
+    fn kick_reaper(&self) {
+        if self.has_dead.load(ordering::Acquire) {
+            // SAFETY: The work item is initialised and lives as long as the kqueue; release()
+            // cancels it after the last kevent() call and the last knote are gone.
+            unsafe { helper::kq_schedule_work(self.reap_work.get()) };
+        }
     }
 
     /// Drops the knotes whose file was released (see `file_closed`).
@@ -768,8 +788,9 @@ impl KQueue {
     }
 
     /// One pass over the ready list (FreeBSD `kqueue_scan`): reports up to `sink.room()` events.
-    /// Level-triggered knotes go back to the tail, stamped with this pass, and the pass ends
-    /// at the first stamped knote, so none is reported twice in one call. See the module
+    /// Every knote the pass settles is stamped with it (level-triggered ones go back to the
+    /// tail), and the pass ends at the first stamped knote, so none is reported twice in one
+    /// call. See the module
     /// comment for the states and locks.
     fn scan(&self, sink: &mut EventSink) -> Result {
         if !self.has_ready() {
@@ -790,6 +811,7 @@ impl KQueue {
         let more = self.ready.lock().queued > 0;
         drop(inner);
         drop(scan);
+        self.kick_reaper();
         if more && self.waiters.has_waiters() {
             // Level-triggered events stay queued, or this call had no room for some: pass them
             // on to the next sleeper (epoll's `ep_done_scan`).
@@ -813,7 +835,7 @@ impl KQueue {
                 let mut ready = self.ready.lock();
                 let st = item.state.access_mut(&mut ready);
                 if st.disabled || st.deleted {
-                    let gone = ready.release_from_flux(item);
+                    let gone = ready.release_from_flux(item, pass);
                     drop(ready);
                     drop(gone);
                     return Ok(());
@@ -828,6 +850,7 @@ impl KQueue {
             false => None,
         };
         let guard = inner.get_or_insert_with(|| self.inner.lock());
+        self.reap_dead(guard);
         let mut ready = self.ready.lock();
         let st = item.state.access_mut(&mut ready);
         let stale = matches!(verdict, Some(Verdict::Stale));
@@ -846,8 +869,8 @@ impl KQueue {
                 ready.requeue_from_flux(item, pass);
                 (None, None)
             }
-            After::Done => (None, Some(ready.release_from_flux(item))),
-            After::Drop => (Some(ready.release_from_flux(item)), None),
+            After::Done => (None, Some(ready.release_from_flux(item, pass))),
+            After::Drop => (Some(ready.release_from_flux(item, pass)), None),
         };
         drop(ready);
         drop(gone);
@@ -881,8 +904,9 @@ impl KQueue {
 
     /// A descriptor of the kqueue is being closed (`flush`, after it left the descriptor
     /// table). When it was the owner process's last one, threads inside kevent() leave with
-    /// EBADF, as FreeBSD's kqueue_close does. References held elsewhere do not count: a fork
-    /// child's or an `SCM_RIGHTS` copy cannot use the kqueue, and a transient one (a /proc
+    /// EBADF, as FreeBSD's kqueue_close does. References held elsewhere do not count: other
+    /// processes (a fork child, a receiver of an `SCM_RIGHTS` copy) cannot use the kqueue, and a
+    /// transient one (a /proc
     /// fdinfo read, another kqueue or an epoll evaluating this one) is not a descriptor. Only
     /// when the file has references beyond the closer's and the sleepers' is the descriptor
     /// table searched (O(descriptors), only then). A thread that took its file reference but
@@ -944,6 +968,8 @@ impl KQueue {
                 kn.key.ident, kn.key.filter, flags, fflags, data, active as u8, disabled as u8
             );
         }
+        drop(inner);
+        self.kick_reaper();
     }
 }
 
@@ -992,8 +1018,12 @@ unsafe extern "C" fn kq_poll_work(work: *mut bindings::work_struct) {
 unsafe extern "C" fn kq_reap_work(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `reap_work` field of a live `KQueue` (see above).
     let kq = unsafe { &*kernel::container_of!(work.cast::<Opaque<bindings::work_struct>>(), KQueue, reap_work) };
-    let mut inner = kq.inner.lock();
-    kq.reap_dead(&mut inner);
+    // `inner` may be held across a user copy that waits on a page fault for as long as user
+    // space likes (userfaultfd, FUSE): never block a kworker on it. The holder reaps instead
+    // (every change and every knote a scan settles, and the next kevent(), look at `dead`).
+    if let Some(mut inner) = kq.inner.try_lock() {
+        kq.reap_dead(&mut inner);
+    }
 }
 
 /// The filter's condition, as far as it can be known under the `ready` lock. Descriptor

@@ -90,7 +90,8 @@ unsafe impl Sync for PollHooks {}
 /// # Safety
 ///
 /// `knote` is the `wait.private` of a hooked entry: a live knote (a knote is unhooked before
-/// its registry reference goes, and unhooking waits for running callbacks).
+/// its last reference can go: whoever unhooks it holds an `Arc` of its own, and unhooking waits
+/// for running callbacks).
 #[no_mangle]
 pub(crate) unsafe extern "C" fn kq_knote_wake(knote: *const c_void) {
     // SAFETY: See above; knotes are allocated by `Arc`, so this is an `Arc<Knote>` pointer.

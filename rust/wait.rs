@@ -4,7 +4,10 @@
 //! than jiffies, wake-one/wake-all, and poll-table registration with POLLFREE on destruction.
 //!
 //! Owned by its [`crate::kqueue::KQueue`]; it dies with it. Its own spinlock (inside
-//! `wait_queue_head`) is the innermost lock of the module: it may be taken under every other.
+//! `wait_queue_head`) is taken under every lock of its kqueue. A `waiters` queue takes nothing
+//! under it; a `pollers` queue runs its pollers' wake-up functions under it, which may take an
+//! epoll's `ep->lock` and, through a knote hooked on that epoll, another kqueue's `ready` and
+//! `waiters` (never its own: see `KQueue::wake_for_new_event`).
 
 use crate::helper;
 use core::ptr;

@@ -19,6 +19,8 @@
  *  - EV_ADD on a descriptor that is not open, or an ident > INT_MAX, is EBADF
  *    (as the errno of kevent() with no event list, or as an EV_ERROR record).
  */
+#include <sys/syscall.h>
+
 #include "kq_fd_common.h"
 
 KQ_PIPE_FIXTURE
@@ -398,6 +400,57 @@ TEST(closed_files_give_their_charge_back_at_once)
 	EXPECT_EQ(0, WEXITSTATUS(st)) TH_LOG("step %d failed (2: add, 3: closed ones still "
 					     "charged, 5/6: cap not exact, 7: stale event)",
 					     WEXITSTATUS(st));
+}
+
+/*
+ * An io_uring instance can hold the kqueue (a registered file, a request in flight) while a
+ * knote would pin the instance (it sends no close event): a cycle that nothing would ever
+ * break. kevent() refuses it with EINVAL, FreeBSD's answer for a file it cannot watch.
+ */
+TEST(io_uring_instance_refused)
+{
+	unsigned char params[120] = { 0 };	/* struct io_uring_params, all zero */
+	int ring;
+
+	KQ_OPEN(kq);
+	ring = syscall(__NR_io_uring_setup, 4, params);
+	if (ring < 0 && (errno == ENOSYS || errno == EPERM))
+		SKIP(return, "no io_uring here (%s)", strerror(errno));
+	ASSERT_LE(0, ring);
+	EXPECT_EQ(EINVAL, fd_add(kq, ring, EVFILT_READ, 0, 0, 0, 0));
+	EXPECT_EQ(EINVAL, fd_add(kq, ring, EVFILT_WRITE, 0, 0, 0, 0));
+	close(ring);
+}
+
+/*
+ * Documented difference (README, known differences): Linux tells the module nothing of a
+ * close() that does not release the file, so when the same open file comes back on the same
+ * number the knote is taken to be still registered: it reports with its old udata and
+ * EV_DELETE finds it. (FreeBSD drops it at the close.)
+ */
+TEST(same_open_file_back_on_same_number_keeps_its_knote)
+{
+	struct kevent ev;
+	int p[2], d, d2;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(1, write(p[1], "x", 1));
+	d = dup(p[0]);
+	ASSERT_LE(0, d);
+	ASSERT_OK(fd_add(kq, d, EVFILT_READ, 0, 0, 0, 0x1111));
+	ASSERT_EQ(0, close(d));
+	d2 = dup(p[0]);
+	ASSERT_EQ(d, d2);
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ((uint64_t)d, ev.ident);
+	EXPECT_EQ(0x1111, UDV(ev));
+	d2 = dup(p[0]);
+	ASSERT_EQ(d, dup2(d2, d));	/* both name the pipe's one read file */
+	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
+	EXPECT_EQ(0x1111, UDV(ev));
+	EXPECT_EQ(0, fd_chg(kq, d, EVFILT_READ, EV_DELETE));
 }
 
 TEST_HARNESS_MAIN
