@@ -170,6 +170,9 @@ static inline int kq_param_set(const char *name, long v)
 
 static long kq_saved_knotes = -1, kq_saved_timers = -1;
 static pid_t kq_caps_owner;
+/* The loaded caps, while lowered: a process started before a killed one was restored finds
+ * the true values here instead of the lowered ones. */
+#define KQ_CAPS_SAVED "/tmp/.kq_caps_saved"
 
 static inline void kq_caps_restore(void)
 {
@@ -179,6 +182,8 @@ static inline void kq_caps_restore(void)
 		kq_param_set("max_knotes_per_user", kq_saved_knotes);
 	if (kq_saved_timers >= 0)
 		kq_param_set("max_timers_per_user", kq_saved_timers);
+	if (kq_saved_knotes >= 0)
+		unlink(KQ_CAPS_SAVED);
 }
 
 /*
@@ -192,10 +197,21 @@ static inline int kq_caps_lower(long knotes, long timers)
 	int p[2];
 	pid_t pid;
 
-	kq_saved_knotes = kq_param_get("max_knotes_per_user");
-	kq_saved_timers = kq_param_get("max_timers_per_user");
+	FILE *f = fopen(KQ_CAPS_SAVED, "r");
+
+	if (!f || fscanf(f, "%ld %ld", &kq_saved_knotes, &kq_saved_timers) != 2) {
+		kq_saved_knotes = kq_param_get("max_knotes_per_user");
+		kq_saved_timers = kq_param_get("max_timers_per_user");
+	}
+	if (f)
+		fclose(f);
 	if (kq_saved_knotes < 0 || kq_saved_timers < 0 || geteuid() != 0 || pipe(p))
 		return kq_saved_knotes = kq_saved_timers = -1;
+	f = fopen(KQ_CAPS_SAVED, "w");
+	if (!f)
+		return kq_saved_knotes = kq_saved_timers = -1;
+	fprintf(f, "%ld %ld\n", kq_saved_knotes, kq_saved_timers);
+	fclose(f);
 	pid = fork();
 	if (pid < 0)
 		return kq_saved_knotes = kq_saved_timers = -1;
