@@ -5,6 +5,16 @@
 #   make demo                 setup, kernel, module, userspace, then a VM runs /bin/kq-demo
 #                             and tests/fd's kq_echo_demo (fails if either fails)
 #   make check                everything, then the VM test runs; ends with "N passed, N failed"
+#   make torture [SECS=600]   the stress tests (tests/stress) alone in the VM, each running about
+#                             SECS seconds (KQ_TORTURE_SECS, KQ_STRESS_SECS, KQ_EPOLL_CYCLE_SECS;
+#                             epoll_cycle runs 2 x SECS): about 4 x SECS in all
+#   make fuzz [CALLS=1000000] [SEED=n]
+#                             the fuzzers (tests/fuzz) alone in the VM: CALLS ioctl calls for
+#                             each of kq_fuzz and kq_fuzz32 (KQ_FUZZ_CALLS; make check runs
+#                             200000; 1500-4500 calls/s under TCG), the seed (KQ_FUZZ_SEED,
+#                             default random, printed), fail-nth, and limits at the loaded caps.
+#                             Both end with "N passed, N failed"; a kernel panic ends the VM at
+#                             once and the summary shows the report and the running binary.
 #   make vm-run CMD='./prog' [DIR=/path]
 #                             boot the VM, load kqueue.ko, run CMD as root in a copy of DIR
 #                             (at /mnt/user); prints CMD's output on stdout, fails if CMD
@@ -14,13 +24,17 @@
 #   make setup | kernel | userspace | clean
 #
 # The module itself is described by ./Kbuild (obj-m := kqueue.o); kbuild reads that file, not
-# this one. Outputs of the harness (test binaries, initramfs images, VM logs) go to build/.
+# this one. Outputs of the harness (test binaries, initramfs images, VM logs) go to build/
+# (or $KQ_OUT).
 SHELL := /bin/bash
 KDIR ?=
 PREFIX ?= /usr/local
-export KQ_OUT := $(CURDIR)/build
+export KQ_OUT ?= $(CURDIR)/build
+SECS ?= 600
+CALLS ?= 1000000
+SEED ?=
 
-.PHONY: all module setup kernel userspace demo check vm-run install clean help
+.PHONY: all module setup kernel userspace demo check torture fuzz vm-run install clean help
 all: module
 
 module:
@@ -41,6 +55,12 @@ demo:
 check:
 	scripts/pipeline.sh check
 
+torture:
+	KQ_TORTURE_SECS=$(SECS) scripts/pipeline.sh torture
+
+fuzz:
+	KQ_FUZZ_CALLS=$(CALLS) KQ_FUZZ_SEED=$(SEED) scripts/pipeline.sh fuzz
+
 # CMD is run by the guest's sh; DIR is relative to this directory unless absolute.
 vm-run:
 	@[ -n '$(if $(value CMD),x)' ] || { echo "usage: make vm-run CMD='command' [DIR=/path/to/dir]" >&2; exit 2; }
@@ -54,8 +74,8 @@ clean:
 	@kdir="$(KDIR)"; . scripts/env.sh; \
 	[ -n "$$kdir" ] || kdir=$$(ls -d "$$KQ_CACHE"/kbuild/*/.kq-built 2>/dev/null | head -n1 | xargs -r dirname); \
 	if [ -f Kbuild ] && [ -n "$$kdir" ]; then scripts/kmake.sh $(CURDIR) "$$kdir" clean; fi
-	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
+	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/stress tests/fuzz tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
 	rm -rf build
 
 help:
-	@sed -n '1,17p' Makefile
+	@sed -n '1,26p' Makefile
