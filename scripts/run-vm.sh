@@ -47,8 +47,13 @@ else view() { awk 'p{next} {print; fflush()} /Kernel panic - not syncing/{p=1}';
 # Every parameter exists in Linux 7.2: oops= (kernel/panic.c), softlockup_panic=
 # (kernel/watchdog.c), hung_task_panic= (a sysctl alias, fs/proc/proc_sysctl.c),
 # sysctl.kernel.panic_on_rcu_stall (kernel/rcu/tree_stall.h), panic_console_replay (panic.c).
-panic_args="panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 sysctl.kernel.panic_on_rcu_stall=1"
-panic_args="$panic_args panic_console_replay=1"
+# The detectors' own ones only where the kernel has the detector (the perf kernel has neither;
+# an unknown sysctl would be an error line in its log): read from the build tree's .config.
+cfg=$(dirname "$kernel")/../../../.config
+have() { [ ! -f "$cfg" ] || grep -q "^$1=y" "$cfg"; }
+panic_args="panic=-1 oops=panic sysctl.kernel.panic_on_rcu_stall=1 panic_console_replay=1"
+! have CONFIG_SOFTLOCKUP_DETECTOR || panic_args="$panic_args softlockup_panic=1"
+! have CONFIG_DETECT_HUNG_TASK || panic_args="$panic_args hung_task_panic=1"
 
 mkdir -p "$(dirname "$log")"
 start=$(date +%s.%N)
