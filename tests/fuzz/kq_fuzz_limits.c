@@ -21,6 +21,7 @@
 #include "kq_test_common.h"
 #include "kq_fuzz_common.h"
 
+#include <ctype.h>
 #include <grp.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -319,25 +320,30 @@ TEST(fork_child_gets_ebadf_unprivileged)
 	fork_child_check(_metadata, 1);
 }
 
-/* Every number in an fdinfo text that could be a kernel address (>= 2^47), or NULL. */
+/*
+ * Where an fdinfo text shows something that could be a kernel address, or NULL: a run of 12
+ * or more hex digits (a pointer printed with %px or %lx, with or without 0x: ffff888...,
+ * ff11... under 5-level paging), or a decimal number of 2^47 or more.
+ */
 static const char *kernel_address_in(const char *text)
 {
-	const char *p = text;
+	const char *p = text, *q;
 	char *end;
 
-	if (strstr(text, "ffff8") || strstr(text, "ffffc") || strstr(text, "ffffffff8"))
-		return strstr(text, "ffff");
 	while (*p) {
-		if ((*p >= '0' && *p <= '9') && (p == text || !((p[-1] >= '0' && p[-1] <= '9') ||
-								 (p[-1] >= 'a' && p[-1] <= 'z')))) {
-			unsigned long long v = strtoull(p, &end, 0);
-
-			if (v >= (1ULL << 47))
-				return p;
-			p = end > p ? end : p + 1;
-		} else {
+		if (p != text && isalnum((unsigned char)p[-1])) {
 			p++;
+			continue;
 		}
+		if (p[0] == '0' && p[1] == 'x')
+			p += 2;
+		for (q = p; isxdigit((unsigned char)*q); q++)
+			;
+		if (q - p >= 12)
+			return p;
+		if (isdigit((unsigned char)*p) && strtoull(p, &end, 10) >= (1ULL << 47))
+			return p;
+		p = q > p ? q : p + 1;
 	}
 	return NULL;
 }
