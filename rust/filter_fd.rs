@@ -125,7 +125,21 @@ pub(crate) fn evaluate(kn: &Knote, sfflags: u32, sdata: i64) -> Verdict {
     if kn.file.load(ordering::Acquire) != file.as_ptr() as usize {
         return Verdict::Stale;
     }
-    Verdict::Eval(evaluate_file(&file, kn.filter, sfflags, sdata))
+    let ev = evaluate_file(&file, kn.filter, sfflags, sdata);
+    // The descriptor may have been closed while we looked (the file lives on in our
+    // reference), and the values may then show what came after the close: a pipe whose read
+    // end's number was closed and whose writer went next reads as EOF. FreeBSD's close waits
+    // for a knote being evaluated (`knote_fdclose`); here an event is only reported if its
+    // descriptor still names the file after the evaluation.
+    if ev.active && !descriptor_names(kn.key.ident as u32, file.as_ptr()) {
+        return Verdict::Stale;
+    }
+    Verdict::Eval(ev)
+}
+
+/// Whether descriptor `fd` of the current process names `file`.
+fn descriptor_names(fd: u32, file: *mut bindings::file) -> bool {
+    FileRef::get(fd).is_ok_and(|f| f.as_ptr() == file)
 }
 
 /// Stores `ev` in the knote's returned kevent: data, fflags (the socket error) and EV_EOF.
