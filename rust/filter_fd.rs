@@ -138,7 +138,7 @@ pub(crate) fn evaluate(kn: &Knote, sfflags: u32, sdata: i64) -> Verdict {
 }
 
 /// Whether descriptor `fd` of the current process names `file`.
-fn descriptor_names(fd: u32, file: *mut bindings::file) -> bool {
+pub(crate) fn descriptor_names(fd: u32, file: *mut bindings::file) -> bool {
     FileRef::get(fd).is_ok_and(|f| f.as_ptr() == file)
 }
 

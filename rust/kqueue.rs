@@ -438,7 +438,9 @@ impl KQueue {
         }
         // Counted in `in_kevent` before looking at the descriptor: a close() that removed it
         // before this lookup fails it here; one after it sees us in `in_kevent` (see flush()).
-        if args.flags & abi::KQ_KEVENT_KQFD != 0 && !descriptor_is(args.kqfd, file) {
+        if args.flags & abi::KQ_KEVENT_KQFD != 0
+            && !u32::try_from(args.kqfd).is_ok_and(|fd| filter_fd::descriptor_names(fd, file))
+        {
             return Err(EBADF);
         }
         let timeout = match args.timeout {
@@ -971,19 +973,6 @@ impl KQueue {
         drop(inner);
         self.kick_reaper();
     }
-}
-
-/// Whether descriptor `fd` of the calling process refers to `file`.
-fn descriptor_is(fd: i32, file: *mut bindings::file) -> bool {
-    let Ok(fd) = u32::try_from(fd) else { return false };
-    // SAFETY: `fget` returns a counted reference to the file of `fd`, or null.
-    let found = unsafe { bindings::fget(fd) };
-    if found.is_null() {
-        return false;
-    }
-    // SAFETY: Drops the reference `fget` took (deferred if it were the last one).
-    unsafe { bindings::fput(found) };
-    found == file
 }
 
 /// What happens to a knote after it was reported.
