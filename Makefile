@@ -2,12 +2,13 @@
 #
 #   make                      build kqueue.ko against the cached test kernel (built on first use)
 #   make KDIR=/path [LLVM=1]  build kqueue.ko against your own CONFIG_RUST=y kernel build tree
-#   make demo                 setup, kernel, module, userspace, then a VM runs /bin/kq-demo
-#                             and tests/fd's kq_echo_demo (fails if either fails)
+#   make demo                 setup, kernel, module, userspace, then a VM runs /bin/kq-demo,
+#                             tests/fd's kq_echo_demo and tests/demo's kq_supervisor (fails
+#                             if any fails)
 #   make check                everything, then the VM test runs; ends with "N passed, N failed"
 #   make torture [SECS=600]   the stress tests (tests/stress) alone in the VM, each running about
-#                             SECS seconds (KQ_TORTURE_SECS, KQ_STRESS_SECS, KQ_EPOLL_CYCLE_SECS;
-#                             epoll_cycle runs 2 x SECS): about 4 x SECS in all
+#                             SECS seconds (KQ_TORTURE_SECS, KQ_STRESS_SECS, KQ_EPOLL_CYCLE_SECS,
+#                             KQ_FILTERS_SECS; epoll_cycle runs 2 x SECS): about 5 x SECS in all
 #   make fuzz [CALLS=1000000] [SEED=n]
 #                             the fuzzers (tests/fuzz) alone in the VM: CALLS ioctl calls for
 #                             each of kq_fuzz and kq_fuzz32 (KQ_FUZZ_CALLS; make check runs
@@ -74,8 +75,8 @@ clean:
 	@kdir="$(KDIR)"; . scripts/env.sh; \
 	[ -n "$$kdir" ] || kdir=$$(ls -d "$$KQ_CACHE"/kbuild/*/.kq-built 2>/dev/null | head -n1 | xargs -r dirname); \
 	if [ -f Kbuild ] && [ -n "$$kdir" ]; then scripts/kmake.sh $(CURDIR) "$$kdir" clean; fi
-	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/stress tests/fuzz tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
+	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/demo tests/stress tests/fuzz tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
 	rm -rf build
 
 help:
-	@sed -n '1,26p' Makefile
+	@sed -n '1,27p' Makefile

@@ -8,8 +8,9 @@
 #          only, each for KQ_TORTURE_SECS (600) seconds; count (the same last line).
 #   fuzz:  the same for tests/fuzz's kq_fuzz* with KQ_FUZZ_CALLS (1000000) ioctl calls per
 #          fuzzer, KQ_FUZZ_SEED (random) and the limits test at the loaded caps; count.
-#   demo:  setup, kernel, module, userspace, tests/fd's kq_echo_demo, VM running /bin/kq-demo
-#          and then /bin/kq_echo_demo; exits with the first failure's status (0 if both pass).
+#   demo:  setup, kernel, module, userspace, tests/fd's kq_echo_demo, tests/demo's kq_supervisor,
+#          VM running /bin/kq-demo, /bin/kq_echo_demo and then /bin/kq_supervisor; exits with
+#          the first failure's status (0 if all pass).
 #   run:   setup, kernel, module, VM running CMD as root in /mnt/user (a copy of DIR); prints
 #          CMD's output on stdout (everything else on stderr) and exits with CMD's status.
 # Env: KQ_OUT (build/), KQ_PERF_MEM (2G: the benchmark VM's memory, for kq_fd_bench's
@@ -67,6 +68,10 @@ build_tests() {
 build_echo_demo() { # tests/fd's kqueue-driven TCP echo server and client, for make demo
   make -C tests/fd KSRC="$KSRC" KQ_INC="$top/userspace/include" KQ_LIB="$top/userspace/target/release" \
     OUT="$out/bin" check-deps "$out/bin/kq_echo_demo"
+}
+build_supervisor_demo() { # tests/demo's process supervisor (EVFILT_PROC/VNODE/SIGNAL), for make demo
+  make -C tests/demo KSRC="$KSRC" KQ_INC="$top/userspace/include" KQ_LIB="$top/userspace/target/release" \
+    OUT="$out/bin" check-deps "$out/bin/kq_supervisor"
 }
 
 stage setup scripts/setup.sh
@@ -128,6 +133,7 @@ torture|fuzz)
     secs=${KQ_TORTURE_SECS:-600}
     # every duration knob of tests/stress (kq_stress_epoll_cycle runs two cases of that length)
     envs="kq.env=KQ_TORTURE_SECS=$secs kq.env=KQ_STRESS_SECS=$secs kq.env=KQ_EPOLL_CYCLE_SECS=$secs"
+    envs="$envs kq.env=KQ_FILTERS_SECS=$secs"   # kq_stress_filters: a sixth of it per case
     tests=("$out"/bin/kq_stress_*); per=$(( 2 * secs + 600 ))
   else
     calls=${KQ_FUZZ_CALLS:-1000000}
@@ -149,8 +155,9 @@ torture|fuzz)
 demo)
   stage userspace build_userspace
   stage echo-demo build_echo_demo
+  stage supervisor-demo build_supervisor_demo
   stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-demo.cpio.gz" -m kqueue.ko -d "$out/bin/kq-demo" \
-    -d "$out/bin/kq_echo_demo"
+    -d "$out/bin/kq_echo_demo" -d "$out/bin/kq_supervisor"
   rc=0; timed vm-demo scripts/run-vm.sh "$bzimage" "$out/initramfs-demo.cpio.gz" demo "$logs/demo.log" || rc=$?
   show_timings; exit $rc ;;
 run)

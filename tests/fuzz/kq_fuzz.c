@@ -8,12 +8,19 @@
  * unix stream/dgram pairs, TCP listener and connection, UDP, eventfd, timerfd, signalfd,
  * epoll, a regular file in /tmp, /dev/null, pty master and slave, other kqueues, the kqueue
  * itself, closed numbers, numbers above INT_MAX), every filter from -20 to 5 and random ones,
- * random flags/fflags/data/udata/ext; NULL, unmapped, PROT_NONE, read-only, misaligned,
+ * random flags/fflags/data/udata/ext; for the process, signal and file filters idents that
+ * reach their real paths: signal numbers (0..65 and odd ones) for EVFILT_SIGNAL; the
+ * fuzzer's own pid, its parent, pid 1, its threads' tids, two long-lived children, recently
+ * forked short-lived children (running, zombie, reaped) and impossible pids for EVFILT_PROC;
+ * pidfds, a directory, an O_PATH descriptor, the file and the FIFO (and every other kind) for
+ * EVFILT_PROCDESC and EVFILT_VNODE, with note masks in and out of the valid sets; NULL, unmapped, PROT_NONE, read-only, misaligned,
  * page-straddling, kernel (0xffff888000000000) and non-canonical pointers for the block, both
  * lists and the timeout; zero, huge and negative counts; bad timespecs (negative, tv_nsec >= 1e9,
  * huge); unknown ioctl numbers; the kqfd/flags fields. Meanwhile a churn thread closes the
  * descriptors, reopens them and dup2()s one kind over another, pokes data into them, reads
- * their /proc fdinfo and polls them.
+ * their /proc fdinfo and polls them; it also forks short-lived children (some of which
+ * re-execute the fuzzer, for NOTE_EXEC) and reaps them, sends the process signals, and
+ * renames, chmods, links and unlinks the file and entries of the directory.
  *
  * What must hold, and is checked: every call returns a count (0..nevents) or -1 with a
  * documented errno; every EV_ERROR record carries 0 or a documented errno, every other record a
@@ -52,7 +59,12 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <termios.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 #define MAX_THREADS 32
 #define LIST 64			/* kevents per list buffer: one page */
@@ -86,19 +98,20 @@ static int one_in(uint64_t *s, uint32_t n)
 enum kind {
 	K_KQ, K_PIPE_R, K_PIPE_W, K_PIPE_W_NOREADER, K_FIFO, K_UNIX_STREAM, K_UNIX_DGRAM,
 	K_TCP_LISTEN, K_TCP_CONN, K_UDP, K_EVENTFD, K_TIMERFD, K_SIGNALFD, K_EPOLL, K_FILE,
-	K_DEVNULL, K_PTM, K_PTS, K_CLOSED, NKINDS
+	K_DEVNULL, K_PTM, K_PTS, K_DIR, K_OPATH, K_PIDFD, K_CLOSED, NKINDS
 };
 static const char *const kind_name[NKINDS] = {
 	"kqueue", "pipe-r", "pipe-w", "pipe-w-noreader", "fifo", "unix-stream", "unix-dgram",
 	"tcp-listen", "tcp-conn", "udp", "eventfd", "timerfd", "signalfd", "epoll", "file",
-	"devnull", "pty-master", "pty-slave", "closed",
+	"devnull", "pty-master", "pty-slave", "directory", "o-path", "pidfd", "closed",
 };
 
 /* The initial kinds: six kqueues, then one of each other kind. */
 static const enum kind initial_kind[] = {
 	K_KQ, K_KQ, K_KQ, K_KQ, K_KQ, K_KQ, K_PIPE_R, K_PIPE_W, K_PIPE_W_NOREADER, K_FIFO,
 	K_UNIX_STREAM, K_UNIX_DGRAM, K_TCP_LISTEN, K_TCP_CONN, K_UDP, K_EVENTFD, K_TIMERFD,
-	K_SIGNALFD, K_EPOLL, K_FILE, K_DEVNULL, K_PTM, K_PTS, K_CLOSED,
+	K_SIGNALFD, K_EPOLL, K_FILE, K_DEVNULL, K_PTM, K_PTS, K_DIR, K_OPATH, K_PIDFD, K_PIDFD,
+	K_CLOSED,
 };
 #define NSLOTS ((int)(sizeof(initial_kind) / sizeof(initial_kind[0])))
 
@@ -116,7 +129,40 @@ static int stable_kq[2];
 
 static int listener = -1;	/* the TCP listener the K_TCP_CONN sockets connect to */
 static struct sockaddr_in listen_addr;
-static char fifo_path[64], file_path[64], pts_dir[64];
+static char fifo_path[64], file_path[64], pts_dir[64], dir_path[64];
+
+/* ---- processes for EVFILT_PROC / EVFILT_PROCDESC ------------------------------------ */
+
+#define RECENT 8
+static pid_t long_lived[2];		/* children that live until the end */
+static atomic_int recent[RECENT];	/* pids of short-lived children (running, zombie, reaped) */
+static atomic_uint recent_next;
+static char *self_exe = "/proc/self/exe";
+
+/*
+ * A short-lived child: sleeps up to ~50 ms (or not at all) and exits, or re-executes the
+ * fuzzer with --exit (which exits at once: NOTE_EXEC). The churn thread reaps them.
+ */
+static pid_t short_child(unsigned int how)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct timespec ts = { 0, (long)(how % 50) * 1000000L };
+
+		if (how % 7 == 0) {
+			char *argv[] = { self_exe, "--exit", NULL };
+
+			execv(self_exe, argv);
+		}
+		if (how % 5)
+			nanosleep(&ts, NULL);
+		_exit((int)(how % 4));
+	}
+	if (pid > 0)
+		atomic_store(&recent[atomic_fetch_add(&recent_next, 1) % RECENT], pid);
+	return pid;
+}
 static int ptmx_dirfd = -1;	/* private devpts instance, when /dev/pts is not mounted */
 
 static int open_ptmx(void)
@@ -249,6 +295,17 @@ static int make_kind(enum kind k, int *peer, int epoll_watch)
 			return -1;
 		*peer = p[k == K_PTM];
 		return p[k == K_PTS];
+	case K_DIR:
+		return open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	case K_OPATH:
+		return open(file_path, O_PATH | O_CLOEXEC);
+	case K_PIDFD: {
+		static atomic_uint n;
+		unsigned int how = atomic_fetch_add(&n, 1) * 2654435761u >> 8;
+		pid_t pid = how % 3 == 0 ? long_lived[how % 2] : short_child(how);
+
+		return pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	}
 	case K_CLOSED:
 	case NKINDS:
 		break;
@@ -324,6 +381,42 @@ static int pick_fd(uint64_t *r)
 	}
 }
 
+static struct worker_tids { atomic_int tid[MAX_THREADS]; } wtids;
+
+/* A pid for EVFILT_PROC: mostly ones that exist (or just did), sometimes impossible ones. */
+static int64_t pick_pid(uint64_t *r)
+{
+	switch (rnd(r, 16)) {
+	case 0: case 1: return getpid();
+	case 2: return getppid();
+	case 3: return 1;
+	case 4: return atomic_load(&wtids.tid[rnd(r, MAX_THREADS)]);	/* a thread (or 0) */
+	case 5: case 6: return long_lived[rnd(r, 2)];
+	case 7: return 0;
+	case 8: return -1 - (int64_t)rnd(r, 3);
+	case 9: return one_in(r, 2) ? INT_MAX : 4194304 + rnd(r, 4);	/* beyond pid_max */
+	case 10: return rnd(r, 32768);
+	default: return atomic_load(&recent[rnd(r, RECENT)]);
+	}
+}
+
+/* A descriptor for EVFILT_VNODE / EVFILT_PROCDESC: mostly a slot of a fitting kind. */
+static int pick_file_fd(uint64_t *r, int filter)
+{
+	static const enum kind vnode_kinds[] = { K_FILE, K_DIR, K_OPATH, K_FIFO, K_PIDFD };
+	enum kind want = filter == EVFILT_PROCDESC && !one_in(r, 4) ? K_PIDFD :
+			 vnode_kinds[rnd(r, sizeof(vnode_kinds) / sizeof(vnode_kinds[0]))];
+	int start = rnd(r, NSLOTS);
+
+	for (int i = 0; i < NSLOTS; i++) {
+		struct slot *s = &slots[(start + i) % NSLOTS];
+
+		if (atomic_load(&s->kind) == (int)want)
+			return s->home;
+	}
+	return pick_fd(r);
+}
+
 static uint64_t gen_ident(uint64_t *r, int filter, int kq)
 {
 	static const uint64_t odd[] = {
@@ -334,6 +427,16 @@ static uint64_t gen_ident(uint64_t *r, int filter, int kq)
 	/* Timers: a few idents only, so the number of armed timers stays small. */
 	if (filter == EVFILT_TIMER && !one_in(r, 50))
 		return rnd(r, 8);
+	if (filter == EVFILT_SIGNAL && !one_in(r, 8)) {
+		static const uint64_t bad_sig[] = { 0, 65, 66, 128, 255, 256, (uint64_t)-1, 1ULL << 32 | 2 };
+
+		return one_in(r, 8) ? bad_sig[rnd(r, sizeof(bad_sig) / sizeof(bad_sig[0]))] :
+				      1 + rnd(r, 64);
+	}
+	if (filter == EVFILT_PROC && !one_in(r, 8))
+		return (uint64_t)pick_pid(r);
+	if ((filter == EVFILT_VNODE || filter == EVFILT_PROCDESC) && !one_in(r, 4))
+		return (uint64_t)pick_file_fd(r, filter);
 	switch (rnd(r, 16)) {
 	case 0: case 1: case 2: case 3: case 4: case 5:
 		return (uint64_t)pick_fd(r);
@@ -349,10 +452,13 @@ static uint64_t gen_ident(uint64_t *r, int filter, int kq)
 
 static int gen_filter(uint64_t *r)
 {
-	static const int known[] = { EVFILT_READ, EVFILT_WRITE, EVFILT_EMPTY, EVFILT_USER, EVFILT_TIMER };
+	static const int known[] = {
+		EVFILT_READ, EVFILT_WRITE, EVFILT_EMPTY, EVFILT_USER, EVFILT_TIMER,
+		EVFILT_SIGNAL, EVFILT_PROC, EVFILT_PROCDESC, EVFILT_VNODE,
+	};
 
 	switch (rnd(r, 10)) {
-	case 0: case 1: case 2: case 3: case 4: return known[rnd(r, 5)];
+	case 0: case 1: case 2: case 3: case 4: return known[rnd(r, sizeof(known) / sizeof(known[0]))];
 	case 9: return (int16_t)rnd64(r);
 	default: return (int)rnd(r, 26) - 20;	/* -20..5 */
 	}
@@ -405,6 +511,21 @@ static unsigned int gen_fflags(uint64_t *r, int filter)
 		};
 		return u[rnd(r, sizeof(u) / sizeof(u[0]))] | (one_in(r, 4) ? NOTE_ABSTIME : 0);
 	}
+	case EVFILT_VNODE:	/* mostly within the valid mask, sometimes beyond */
+		return (uint32_t)rnd64(r) & (one_in(r, 8) ? 0xffffu : 0x7ffu);
+	case EVFILT_PROC: {
+		static const unsigned int p[] = {
+			NOTE_EXIT, NOTE_FORK, NOTE_EXEC, NOTE_TRACK, NOTE_TRACKERR, NOTE_CHILD,
+		};
+		unsigned int f = 0;
+
+		for (int i = 0; i < 6; i++)
+			if (one_in(r, i < 4 ? 2 : 8))
+				f |= p[i];
+		return f | (one_in(r, 10) ? rnd(r, NOTE_PDATAMASK + 1) : 0);
+	}
+	case EVFILT_PROCDESC:
+		return one_in(r, 6) ? NOTE_EXIT | (1u << rnd(r, 31)) : NOTE_EXIT;
 	default:
 		return rnd(r, 4);	/* NOTE_LOWAT, NOTE_FILE_POLL */
 	}
@@ -662,8 +783,20 @@ static void check_records(struct worker *w, const struct raw_kevent *ev, int n)
 			continue;
 		}
 		if (k->filter != EVFILT_READ && k->filter != EVFILT_WRITE && k->filter != EVFILT_EMPTY &&
-		    k->filter != EVFILT_USER && k->filter != EVFILT_TIMER)
+		    k->filter != EVFILT_USER && k->filter != EVFILT_TIMER && k->filter != EVFILT_SIGNAL &&
+		    k->filter != EVFILT_PROC && k->filter != EVFILT_PROCDESC && k->filter != EVFILT_VNODE)
 			violation(w, "event with filter %d (ident %llu flags %#x)", k->filter,
+				  (unsigned long long)k->ident, k->flags);
+		/* The new filters' records, as far as a random workload can tell. */
+		else if (k->filter == EVFILT_SIGNAL && (k->ident < 1 || k->ident > 64 || k->data < 1))
+			violation(w, "EVFILT_SIGNAL event with ident %llu data %lld",
+				  (unsigned long long)k->ident, (long long)k->data);
+		else if (k->filter == EVFILT_VNODE && (!k->fflags || (k->fflags & ~0x7ffu) || k->data))
+			violation(w, "EVFILT_VNODE event with fflags %#x data %lld", k->fflags,
+				  (long long)k->data);
+		else if ((k->filter == EVFILT_PROC || k->filter == EVFILT_PROCDESC) && !k->fflags &&
+			 !(k->flags & EV_EOF))
+			violation(w, "filter %d event (ident %llu flags %#x) with no fflags", k->filter,
 				  (unsigned long long)k->ident, k->flags);
 		if (k->flags & KQ_ACTION_FLAGS)
 			violation(w, "event with action flags %#x (filter %d ident %llu)", k->flags,
@@ -826,6 +959,7 @@ static void *worker_main(void *arg)
 	struct sigevent sev;
 
 	w->tid = (pid_t)syscall(SYS_gettid);
+	atomic_store(&wtids.tid[w->idx], w->tid);
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_THREAD_ID;
 	sev.sigev_signo = SIGUSR2;
@@ -854,7 +988,7 @@ static void *churn_main(void *arg)
 		int k = atomic_load(&s->kind), f;
 
 		n++;
-		switch (rnd(&r, 16)) {
+		switch (rnd(&r, 18)) {
 		case 0: case 1: case 2:	/* reopen as the slot's initial kind */
 			slot_set(s, initial_kind[s - slots], slots[rnd(&r, NSLOTS)].home);
 			break;
@@ -919,6 +1053,48 @@ static void *churn_main(void *arg)
 			if (k == K_FILE && one_in(&r, 2) && ftruncate(s->home, rnd(&r, 8192)) < 0)
 				break;
 			break;
+		case 14:	/* processes and signals for EVFILT_PROC / EVFILT_SIGNAL */
+			switch (rnd(&r, 4)) {
+			case 0: short_child((unsigned int)rnd64(&r)); break;
+			case 1: kill(getpid(), one_in(&r, 2) ? SIGWINCH : SIGURG); break;
+			case 2: kill(long_lived[rnd(&r, 2)], SIGWINCH); break;
+			default: break;
+			}
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				;
+			break;
+		case 15: {	/* the file and the directory change (EVFILT_VNODE) */
+			char a[80], moved[80];
+
+			snprintf(a, sizeof(a), "%s/e%u", dir_path, rnd(&r, 4));
+			switch (rnd(&r, 6)) {
+			case 0:
+				snprintf(moved, sizeof(moved), "%s.moved", file_path);
+				if (rename(file_path, moved) == 0 && rename(moved, file_path) < 0)
+					break;
+				break;
+			case 1: chmod(file_path, one_in(&r, 2) ? 0600 : 0644); break;
+			case 2:
+				if (link(file_path, a) == 0)
+					unlink(a);
+				break;
+			case 3:
+				f = open(a, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+				if (f >= 0)
+					close(f);
+				break;
+			case 4: unlink(a); break;
+			default:
+				f = open(file_path, O_RDONLY | O_CLOEXEC);
+				if (f >= 0) {
+					if (read(f, buf, 64) < 0)
+						break;
+					close(f);
+				}
+				break;
+			}
+			break;
+		}
 		default:
 			usleep(200);
 			break;
@@ -969,7 +1145,19 @@ static void setup_files(void)
 
 	snprintf(fifo_path, sizeof(fifo_path), "/tmp/kq_fuzz.%d.fifo", getpid());
 	snprintf(file_path, sizeof(file_path), "/tmp/kq_fuzz.%d.file", getpid());
+	snprintf(dir_path, sizeof(dir_path), "/tmp/kq_fuzz.%d.dir", getpid());
 	mkfifo(fifo_path, 0600);
+	mkdir(dir_path, 0700);
+	for (i = 0; i < 2; i++) {	/* two children that live until the end */
+		long_lived[i] = fork();
+		if (long_lived[i] == 0) {
+			signal(SIGWINCH, SIG_IGN);
+			for (;;)
+				pause();
+		}
+	}
+	for (i = 0; i < RECENT; i++)
+		atomic_store(&recent[i], long_lived[i % 2]);
 	fd = open(file_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd >= 0) {
 		if (write(fd, "kqueue fuzz\n", 12) < 0)
@@ -1047,7 +1235,7 @@ static int kq_works(int kq)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct stats tot;
 	int i, j, hung = 0, nok, fresh, joined[MAX_THREADS] = { 0 };
@@ -1057,6 +1245,8 @@ int main(void)
 	const char *longest_call = "";
 	double secs;
 
+	if (argc == 2 && !strcmp(argv[1], "--exit"))	/* a re-executed child (NOTE_EXEC) */
+		return 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	total_calls = env_long("KQ_FUZZ_CALLS", total_calls);
 	/* The compat path differs only in pointer width and the ident/udata masking: a quarter. */
@@ -1204,8 +1394,22 @@ int main(void)
 		if (slots[i].peer >= 0)
 			close(slots[i].peer);
 	}
+	/* Not waitpid(-1): the caps restorer (kq_caps_lower()) is a child too, waiting for us. */
+	for (i = 0; i < 2; i++)
+		if (long_lived[i] > 0 && kill(long_lived[i], SIGKILL) == 0)
+			waitpid(long_lived[i], NULL, 0);
+	usleep(100000);	/* the short-lived ones sleep 50 ms at most */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	unlink(fifo_path);
 	unlink(file_path);
+	for (i = 0; i < 4; i++) {
+		char a[80];
+
+		snprintf(a, sizeof(a), "%s/e%d", dir_path, i);
+		unlink(a);
+	}
+	rmdir(dir_path);
 	if (ptmx_dirfd >= 0) {
 		umount2(pts_dir, MNT_DETACH);
 		rmdir(pts_dir);
