@@ -206,7 +206,7 @@ pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode
     let mut guard = files_of(inode as usize).lock();
     let Some(w) = guard.tree().remove(&(inode as usize, file as usize)) else { return };
     for kn in w.knotes.iter() {
-        // Release: pairs with `filter_fd::evaluate`'s Acquire load after its `fget`, so a new
+        // Release: pairs with ``FilterOps::evaluate`'s Acquire load after its `fget`, so a new
         // file at the same address is never taken for this one.
         kn.file.store(0, ordering::Release);
         kn.hooks.unhook();
@@ -217,14 +217,16 @@ pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode
     unsafe { helper::kq_close_watch_put(w.mark) };
 }
 
-/// A regular file changed (fsnotify FS_MODIFY on a watched inode, process context): its
-/// knotes are queued for re-evaluation (a reader at EOF sees the file grow, as `tail -f` needs).
+/// An fsnotify event `mask` on a watched inode (process context): each knote of the inode's
+/// files hears of it through its filter (`FilterOps::inode_event`: a readiness knote is queued
+/// for re-evaluation, so a reader at EOF sees the file grow, as `tail -f` needs; a vnode knote
+/// records what happened).
 ///
 /// # Safety
 ///
-/// Called by `kq_close_watch.c` only; `inode` is only compared by address.
+/// Called by `kq_close_watch.c` only, with a live inode (the event's).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn kq_inode_modified(inode: *mut bindings::inode) {
+pub(crate) unsafe extern "C" fn kq_inode_event(inode: *mut bindings::inode, mask: u32) {
     let mut guard = files_of(inode as usize).lock();
     let Some(mut cursor) = guard.tree().cursor_lower_bound_mut(&(inode as usize, 0)) else { return };
     loop {
@@ -233,7 +235,7 @@ pub(crate) unsafe extern "C" fn kq_inode_modified(inode: *mut bindings::inode) {
             break;
         }
         for kn in w.knotes.iter() {
-            kn.kqueue().source_fired(kn.as_arc_borrow());
+            kn.ops.inode_event(kn, mask, inode);
         }
         match cursor.move_next() {
             Some(c) => cursor = c,

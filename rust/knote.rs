@@ -28,15 +28,16 @@
 //! - `hooks`: linked at EV_ADD under `inner`, with a reference to the file held (so its close
 //!   handler cannot run); unlinked under its shard of `FILES` (close-watched) or `inner`
 //!   (pinned); read by wake-up callbacks under the watched file's wait-queue lock.
-//! - `key`, `kq`, `filter`, `inode` and `pinned` never change after creation.
+//! - `key`, `kq`, `ops`, `source`, `inode` and `pinned` never change after creation.
+//! - `words`: the filter's private state, under `ready` like the rest of `KnoteState`.
 
 use crate::abi::{self, KEvent};
-use crate::filter_timer::TimerState;
-use crate::filter_user::UserState;
+use crate::filter::{FilterOps, Init};
 use crate::kqueue::{KQueue, KqInner, ReadyInner};
 use crate::limits::Charge;
 use crate::poll_hook::PollHooks;
 use kernel::{
+    alloc::Flags,
     bindings,
     list::{AtomicTracker, ListLinks, TryNewListArc},
     prelude::*,
@@ -52,54 +53,6 @@ use kernel::{
 pub(crate) struct KnoteKey {
     pub(crate) ident: u64,
     pub(crate) filter: i16,
-}
-
-/// The filters this module implements. Others are refused with EINVAL at registration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Filter {
-    User,
-    Timer,
-    Read,
-    Write,
-    Empty,
-}
-
-impl Filter {
-    /// Maps an EVFILT_* number to an implemented filter, or EINVAL (unknown filters, and the
-    /// FreeBSD filters this module does not provide yet: AIO, VNODE, PROC, SIGNAL, ...).
-    pub(crate) fn from_abi(filter: i16) -> Result<Filter> {
-        match filter {
-            abi::EVFILT_USER => Ok(Filter::User),
-            abi::EVFILT_TIMER => Ok(Filter::Timer),
-            abi::EVFILT_READ => Ok(Filter::Read),
-            abi::EVFILT_WRITE => Ok(Filter::Write),
-            abi::EVFILT_EMPTY => Ok(Filter::Empty),
-            _ => Err(EINVAL),
-        }
-    }
-
-    pub(crate) fn to_abi(self) -> i16 {
-        match self {
-            Filter::User => abi::EVFILT_USER,
-            Filter::Timer => abi::EVFILT_TIMER,
-            Filter::Read => abi::EVFILT_READ,
-            Filter::Write => abi::EVFILT_WRITE,
-            Filter::Empty => abi::EVFILT_EMPTY,
-        }
-    }
-
-    /// A filter on a file descriptor (the ident is an fd of the kqueue's process).
-    pub(crate) fn is_fd(self) -> bool {
-        matches!(self, Filter::Read | Filter::Write | Filter::Empty)
-    }
-}
-
-/// Filter-specific state, under the `ready` lock.
-pub(crate) enum FilterState {
-    User(UserState),
-    Timer(TimerState),
-    /// Descriptor filters keep their values in `KnoteState::kevent` (recomputed at each look).
-    Fd,
 }
 
 /// Knote state changed by event sources (any context). Protected by the kqueue's `ready` lock.
@@ -121,7 +74,9 @@ pub(crate) struct KnoteState {
     /// This knote's unit of the per-user knote cap: given back with the knote, or as soon as
     /// its watched file is released (`KQueue::file_closed`).
     pub(crate) charge: Option<Charge>,
-    pub(crate) filter: FilterState,
+    /// The filter's private state (FreeBSD's `kn_hook`, `kn_hookid`, `kn_ptr`): each filter
+    /// file names these words (`filter_timer`: period, start, ...).
+    pub(crate) words: [i64; 4],
 }
 
 /// Knote state only kevent() touches. Protected by the kqueue's `inner` mutex.
@@ -135,11 +90,14 @@ pub(crate) struct KnoteReg {
 #[pin_data]
 pub(crate) struct Knote {
     pub(crate) key: KnoteKey,
-    pub(crate) filter: Filter,
+    /// The filter's operations.
+    pub(crate) ops: &'static dyn FilterOps,
+    /// What the filter keys its event source by (`Init::source`), immutable.
+    pub(crate) source: usize,
     /// The owning kqueue. Valid for the knote's whole life: see the module comment.
     kq: *const KQueue,
     /// Descriptor filters: the address of the watched file, 0 once it was released (or for
-    /// other filters). Never dereferenced without a reference (see `filter_fd::evaluate`).
+    /// other filters). Never dereferenced without a reference (see `FilterOps::evaluate`).
     pub(crate) file: Atomic<usize>,
     /// Descriptor filters: the address of the watched file's inode (never dereferenced; picks
     /// the knote's shard of `FILES`); 0 for other filters.
@@ -180,12 +138,12 @@ impl Knote {
     pub(crate) fn new(
         owner: &KQueue,
         kev: &KEvent,
-        filter: Filter,
-        filter_state: FilterState,
+        ops: &'static dyn FilterOps,
+        init: Init,
         charge: Charge,
-        file: Option<(*mut bindings::file, bool)>,
+        gfp: Flags,
     ) -> Result<Arc<Knote>> {
-        let (file, pinned) = file.map_or((0, false), |(f, p)| (f as usize, p));
+        let (file, pinned) = init.file.map_or((0, false), |(f, p)| (f as usize, p));
         let inode = match file {
             0 => 0,
             // SAFETY: The caller holds a reference to the file; `f_inode` never changes.
@@ -208,12 +166,13 @@ impl Knote {
             deleted: false,
             requeued_in: 0,
             charge: Some(charge),
-            filter: filter_state,
+            words: init.words,
         };
         Arc::pin_init(
             pin_init!(Knote {
                 key: KnoteKey { ident: kev.ident, filter: kev.filter },
-                filter,
+                ops,
+                source: init.source,
                 kq: owner as *const KQueue,
                 file: Atomic::new(file),
                 inode,
@@ -226,8 +185,14 @@ impl Knote {
                 links <- ListLinks::new(),
                 links_track <- AtomicTracker::new(),
             }),
-            GFP_KERNEL_ACCOUNT,
+            gfp,
         )
+    }
+
+    /// Runs `f` on the knote's state under its kqueue's `ready` lock.
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut KnoteState) -> R) -> R {
+        let mut ready = self.kqueue().ready_lock().lock();
+        f(self.state.access_mut(&mut ready))
     }
 
     /// The pinned file's reference goes with the knote.

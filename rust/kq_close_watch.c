@@ -30,8 +30,8 @@
 
 /* Rust: file (on inode) is in __fput(), before its release method. */
 void kq_file_closing(struct file *file, struct inode *inode);
-/* Rust: a regular file's data or size changed (the vnode filter's "tail -f" wake-up). */
-void kq_inode_modified(struct inode *inode);
+/* Rust: fsnotify event mask on a watched inode (file_watch.rs). */
+void kq_inode_event(struct inode *inode, u32 mask);
 
 struct kq_imark {
 	struct fsnotify_mark fsn;
@@ -60,7 +60,7 @@ static int kq_handle_event(struct fsnotify_group *group, u32 mask, const void *d
 	if (mask & FS_MODIFY) {
 		inode = fsnotify_data_inode(data, data_type);
 		if (inode)
-			kq_inode_modified(inode);
+			kq_inode_event(inode, FS_MODIFY);
 	}
 	return 0;
 }

@@ -20,8 +20,10 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "abi.rs"]
 mod abi;
+mod descriptor;
 mod device;
 mod file_watch;
+mod filter;
 mod filter_fd;
 mod filter_timer;
 mod filter_user;
