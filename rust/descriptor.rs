@@ -63,6 +63,12 @@ pub(crate) fn descriptor_names(fd: u32, file: *mut bindings::file) -> bool {
     FileRef::get(fd).is_ok_and(|f| f.as_ptr() == file)
 }
 
+/// Whether a descriptor knote's ident still names the file it was registered for.
+pub(crate) fn still_named(kn: &Knote) -> bool {
+    let file = kn.file.load(kernel::sync::atomic::ordering::Acquire);
+    file != 0 && fd_of(kn.key.ident).is_ok_and(|fd| descriptor_names(fd, file as *mut bindings::file))
+}
+
 /// Whether `kn` was registered for another file than the one its descriptor names now (the
 /// number was closed, and maybe reused, since): that knote is gone.
 pub(crate) fn is_stale(kn: &Knote, file: &FileRef) -> bool {
@@ -84,6 +90,30 @@ pub(crate) fn bind(kn: &Arc<Knote>, file: &FileRef) -> Result {
         Ok(())
     } else {
         file_watch::watch(kn, file.as_ptr())
+    }
+}
+
+/// Ties a new knote to its file and lists it in the close-watch table even if it must pin the
+/// file (a knote that hears its inode's events, `FilterOps::hears_inode`, needs the inode mark
+/// the table keeps; a pinned file's entry just never sees a close).
+pub(crate) fn bind_watched(kn: &Arc<Knote>, file: &FileRef) -> Result {
+    if kn.pinned {
+        // SAFETY: We hold a reference to `file`; the new one is the knote's, dropped by
+        // `unbind_watched` (also when `watch` fails: the caller detaches the knote).
+        unsafe { bindings::get_file(file.as_ptr()) };
+    }
+    file_watch::watch(kn, file.as_ptr())
+}
+
+/// Undoes `bind_watched`. Under the kqueue's `inner`.
+pub(crate) fn unbind_watched(kn: &Knote) {
+    // Only `forget` clears a pinned knote's `file` (its file never reports a close).
+    let file = kn.file.load(kernel::sync::atomic::ordering::Relaxed);
+    file_watch::forget(kn);
+    if kn.pinned && file != 0 {
+        // SAFETY: The reference `bind_watched` took for the knote, dropped once: `forget`
+        // cleared `file`, and a knote is unbound once under `inner` (later calls see 0).
+        unsafe { bindings::fput(file as *mut bindings::file) };
     }
 }
 

@@ -16,11 +16,52 @@
 
 use crate::abi::{self, KEvent};
 use crate::descriptor::FileRef;
+use crate::file_watch::{InodeEvent, INODE_DATA_CHANGED};
 use crate::helper::KqFdEval;
 use crate::knote::{Knote, KnoteReg, KnoteState};
 use crate::kqueue::KQueue;
-use crate::{filter_fd, filter_timer, filter_user};
-use kernel::{prelude::*, sync::Arc};
+use crate::proc_watch::{ProcEvent, ProcTable};
+use crate::{filter_fd, filter_proc, filter_procdesc, filter_signal, filter_timer, filter_user, filter_vnode};
+use kernel::{bindings, prelude::*, sync::Arc};
+
+/// A counted reference a knote holds on the object its source is keyed by (a `struct pid`),
+/// released when the knote is freed (or when a knote that was never created lets go of it).
+pub(crate) struct SourceRef {
+    addr: usize,
+    release: Option<unsafe fn(usize)>,
+}
+
+impl SourceRef {
+    /// No source object.
+    pub(crate) const NONE: SourceRef = SourceRef { addr: 0, release: None };
+
+    /// An address only compared, not owned (the kqueue's own process, which it holds itself).
+    pub(crate) const fn borrowed(addr: usize) -> SourceRef {
+        SourceRef { addr, release: None }
+    }
+
+    /// Owns one reference on `addr`, given back by `release(addr)`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one reference on `addr` that `release` gives back, from any context.
+    pub(crate) const unsafe fn owned(addr: usize, release: unsafe fn(usize)) -> SourceRef {
+        SourceRef { addr, release: Some(release) }
+    }
+
+    pub(crate) fn addr(&self) -> usize {
+        self.addr
+    }
+}
+
+impl Drop for SourceRef {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            // SAFETY: By the type invariant we own one reference on `addr` (`owned`).
+            unsafe { release(self.addr) };
+        }
+    }
+}
 
 /// What a new knote starts with, as decided by its filter's `prepare`.
 pub(crate) struct Init {
@@ -29,15 +70,23 @@ pub(crate) struct Init {
     /// Descriptor filters: the file, and whether the knote must pin it (files without close
     /// notification; see `descriptor`).
     pub(crate) file: Option<(*mut kernel::bindings::file, bool)>,
-    /// An address the filter keys its event source by (a `struct pid` it holds a reference to,
-    /// ...), immutable for the knote's life; 0 if none.
-    pub(crate) source: usize,
+    /// What the filter keys its event source by (a `struct pid` it holds a reference to, ...),
+    /// immutable for the knote's life.
+    pub(crate) source: SourceRef,
 }
 
 impl Init {
     pub(crate) const fn words(words: [i64; 4]) -> Init {
-        Init { words, file: None, source: 0 }
+        Init { words, file: None, source: SourceRef::NONE }
     }
+}
+
+/// What a fork means to a process knote (`FilterOps::process_event`).
+#[derive(PartialEq, Eq)]
+pub(crate) enum Follow {
+    No,
+    /// NOTE_TRACK: register the child too (`FilterOps::follow_fork`).
+    Track,
 }
 
 /// What kevent() finds when it evaluates a knote in process context (`FilterOps::evaluate`).
@@ -107,22 +156,44 @@ pub(crate) trait FilterOps: Sync {
         Verdict::Stale
     }
 
-    /// An inode the knote's file belongs to changed (fsnotify, process context, under the
-    /// file's `FILES` shard): `mask` is the fsnotify event mask, `inode` the changed inode.
-    /// The default queues the knote for evaluation (a regular file read at EOF grows).
-    fn inode_event(&self, kn: &Arc<Knote>, _mask: u32, _inode: *mut kernel::bindings::inode) {
-        kn.kqueue().source_fired(kn.as_arc_borrow());
+    /// The knote hears every event of its file's inode (EVFILT_VNODE), not only closes and
+    /// data changes: its mark listens to all of them while it exists.
+    fn hears_inode(&self) -> bool {
+        false
     }
+
+    /// The inode of the knote's file had an event (fsnotify, process context, under the file's
+    /// `FILES` shard). The default queues the knote for evaluation when the data or size
+    /// changed (a regular file read at EOF grows, as `tail -f` needs).
+    fn inode_event(&self, kn: &Arc<Knote>, ev: &InodeEvent) {
+        if ev.notes & INODE_DATA_CHANGED != 0 {
+            kn.kqueue().source_fired(kn.as_arc_borrow());
+        }
+    }
+
+    /// The process the knote watches signalled, forked, exec'd or exited (`proc_watch`, from a
+    /// tracepoint: atomic context, under the watch table's lock).
+    fn process_event(&self, _kn: &Arc<Knote>, _ev: &ProcEvent) -> Follow {
+        Follow::No
+    }
+
+    /// NOTE_TRACK: the process of `parent` forked `child` (a thread-group `struct pid`): add a
+    /// knote for it in `table` (same context as `process_event`).
+    fn follow_fork(&self, _parent: &Arc<Knote>, _child: *mut bindings::pid, _table: &mut ProcTable<'_>) {}
 }
 
 /// The implemented filters. FreeBSD's others (AIO, LIO, SENDFILE, FS) are refused with EINVAL:
 /// Linux has no kernel POSIX AIO nor sendfile completions, and mount events are not provided.
-static FILTERS: [&dyn FilterOps; 5] = [
+static FILTERS: [&dyn FilterOps; 9] = [
     &filter_fd::READ,
     &filter_fd::WRITE,
     &filter_fd::EMPTY,
     &filter_user::USER,
     &filter_timer::TIMER,
+    &filter_signal::SIGNAL,
+    &filter_proc::PROC,
+    &filter_procdesc::PROCDESC,
+    &filter_vnode::VNODE,
 ];
 
 /// The filter of EVFILT_* number `number`, or EINVAL.

@@ -11,7 +11,7 @@
 use crate::abi::{self, KEvent};
 use crate::descriptor::{self, FileRef};
 use crate::device;
-use crate::filter::{FilterOps, Init, Verdict};
+use crate::filter::{FilterOps, Init, SourceRef, Verdict};
 use crate::helper::{self, KqFdEval};
 use crate::knote::{Knote, KnoteReg, KnoteState};
 use crate::kqueue::KQueue;
@@ -68,7 +68,7 @@ impl FilterOps for Readiness {
             let rc = unsafe { helper::kq_fd_check(file.as_ptr(), self.number as i32) };
             kernel::error::to_result(rc)?;
         }
-        Ok(Init { words: [0; 4], file: Some(descriptor::binding(file)), source: 0 })
+        Ok(Init { words: [0; 4], file: Some(descriptor::binding(file)), source: SourceRef::NONE })
     }
 
     fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, file: Option<&FileRef>) -> Result {

@@ -32,7 +32,7 @@
 //! - `words`: the filter's private state, under `ready` like the rest of `KnoteState`.
 
 use crate::abi::{self, KEvent};
-use crate::filter::{FilterOps, Init};
+use crate::filter::{FilterOps, Init, SourceRef};
 use crate::kqueue::{KQueue, KqInner, ReadyInner};
 use crate::limits::Charge;
 use crate::poll_hook::PollHooks;
@@ -92,8 +92,9 @@ pub(crate) struct Knote {
     pub(crate) key: KnoteKey,
     /// The filter's operations.
     pub(crate) ops: &'static dyn FilterOps,
-    /// What the filter keys its event source by (`Init::source`), immutable.
-    pub(crate) source: usize,
+    /// What the filter keys its event source by (`Init::source`), immutable; its reference (if
+    /// any) goes with the knote.
+    pub(crate) source: SourceRef,
     /// The owning kqueue. Valid for the knote's whole life: see the module comment.
     kq: *const KQueue,
     /// Descriptor filters: the address of the watched file, 0 once it was released (or for
@@ -143,7 +144,8 @@ impl Knote {
         charge: Charge,
         gfp: Flags,
     ) -> Result<Arc<Knote>> {
-        let (file, pinned) = init.file.map_or((0, false), |(f, p)| (f as usize, p));
+        let Init { words, file, source } = init;
+        let (file, pinned) = file.map_or((0, false), |(f, p)| (f as usize, p));
         let inode = match file {
             0 => 0,
             // SAFETY: The caller holds a reference to the file; `f_inode` never changes.
@@ -166,13 +168,13 @@ impl Knote {
             deleted: false,
             requeued_in: 0,
             charge: Some(charge),
-            words: init.words,
+            words,
         };
         Arc::pin_init(
             pin_init!(Knote {
                 key: KnoteKey { ident: kev.ident, filter: kev.filter },
                 ops,
-                source: init.source,
+                source,
                 kq: owner as *const KQueue,
                 file: Atomic::new(file),
                 inode,

@@ -246,6 +246,12 @@ s64 kq_pid_nr_seen_by(struct pid *pid, struct pid *owner)
 	return pid_nr_ns(pid, ns_of_pid(owner));
 }
 
+/* get_pid() is a static inline. */
+struct pid *kq_get_pid(struct pid *pid)
+{
+	return get_pid(pid);
+}
+
 void kq_put_pid(struct pid *pid)
 {
 	put_pid(pid);

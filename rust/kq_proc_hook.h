@@ -14,6 +14,7 @@ struct pid *kq_proc_lookup(s64 nr);
 struct pid *kq_pidfd_pid(struct file *file);
 bool kq_proc_exited(struct pid *pid, int *status);
 s64 kq_pid_nr_seen_by(struct pid *pid, struct pid *owner);
+struct pid *kq_get_pid(struct pid *pid);
 void kq_put_pid(struct pid *pid);
 
 #endif

@@ -84,6 +84,7 @@ use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock};
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::limits::{Resource, UserAccount};
+use crate::proc_watch;
 use crate::wait::{self, WaitQueue, WakeReason};
 use kernel::{
     bindings,
@@ -237,7 +238,12 @@ pub(crate) struct KQueue {
     /// Drops the knotes on `dead` (scheduled by `file_closed`, which cannot take `inner`).
     #[pin]
     reap_work: Opaque<bindings::work_struct>,
-    /// `dead` is not empty (checked without its lock on every kevent()).
+    /// Knotes NOTE_TRACK created for a watched process's new child (in the fork's tracepoint
+    /// probe, atomic context), to be entered in the registry with the dead ones. Lock order:
+    /// inside `proc_watch`'s process table; takes nothing.
+    #[pin]
+    tracked: IrqSpinLock<KVec<Arc<Knote>>>,
+    /// `dead` or `tracked` is not empty (checked without their locks on every kevent()).
     has_dead: Atomic<bool>,
     /// The last descriptor was closed: waiters leave with EBADF.
     closing: Atomic<bool>,
@@ -307,6 +313,7 @@ impl KQueue {
                 reap_work <- unsafe {
                     Opaque::ffi_init(|slot: *mut bindings::work_struct| helper::kq_init_work(slot, kq_reap_work))
                 },
+                tracked <- new_irq_spinlock!(KVec::new(), "kqueue::tracked"),
                 has_dead: Atomic::new(false),
                 closing: Atomic::new(false),
                 in_kevent: Atomic::new(0),
@@ -331,6 +338,39 @@ impl KQueue {
 
     pub(crate) fn account(&self) -> &Arc<UserAccount> {
         &self.account
+    }
+
+    /// The process that created the kqueue (its thread-group `struct pid`, which the kqueue holds
+    /// a reference to for its whole life): EVFILT_SIGNAL watches it, and process numbers are
+    /// reported as it sees them.
+    pub(crate) fn owner_pid(&self) -> *mut bindings::pid {
+        self.owner.0
+    }
+
+    /// An event source changed `kn` (any context, no kqueue lock held): `update` records what
+    /// happened under `ready` and says whether the knote is now to be reported; it is then
+    /// queued (if enabled) and a waiter woken. Nothing happens to a deleted knote.
+    pub(crate) fn fire(&self, kn: &Arc<Knote>, update: impl FnOnce(&mut KnoteState) -> bool) {
+        let mut ready = self.ready.lock();
+        let st = kn.state.access_mut(&mut ready);
+        if st.deleted || !update(st) {
+            return;
+        }
+        let queued = self.activate_locked(&mut ready, kn.as_arc_borrow());
+        drop(ready);
+        if queued {
+            self.wake_for_new_event(true);
+        }
+    }
+
+    /// Hands a knote NOTE_TRACK created in atomic context to the registry (see `tracked`).
+    pub(crate) fn adopt(&self, kn: &Arc<Knote>) -> Result {
+        self.tracked.lock().push(kn.clone(), GFP_ATOMIC)?;
+        self.has_dead.store(true, ordering::Release);
+        // SAFETY: The work item is initialised and lives as long as the kqueue; release()
+        // cancels it after the last knote that could adopt is gone.
+        unsafe { helper::kq_schedule_work(self.reap_work.get()) };
+        Ok(())
     }
 
     // ---------------------------------------------------------------------------------------
@@ -532,7 +572,8 @@ impl KQueue {
         }
     }
 
-    /// Drops the knotes whose file was released (see `file_closed`).
+    /// Drops the knotes whose file was released (see `file_closed`) and enters the knotes
+    /// NOTE_TRACK created in the registry (see `tracked`).
     fn reap_dead(&self, inner: &mut KqInner) {
         if !self.has_dead.load(ordering::Acquire) {
             return;
@@ -540,6 +581,24 @@ impl KQueue {
         self.has_dead.store(false, ordering::Relaxed);
         let dead = core::mem::take(&mut *self.dead.lock());
         for kn in dead.iter() {
+            self.drop_knote(inner, kn);
+        }
+        let tracked = core::mem::take(&mut *self.tracked.lock());
+        for kn in tracked.iter() {
+            self.enter_tracked(inner, kn);
+        }
+    }
+
+    /// A NOTE_TRACK knote joins the registry, unless it was already dropped (delivered as
+    /// EV_ONESHOT). A knote left there for an earlier process with the same number goes.
+    fn enter_tracked(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
+        if kn.with_state(|st| st.deleted) {
+            return;
+        }
+        if let Some(old) = inner.knotes.get(&kn.key).cloned() {
+            self.drop_knote(inner, &old);
+        }
+        if inner.knotes.try_create_and_insert(kn.key, kn.clone(), GFP_KERNEL_ACCOUNT).is_err() {
             self.drop_knote(inner, kn);
         }
     }
@@ -786,6 +845,9 @@ impl KQueue {
                 drop(inner.take());
                 Some(item.ops.evaluate(&item, sfflags, sdata))
             }
+            // A descriptor knote whose events come from elsewhere (a vnode's inode, a pidfd's
+            // process) is reported only while its descriptor still names its file.
+            false if item.ops.on_descriptor() && !descriptor::still_named(&item) => Some(Verdict::Stale),
             false => None,
         };
         let guard = inner.get_or_insert_with(|| self.inner.lock());
@@ -872,6 +934,22 @@ impl KQueue {
         loop {
             let Some(kn) = inner.knotes.values().next().cloned() else { break };
             self.drop_knote(&mut inner, &kn);
+        }
+        // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
+        // A probe adds to `tracked` under the process table's lock, so once the table lock was
+        // taken after the last one was dropped, none can come.
+        loop {
+            let tracked = core::mem::take(&mut *self.tracked.lock());
+            if tracked.is_empty() {
+                proc_watch::quiesce();
+                if self.tracked.lock().is_empty() {
+                    break;
+                }
+                continue;
+            }
+            for kn in tracked.iter() {
+                self.drop_knote(&mut inner, kn);
+            }
         }
         // Every knote is unhooked and out of `FILES`: no more hand-overs, no more wake-ups.
         *self.dead.lock() = KVec::new();

@@ -25,14 +25,19 @@ mod device;
 mod file_watch;
 mod filter;
 mod filter_fd;
+mod filter_proc;
+mod filter_procdesc;
+mod filter_signal;
 mod filter_timer;
 mod filter_user;
+mod filter_vnode;
 mod helper;
 mod irq_lock;
 mod knote;
 mod kqueue;
 mod limits;
 mod poll_hook;
+mod proc_watch;
 mod wait;
 
 module! {
@@ -59,6 +64,8 @@ struct KqueueModule {
     device: device::KqueueDevice,
     /// Dropped after `device` (fields drop in declaration order): no kqueue is left by then.
     close_watch: file_watch::CloseWatch,
+    /// The process-event probes and tables, detached after `device` too.
+    proc_watch: proc_watch::ProcWatch,
     /// The per-user accounts; dropped last.
     _accounts: limits::Accounts,
 }
@@ -68,6 +75,7 @@ impl kernel::InPlaceModule for KqueueModule {
         try_pin_init!(Self {
             _accounts: limits::Accounts::new(),
             close_watch: file_watch::CloseWatch::new()?,
+            proc_watch: proc_watch::ProcWatch::new()?,
             device <- device::KqueueDevice::register(),
         })
     }
