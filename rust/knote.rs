@@ -4,12 +4,15 @@
 //! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry, (b) the ready list
 //! while it is queued (a `ListArc`), (c) the hrtimer handle while an EVFILT_TIMER is armed,
 //! (d) its file's shard of the `FILES` table while a descriptor knote watches a close-notifying
-//! file, (e) its kqueue's dead list between that file's release and the reap work, and (f) the
-//! scan while it is in flux. It dies when all let go: EV_DELETE, EV_ONESHOT delivery, a stale
+//! file, (e) its kqueue's dead list between that file's release and the reap work, (f) the
+//! scan while it is in flux, (g) a `proc_watch` table while a signal or process knote is
+//! attached, and (h) its kqueue's `tracked` list between its creation by a NOTE_TRACK fork and
+//! its entry in the registry. It dies when all let go: EV_DELETE, EV_ONESHOT delivery, a stale
 //! descriptor, its file's release or the release of its kqueue remove it from the registry,
-//! take it off the ready list, cancel its timer and unhook it from the watched file (`FILES`
-//! and wait queues). The `kq` back-pointer is only followed while the knote is registered,
-//! queued, armed, hooked or listed in `FILES`, all of which end before its kqueue's release()
+//! take it off the ready list and detach it from its source (the filter's `detach`: cancel its
+//! timer, unhook it from the watched file, leave a `proc_watch` table). The `kq` back-pointer
+//! is only followed while the knote is registered, tracked, queued, armed, hooked or listed in
+//! `FILES` or a `proc_watch` table, all of which end before its kqueue's release()
 //! returns (release() drops every knote and empties the dead list; wait-queue callbacks cannot
 //! run after unhooking; a `FILES` close handler calls into the kqueue under the shard lock that
 //! release()'s unhooking takes). An `Arc<Knote>` may be dropped after its kqueue is gone (the

@@ -112,15 +112,19 @@ static int kq_handle_event(struct fsnotify_group *group, u32 mask, const void *d
 			   u32 cookie, struct fsnotify_iter_info *iter_info)
 {
 	struct fsnotify_mark *mark = fsnotify_iter_inode_mark(iter_info);
+	struct kq_imark *im;
 	struct inode *inode;
 	struct file *file;
 	u32 notes;
 
 	if (!mark)
 		return 0;
-	inode = container_of(mark, struct kq_imark, fsn)->inode;
+	im = container_of(mark, struct kq_imark, fsn);
+	inode = im->inode;
 	notes = kq_vnode_notes(mask, data_type);
-	if (notes)
+	/* Without vnode knotes only a data change matters (a racy read: a vnode knote that comes
+	 * meanwhile widened the mask after this event was generated). */
+	if ((notes & KQ_INODE_DATA_CHANGED) || (notes && READ_ONCE(im->vnode_users)))
 		kq_inode_event(inode, notes, READ_ONCE(inode->i_nlink), i_size_read(inode));
 	/* FS_CLOSE_* only comes from fsnotify_close(): the path is the closing file's f_path. */
 	if ((mask & (FS_CLOSE_WRITE | FS_CLOSE_NOWRITE)) && data_type == FSNOTIFY_EVENT_PATH) {
@@ -227,11 +231,14 @@ void *kq_close_watch_get(struct file *file)
 void kq_close_watch_vnode(void *handle, bool add)
 {
 	struct kq_imark *im = handle;
+	unsigned int users;
 
 	mutex_lock(&kq_watch_lock);
-	if (add && im->vnode_users++ == 0)
+	users = im->vnode_users + (add ? 1 : -1);
+	WRITE_ONCE(im->vnode_users, users);	/* read without the lock by the handler */
+	if (add && users == 1)
 		fsnotify_modify_mark_mask(&im->fsn, KQ_VNODE_MASK, 0);
-	else if (!add && --im->vnode_users == 0)
+	else if (!add && users == 0)
 		fsnotify_modify_mark_mask(&im->fsn, 0, KQ_VNODE_MASK & ~im->base_mask);
 	mutex_unlock(&kq_watch_lock);
 }

@@ -31,9 +31,14 @@
 //! itself. Descriptor knotes add, from their wake-up callbacks: a watched file's wait-queue
 //! lock → `ready` → `waiters`. A wake-up callback never wakes `pollers` directly:
 //! poll/epoll/another kqueue watching this kqueue may be the very waker that is running (a
-//! kqueue and an epoll watching each other), so the pollers wake-up goes to `poll_work`. kevent() takes `inner` → `FILES` (registration,
-//! removal) and `scan`/`inner` → another kqueue's `ready` (the pending count of a watched
-//! kqueue).
+//! kqueue and an epoll watching each other), so the pollers wake-up goes to `poll_work`.
+//! kevent() takes `inner` → `FILES` (registration, removal), `inner` → a `proc_watch` table
+//! (process and signal knotes) and `scan`/`inner` → another kqueue's `ready` (the pending
+//! count of a watched kqueue). Process events come from tracepoint probes in atomic context:
+//! (a target's `siglock` →) a `proc_watch` table lock → `ready` → `waiters`, and for NOTE_TRACK
+//! the process table → `tracked` (an irq-safe spinlock over the knotes created for new
+//! children, which nests there and takes nothing). Inode events come from fsnotify in process
+//! context: `FILES` → `ready` → `waiters`.
 //!
 //! # A knote's states
 //!
@@ -74,8 +79,14 @@
 //!   from the registry under `inner`. Its per-user charge goes at once, its memory then.
 //! - POLLFREE (`poll_hook`): the owner of the wait queue unlinks the hook; the knote is
 //!   queued, and the scan finds its file gone (stale) or still there.
+//! - A process or signal event (tracepoint probe, under a `proc_watch` table lock): finds only
+//!   knotes in that table, which detach removes under the same lock; it changes the knote under
+//!   `ready` like any source, and a deleted knote is left alone.
+//! - A knote NOTE_TRACK creates in a fork probe is on no registry at first: it sits on
+//!   `tracked` until `reap_dead` enters it (or drops it, if it was reported as ONESHOT first).
 //! - Kqueue release: no kevent() runs (they hold file references); every knote is dropped
-//!   under `inner`, then the work items are cancelled.
+//!   under `inner`, then those on `tracked` (until none can come: `proc_watch::quiesce`), then
+//!   the work items are cancelled.
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
 use crate::descriptor::{self, FileRef};
