@@ -79,6 +79,18 @@ fn files_of(inode: usize) -> &'static Mutex<Table> {
     unsafe { &(*at)[i] }
 }
 
+/// An event on a watched inode, as `kq_close_watch.c` reports it.
+pub(crate) struct InodeEvent {
+    /// EVFILT_VNODE NOTE_* bits, plus [`INODE_DATA_CHANGED`].
+    pub(crate) notes: u32,
+    /// The inode's link count and size after the event.
+    pub(crate) nlink: u32,
+    pub(crate) size: i64,
+}
+
+/// `InodeEvent::notes`: the data or size changed (FS_MODIFY).
+pub(crate) const INODE_DATA_CHANGED: u32 = 0x8000_0000;
+
 /// A watched file: (inode address, file address), so that the files of one inode are
 /// neighbours (a write to a regular file wakes the knotes of all its open files).
 type Key = (usize, usize);
@@ -140,7 +152,9 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
     let files = guard.tree();
     if let Some(w) = files.get_mut(&key) {
         kn.watch_slot.store(w.knotes.len(), ordering::Relaxed);
-        return Ok(w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?);
+        w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
+        listen(kn, w.mark, true);
+        return Ok(());
     }
     let mut knotes = KVec::new();
     knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
@@ -157,7 +171,17 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
         unsafe { helper::kq_close_watch_put(mark) };
         return Err(e.into());
     }
+    listen(kn, mark, true);
     Ok(())
+}
+
+/// A knote that hears every inode event (EVFILT_VNODE) widens its mark's mask while it is in
+/// the table (`add`), and narrows it when it leaves. Under the knote's shard.
+fn listen(kn: &Knote, mark: *mut c_void, add: bool) {
+    if kn.ops.hears_inode() {
+        // SAFETY: `mark` is the live handle of the knote's entry (we hold its shard).
+        unsafe { helper::kq_close_watch_vnode(mark, add) };
+    }
 }
 
 /// Stops `kn` watching its file (if its close handler has not already) and unhooks it.
@@ -179,6 +203,7 @@ pub(crate) fn forget(kn: &Knote) {
     // must not cost N²).
     let slot = kn.watch_slot.load(ordering::Relaxed);
     if w.knotes.get(slot).is_some_and(|k| core::ptr::eq(&**k, kn)) {
+        listen(kn, w.mark, false);
         let last = w.knotes.len() - 1;
         w.knotes.swap(slot, last);
         drop(w.knotes.pop());
@@ -206,10 +231,11 @@ pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode
     let mut guard = files_of(inode as usize).lock();
     let Some(w) = guard.tree().remove(&(inode as usize, file as usize)) else { return };
     for kn in w.knotes.iter() {
-        // Release: pairs with `filter_fd::evaluate`'s Acquire load after its `fget`, so a new
+        // Release: pairs with ``FilterOps::evaluate`'s Acquire load after its `fget`, so a new
         // file at the same address is never taken for this one.
         kn.file.store(0, ordering::Release);
         kn.hooks.unhook();
+        listen(kn, w.mark, false);
         kn.kqueue().file_closed(kn);
     }
     drop(guard);
@@ -217,14 +243,17 @@ pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode
     unsafe { helper::kq_close_watch_put(w.mark) };
 }
 
-/// A regular file changed (fsnotify FS_MODIFY on a watched inode, process context): its
-/// knotes are queued for re-evaluation (a reader at EOF sees the file grow, as `tail -f` needs).
+/// An fsnotify event `mask` on a watched inode (process context): each knote of the inode's
+/// files hears of it through its filter (`FilterOps::inode_event`: a readiness knote is queued
+/// for re-evaluation, so a reader at EOF sees the file grow, as `tail -f` needs; a vnode knote
+/// records what happened).
 ///
 /// # Safety
 ///
-/// Called by `kq_close_watch.c` only; `inode` is only compared by address.
+/// Called by `kq_close_watch.c` only, with a live inode (the event's).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn kq_inode_modified(inode: *mut bindings::inode) {
+pub(crate) unsafe extern "C" fn kq_inode_event(inode: *mut bindings::inode, notes: u32, nlink: u32, size: i64) {
+    let ev = InodeEvent { notes, nlink, size };
     let mut guard = files_of(inode as usize).lock();
     let Some(mut cursor) = guard.tree().cursor_lower_bound_mut(&(inode as usize, 0)) else { return };
     loop {
@@ -233,7 +262,7 @@ pub(crate) unsafe extern "C" fn kq_inode_modified(inode: *mut bindings::inode) {
             break;
         }
         for kn in w.knotes.iter() {
-            kn.kqueue().source_fired(kn.as_arc_borrow());
+            kn.ops.inode_event(kn, &ev);
         }
         match cursor.move_next() {
             Some(c) => cursor = c,

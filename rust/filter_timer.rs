@@ -17,43 +17,110 @@
 //! periods are still counted exactly (expirations are computed from elapsed time).
 
 use crate::abi::{self, KEvent};
+use crate::descriptor::FileRef;
+use crate::filter::{FilterOps, Init};
 use crate::helper;
-use crate::knote::{FilterState, Knote, KnoteReg, KnoteState};
+use crate::knote::{Knote, KnoteReg, KnoteState};
+use crate::kqueue::KQueue;
 use crate::limits::Resource;
 use kernel::{
+    bindings,
     prelude::*,
     sync::{Arc, ArcBorrow},
     time::{
         hrtimer::{HrTimerCallback, HrTimerCallbackContext, HrTimerPointer, HrTimerRestart, RelativeMode},
-        Delta, Instant, Monotonic,
+        Delta, Monotonic,
     },
 };
 
 /// Shortest interval between two callbacks of one periodic timer.
 pub(crate) const MIN_REARM_NS: i64 = 100_000;
 
-/// EVFILT_TIMER's per-knote state.
-pub(crate) struct TimerState {
-    /// Period in ns (periodic timers) — 0 for one-shot timers.
-    period_ns: i64,
-    /// When the current arming started (for exact expiration counts).
-    start: Instant<Monotonic>,
-    /// First expiry, ns after `start`.
-    first_ns: i64,
-    /// Expirations already added to `data` since `start`.
-    counted: i64,
-}
+// The knote's words (`KnoteState::words`):
+/// Period in ns (periodic timers), 0 for one-shot timers.
+const PERIOD: usize = 0;
+/// When the current arming started (CLOCK_MONOTONIC ns), for exact expiration counts.
+const START: usize = 1;
+/// First expiry, ns after `START`.
+const FIRST: usize = 2;
+/// Expirations already added to `data` since `START`.
+const COUNTED: usize = 3;
 
 /// The timer's schedule, as validated from a change.
 #[derive(Clone, Copy)]
-pub(crate) struct Schedule {
-    pub(crate) first_ns: i64,
-    pub(crate) period_ns: i64,
+struct Schedule {
+    first_ns: i64,
+    period_ns: i64,
+}
+
+pub(crate) struct Timer;
+pub(crate) static TIMER: Timer = Timer;
+
+impl FilterOps for Timer {
+    fn number(&self) -> i16 {
+        abi::EVFILT_TIMER
+    }
+
+    fn prepare(&self, _kq: &KQueue, kev: &KEvent, _file: Option<&FileRef>) -> Result<Init> {
+        let s = schedule(kev)?;
+        Ok(Init::words([s.period_ns, now_ns(), s.first_ns, 0]))
+    }
+
+    /// FreeBSD `filt_timerattach`: expirations start at 0, EV_CLEAR is implied unless
+    /// NOTE_ABSTIME; then the timer is armed.
+    fn attach(&self, kn: &Arc<Knote>, reg: &mut KnoteReg, _file: Option<&FileRef>) -> Result {
+        let first_ns = kn.with_state(|st| {
+            st.kevent.data = 0;
+            if st.sfflags & abi::NOTE_ABSTIME == 0 {
+                st.kevent.flags |= abi::EV_CLEAR;
+            }
+            st.words[FIRST]
+        });
+        arm(kn, reg, first_ns)
+    }
+
+    fn detach(&self, _kn: &Knote, reg: &mut KnoteReg) {
+        disarm(reg);
+    }
+
+    /// Re-add (FreeBSD `filt_timertouch(EVENT_REGISTER)`): the timer is cancelled and the knote
+    /// dequeued; past expirations are forgotten and the new parameters taken. A change without
+    /// EV_ADD only stores fflags and data.
+    fn touch(&self, kn: &Arc<Knote>, reg: &mut KnoteReg, kev: &KEvent) -> Result {
+        if kev.flags & abi::EV_ADD == 0 {
+            kn.with_state(|st| {
+                st.sfflags = kev.fflags;
+                st.sdata = kev.data;
+            });
+            return Ok(());
+        }
+        let s = schedule(kev)?;
+        disarm(reg);
+        kn.kqueue().reset_knote(kn, |st| {
+            st.sfflags = kev.fflags;
+            st.sdata = kev.data;
+            st.kevent.data = 0;
+            st.kevent.fflags = 0;
+            st.active = false;
+            st.words = [s.period_ns, now_ns(), s.first_ns, 0];
+        });
+        arm(kn, reg, s.first_ns)
+    }
+
+    /// FreeBSD `filt_timer`: expirations not yet retrieved.
+    fn event(&self, st: &mut KnoteState) -> bool {
+        st.kevent.data != 0
+    }
+}
+
+fn now_ns() -> i64 {
+    // SAFETY: Reads CLOCK_MONOTONIC.
+    unsafe { bindings::ktime_get() }
 }
 
 /// Validates `kev` (FreeBSD `filt_timervalidate`): EINVAL for negative data, unknown fflags or
 /// more than one unit.
-pub(crate) fn schedule(kev: &KEvent) -> Result<Schedule> {
+fn schedule(kev: &KEvent) -> Result<Schedule> {
     if kev.data < 0 || kev.fflags & !(abi::NOTE_TIMER_PRECMASK | abi::NOTE_ABSTIME) != 0 {
         return Err(EINVAL);
     }
@@ -76,50 +143,9 @@ pub(crate) fn schedule(kev: &KEvent) -> Result<Schedule> {
     Ok(Schedule { first_ns, period_ns })
 }
 
-/// State of a new timer knote.
-pub(crate) fn new_state(sched: Schedule) -> FilterState {
-    FilterState::Timer(TimerState {
-        period_ns: sched.period_ns,
-        start: Instant::<Monotonic>::now(),
-        first_ns: sched.first_ns,
-        counted: 0,
-    })
-}
-
-fn timer(st: &mut KnoteState) -> &mut TimerState {
-    match &mut st.filter {
-        FilterState::Timer(t) => t,
-        _ => unreachable!("EVFILT_TIMER knote with user state"),
-    }
-}
-
-/// Prepares a new knote's returned record (FreeBSD `filt_timerattach`): expirations start at
-/// 0, and EV_CLEAR is implied unless NOTE_ABSTIME.
-pub(crate) fn attach(st: &mut KnoteState) {
-    st.kevent.data = 0;
-    if st.sfflags & abi::NOTE_ABSTIME == 0 {
-        st.kevent.flags |= abi::EV_CLEAR;
-    }
-}
-
-/// Re-add (FreeBSD `filt_timertouch(EVENT_REGISTER)`): the caller has cancelled the timer and
-/// dequeued the knote; forget past expirations and take the new parameters.
-pub(crate) fn touch_register(st: &mut KnoteState, kev: &KEvent, sched: Schedule) {
-    st.sfflags = kev.fflags;
-    st.sdata = kev.data;
-    st.kevent.data = 0;
-    st.kevent.fflags = 0;
-    st.active = false;
-    let t = timer(st);
-    t.period_ns = sched.period_ns;
-    t.first_ns = sched.first_ns;
-    t.start = Instant::<Monotonic>::now();
-    t.counted = 0;
-}
-
 /// Arms `kn`'s hrtimer; the handle is kept in `reg` (under the `inner` mutex). Takes one unit of
 /// the per-user timer cap.
-pub(crate) fn arm(kn: &Arc<Knote>, reg: &mut KnoteReg, first_ns: i64) -> Result {
+fn arm(kn: &Arc<Knote>, reg: &mut KnoteReg, first_ns: i64) -> Result {
     if reg.timer_charge.is_none() {
         reg.timer_charge = Some(kn.kqueue().account().charge(Resource::Timer)?);
     }
@@ -128,29 +154,24 @@ pub(crate) fn arm(kn: &Arc<Knote>, reg: &mut KnoteReg, first_ns: i64) -> Result 
 }
 
 /// Cancels `kn`'s timer, waiting for a running callback. Must not hold the `ready` lock.
-pub(crate) fn disarm(reg: &mut KnoteReg) {
+fn disarm(reg: &mut KnoteReg) {
     reg.timer = None;
     reg.timer_charge = None;
-}
-
-/// The condition (FreeBSD `filt_timer`): expirations not yet retrieved.
-pub(crate) fn event(st: &mut KnoteState) -> bool {
-    st.kevent.data != 0
 }
 
 /// Adds the expirations due by now to `data`; returns the interval to the next callback, or
 /// `None` for a one-shot timer.
 fn count_expirations(st: &mut KnoteState) -> Option<i64> {
-    let t = timer(st);
-    let elapsed = (Instant::<Monotonic>::now() - t.start).as_nanos();
-    let due = if t.period_ns == 0 {
+    let w = &mut st.words;
+    let elapsed = now_ns() - w[START];
+    let due = if w[PERIOD] == 0 {
         1
     } else {
-        1 + (elapsed - t.first_ns).max(0) / t.period_ns
+        1 + (elapsed - w[FIRST]).max(0) / w[PERIOD]
     };
-    let new = due - t.counted;
-    t.counted = due;
-    let period = t.period_ns;
+    let new = due - w[COUNTED];
+    w[COUNTED] = due;
+    let period = w[PERIOD];
     st.kevent.data = st.kevent.data.saturating_add(new);
     (period != 0).then(|| period.max(MIN_REARM_NS))
 }

@@ -4,33 +4,63 @@
 //! As FreeBSD's filt_user*: the "triggered" bit (`kn_hookid`) is the condition; NOTE_FFAND,
 //! NOTE_FFOR and NOTE_FFCOPY combine the low 24 bits of fflags into the stored `sfflags`; data
 //! given on modification is stored and returned; EV_CLEAR resets the trigger after retrieval.
-//! All state lives in the knote's `KnoteState` (under the kqueue's `ready` lock).
+//! All state lives in the knote's `KnoteState` (under the kqueue's `ready` lock); nothing is
+//! attached to any source.
 
 use crate::abi::{self, KEvent};
-use crate::knote::{FilterState, KnoteState};
+use crate::descriptor::FileRef;
+use crate::filter::{FilterOps, Init};
+use crate::knote::{Knote, KnoteReg, KnoteState};
+use crate::kqueue::KQueue;
+use kernel::{prelude::*, sync::Arc};
 
-/// EVFILT_USER's per-knote state.
-pub(crate) struct UserState {
-    /// NOTE_TRIGGER seen and not yet cleared (FreeBSD's `kn_hookid`).
-    triggered: bool,
-}
+/// `words[TRIGGERED]`: NOTE_TRIGGER seen and not yet cleared (FreeBSD's `kn_hookid`).
+const TRIGGERED: usize = 0;
 
-/// State of a new EVFILT_USER knote added with `fflags`.
-pub(crate) fn new_state(fflags: u32) -> FilterState {
-    FilterState::User(UserState { triggered: fflags & abi::NOTE_TRIGGER != 0 })
-}
+pub(crate) struct User;
+pub(crate) static USER: User = User;
 
-fn user(st: &mut KnoteState) -> &mut UserState {
-    match &mut st.filter {
-        FilterState::User(u) => u,
-        _ => unreachable!("EVFILT_USER knote with timer state"),
+impl FilterOps for User {
+    fn number(&self) -> i16 {
+        abi::EVFILT_USER
+    }
+
+    fn prepare(&self, _kq: &KQueue, kev: &KEvent, _file: Option<&FileRef>) -> Result<Init> {
+        Ok(Init::words([(kev.fflags & abi::NOTE_TRIGGER != 0) as i64, 0, 0, 0]))
+    }
+
+    fn attach(&self, _kn: &Arc<Knote>, _reg: &mut KnoteReg, _file: Option<&FileRef>) -> Result {
+        Ok(())
+    }
+
+    fn detach(&self, _kn: &Knote, _reg: &mut KnoteReg) {}
+
+    /// FreeBSD `filt_usertouch(EVENT_REGISTER)`.
+    fn touch(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, kev: &KEvent) -> Result {
+        kn.with_state(|st| touch_register(st, kev));
+        Ok(())
+    }
+
+    /// FreeBSD `filt_user`.
+    fn event(&self, st: &mut KnoteState) -> bool {
+        st.words[TRIGGERED] != 0
+    }
+
+    /// FreeBSD `filt_usertouch(EVENT_PROCESS)`.
+    fn process(&self, st: &mut KnoteState) -> KEvent {
+        let mut out = st.kevent;
+        out.fflags = st.sfflags;
+        out.data = st.sdata;
+        if st.kevent.flags & abi::EV_CLEAR != 0 {
+            clear(st);
+        }
+        out
     }
 }
 
-/// A change to an existing knote (FreeBSD `filt_usertouch(EVENT_REGISTER)`).
-pub(crate) fn touch_register(st: &mut KnoteState, kev: &KEvent) {
+fn touch_register(st: &mut KnoteState, kev: &KEvent) {
     if kev.fflags & abi::NOTE_TRIGGER != 0 {
-        user(st).triggered = true;
+        st.words[TRIGGERED] = 1;
     }
     let ffl = kev.fflags & abi::NOTE_FFLAGSMASK;
     match kev.fflags & abi::NOTE_FFCTRLMASK {
@@ -45,24 +75,8 @@ pub(crate) fn touch_register(st: &mut KnoteState, kev: &KEvent) {
     }
 }
 
-/// The condition (FreeBSD `filt_user`).
-pub(crate) fn event(st: &mut KnoteState) -> bool {
-    user(st).triggered
-}
-
-/// The record returned to the user (FreeBSD `filt_usertouch(EVENT_PROCESS)`).
-pub(crate) fn process(st: &mut KnoteState) -> KEvent {
-    let mut out = st.kevent;
-    out.fflags = st.sfflags;
-    out.data = st.sdata;
-    if st.kevent.flags & abi::EV_CLEAR != 0 {
-        clear(st);
-    }
-    out
-}
-
 fn clear(st: &mut KnoteState) {
-    user(st).triggered = false;
+    st.words[TRIGGERED] = 0;
     st.kevent.data = 0;
     st.kevent.fflags = 0;
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Declarations of the C helper objects: `kq_helper.c` (one-line forwarders to macros and static
 //! inlines the 7.2 bindings cannot reach), `kq_poll_hook.c` (poll-table hooks), `kq_close_watch.c`
-//! (fsnotify close notification) and `kq_fdata.c` (per-file-kind readiness data). Each C file
+//! (fsnotify close notification and inode events), `kq_fdata.c` (per-file-kind readiness data)
+//! and `kq_proc_hook.c` (process events from tracepoints). Each C file
 //! says why it is C.
 
 use crate::poll_hook::RawPollHook;
@@ -66,7 +67,19 @@ extern "C" {
     pub(crate) fn kq_close_watch_exit();
     pub(crate) fn kq_file_notifies_close(file: *mut bindings::file) -> bool;
     pub(crate) fn kq_close_watch_get(file: *mut bindings::file) -> *mut c_void;
+    pub(crate) fn kq_close_watch_vnode(handle: *mut c_void, add: bool);
     pub(crate) fn kq_close_watch_put(handle: *mut c_void);
+    pub(crate) fn kq_vnode_check(file: *mut bindings::file, nlink: *mut u32, size: *mut i64) -> c_int;
+
+    // kq_proc_hook.c
+    pub(crate) fn kq_proc_hook_init() -> c_int;
+    pub(crate) fn kq_proc_hook_exit();
+    pub(crate) fn kq_proc_lookup(nr: i64) -> *mut bindings::pid;
+    pub(crate) fn kq_pidfd_pid(file: *mut bindings::file) -> *mut bindings::pid;
+    pub(crate) fn kq_proc_exited(pid: *mut bindings::pid, status: *mut c_int) -> bool;
+    pub(crate) fn kq_pid_nr_seen_by(pid: *mut bindings::pid, owner: *mut bindings::pid) -> i64;
+    pub(crate) fn kq_get_pid(pid: *mut bindings::pid) -> *mut bindings::pid;
+    pub(crate) fn kq_put_pid(pid: *mut bindings::pid);
 
     // kq_fdata.c
     pub(crate) fn kq_fd_check(file: *mut bindings::file, filter: c_int) -> c_int;

@@ -4,12 +4,15 @@
 //! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry, (b) the ready list
 //! while it is queued (a `ListArc`), (c) the hrtimer handle while an EVFILT_TIMER is armed,
 //! (d) its file's shard of the `FILES` table while a descriptor knote watches a close-notifying
-//! file, (e) its kqueue's dead list between that file's release and the reap work, and (f) the
-//! scan while it is in flux. It dies when all let go: EV_DELETE, EV_ONESHOT delivery, a stale
+//! file, (e) its kqueue's dead list between that file's release and the reap work, (f) the
+//! scan while it is in flux, (g) a `proc_watch` table while a signal or process knote is
+//! attached, and (h) its kqueue's `tracked` list between its creation by a NOTE_TRACK fork and
+//! its entry in the registry. It dies when all let go: EV_DELETE, EV_ONESHOT delivery, a stale
 //! descriptor, its file's release or the release of its kqueue remove it from the registry,
-//! take it off the ready list, cancel its timer and unhook it from the watched file (`FILES`
-//! and wait queues). The `kq` back-pointer is only followed while the knote is registered,
-//! queued, armed, hooked or listed in `FILES`, all of which end before its kqueue's release()
+//! take it off the ready list and detach it from its source (the filter's `detach`: cancel its
+//! timer, unhook it from the watched file, leave a `proc_watch` table). The `kq` back-pointer
+//! is only followed while the knote is registered, tracked, queued, armed, hooked or listed in
+//! `FILES` or a `proc_watch` table, all of which end before its kqueue's release()
 //! returns (release() drops every knote and empties the dead list; wait-queue callbacks cannot
 //! run after unhooking; a `FILES` close handler calls into the kqueue under the shard lock that
 //! release()'s unhooking takes). An `Arc<Knote>` may be dropped after its kqueue is gone (the
@@ -28,15 +31,16 @@
 //! - `hooks`: linked at EV_ADD under `inner`, with a reference to the file held (so its close
 //!   handler cannot run); unlinked under its shard of `FILES` (close-watched) or `inner`
 //!   (pinned); read by wake-up callbacks under the watched file's wait-queue lock.
-//! - `key`, `kq`, `filter`, `inode` and `pinned` never change after creation.
+//! - `key`, `kq`, `ops`, `source`, `inode` and `pinned` never change after creation.
+//! - `words`: the filter's private state, under `ready` like the rest of `KnoteState`.
 
 use crate::abi::{self, KEvent};
-use crate::filter_timer::TimerState;
-use crate::filter_user::UserState;
+use crate::filter::{FilterOps, Init, SourceRef};
 use crate::kqueue::{KQueue, KqInner, ReadyInner};
 use crate::limits::Charge;
 use crate::poll_hook::PollHooks;
 use kernel::{
+    alloc::Flags,
     bindings,
     list::{AtomicTracker, ListLinks, TryNewListArc},
     prelude::*,
@@ -52,54 +56,6 @@ use kernel::{
 pub(crate) struct KnoteKey {
     pub(crate) ident: u64,
     pub(crate) filter: i16,
-}
-
-/// The filters this module implements. Others are refused with EINVAL at registration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Filter {
-    User,
-    Timer,
-    Read,
-    Write,
-    Empty,
-}
-
-impl Filter {
-    /// Maps an EVFILT_* number to an implemented filter, or EINVAL (unknown filters, and the
-    /// FreeBSD filters this module does not provide yet: AIO, VNODE, PROC, SIGNAL, ...).
-    pub(crate) fn from_abi(filter: i16) -> Result<Filter> {
-        match filter {
-            abi::EVFILT_USER => Ok(Filter::User),
-            abi::EVFILT_TIMER => Ok(Filter::Timer),
-            abi::EVFILT_READ => Ok(Filter::Read),
-            abi::EVFILT_WRITE => Ok(Filter::Write),
-            abi::EVFILT_EMPTY => Ok(Filter::Empty),
-            _ => Err(EINVAL),
-        }
-    }
-
-    pub(crate) fn to_abi(self) -> i16 {
-        match self {
-            Filter::User => abi::EVFILT_USER,
-            Filter::Timer => abi::EVFILT_TIMER,
-            Filter::Read => abi::EVFILT_READ,
-            Filter::Write => abi::EVFILT_WRITE,
-            Filter::Empty => abi::EVFILT_EMPTY,
-        }
-    }
-
-    /// A filter on a file descriptor (the ident is an fd of the kqueue's process).
-    pub(crate) fn is_fd(self) -> bool {
-        matches!(self, Filter::Read | Filter::Write | Filter::Empty)
-    }
-}
-
-/// Filter-specific state, under the `ready` lock.
-pub(crate) enum FilterState {
-    User(UserState),
-    Timer(TimerState),
-    /// Descriptor filters keep their values in `KnoteState::kevent` (recomputed at each look).
-    Fd,
 }
 
 /// Knote state changed by event sources (any context). Protected by the kqueue's `ready` lock.
@@ -121,7 +77,9 @@ pub(crate) struct KnoteState {
     /// This knote's unit of the per-user knote cap: given back with the knote, or as soon as
     /// its watched file is released (`KQueue::file_closed`).
     pub(crate) charge: Option<Charge>,
-    pub(crate) filter: FilterState,
+    /// The filter's private state (FreeBSD's `kn_hook`, `kn_hookid`, `kn_ptr`): each filter
+    /// file names these words (`filter_timer`: period, start, ...).
+    pub(crate) words: [i64; 4],
 }
 
 /// Knote state only kevent() touches. Protected by the kqueue's `inner` mutex.
@@ -135,11 +93,15 @@ pub(crate) struct KnoteReg {
 #[pin_data]
 pub(crate) struct Knote {
     pub(crate) key: KnoteKey,
-    pub(crate) filter: Filter,
+    /// The filter's operations.
+    pub(crate) ops: &'static dyn FilterOps,
+    /// What the filter keys its event source by (`Init::source`), immutable; its reference (if
+    /// any) goes with the knote.
+    pub(crate) source: SourceRef,
     /// The owning kqueue. Valid for the knote's whole life: see the module comment.
     kq: *const KQueue,
     /// Descriptor filters: the address of the watched file, 0 once it was released (or for
-    /// other filters). Never dereferenced without a reference (see `filter_fd::evaluate`).
+    /// other filters). Never dereferenced without a reference (see `FilterOps::evaluate`).
     pub(crate) file: Atomic<usize>,
     /// Descriptor filters: the address of the watched file's inode (never dereferenced; picks
     /// the knote's shard of `FILES`); 0 for other filters.
@@ -180,11 +142,12 @@ impl Knote {
     pub(crate) fn new(
         owner: &KQueue,
         kev: &KEvent,
-        filter: Filter,
-        filter_state: FilterState,
+        ops: &'static dyn FilterOps,
+        init: Init,
         charge: Charge,
-        file: Option<(*mut bindings::file, bool)>,
+        gfp: Flags,
     ) -> Result<Arc<Knote>> {
+        let Init { words, file, source } = init;
         let (file, pinned) = file.map_or((0, false), |(f, p)| (f as usize, p));
         let inode = match file {
             0 => 0,
@@ -208,12 +171,13 @@ impl Knote {
             deleted: false,
             requeued_in: 0,
             charge: Some(charge),
-            filter: filter_state,
+            words,
         };
         Arc::pin_init(
             pin_init!(Knote {
                 key: KnoteKey { ident: kev.ident, filter: kev.filter },
-                filter,
+                ops,
+                source,
                 kq: owner as *const KQueue,
                 file: Atomic::new(file),
                 inode,
@@ -226,8 +190,14 @@ impl Knote {
                 links <- ListLinks::new(),
                 links_track <- AtomicTracker::new(),
             }),
-            GFP_KERNEL_ACCOUNT,
+            gfp,
         )
+    }
+
+    /// Runs `f` on the knote's state under its kqueue's `ready` lock.
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut KnoteState) -> R) -> R {
+        let mut ready = self.kqueue().ready_lock().lock();
+        f(self.state.access_mut(&mut ready))
     }
 
     /// The pinned file's reference goes with the knote.

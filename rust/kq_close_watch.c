@@ -7,7 +7,8 @@
  * before the file's release method, in process context, with data = &file->f_path. The module
  * owns one fsnotify group; every inode with a watched file carries one mark of that group with
  * mask FS_CLOSE_WRITE | FS_CLOSE_NOWRITE (plus FS_MODIFY for regular files, which have no wait
- * queue to hook), shared (counted in ->users) by all watched files of the inode. The handler passes the closing struct file to Rust (kq_file_closing(), in
+ * queue to hook; plus every EVFILT_VNODE event while vnode knotes watch the inode), shared
+ * (counted in ->users) by all watched files of the inode. The handler passes the closing struct file to Rust (kq_file_closing(), in
  * rust/file_watch.rs), which compares it by address with the watched files and never
  * dereferences an unknown one.
  *
@@ -22,6 +23,7 @@
  * lock and outside the group's mark_mutex (taken inside fsnotify_add_mark/destroy_mark).
  */
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <linux/fsnotify_backend.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -30,37 +32,104 @@
 
 /* Rust: file (on inode) is in __fput(), before its release method. */
 void kq_file_closing(struct file *file, struct inode *inode);
-/* Rust: a regular file's data or size changed (the vnode filter's "tail -f" wake-up). */
-void kq_inode_modified(struct inode *inode);
+/* Rust: an event on a watched inode, as NOTE_* bits (+ KQ_INODE_DATA_CHANGED) (file_watch.rs). */
+void kq_inode_event(struct inode *inode, u32 notes, u32 nlink, s64 size);
+
+/* EVFILT_VNODE's fflags (FreeBSD values, as in rust/abi.rs). */
+#define KQ_NOTE_DELETE		0x0001
+#define KQ_NOTE_WRITE		0x0002
+#define KQ_NOTE_ATTRIB		0x0008
+#define KQ_NOTE_LINK		0x0010
+#define KQ_NOTE_RENAME		0x0020
+#define KQ_NOTE_REVOKE		0x0040
+#define KQ_NOTE_OPEN		0x0080
+#define KQ_NOTE_CLOSE		0x0100
+#define KQ_NOTE_CLOSE_WRITE	0x0200
+#define KQ_NOTE_READ		0x0400
+/* The data or size changed (FS_MODIFY): readiness knotes of regular files re-evaluate. */
+#define KQ_INODE_DATA_CHANGED	0x80000000u
+
+/* What a mark listens to: closes always (+ modifications of regular files), and with vnode
+ * knotes on the inode everything EVFILT_VNODE reports. */
+#define KQ_VNODE_MASK (FS_ACCESS | FS_MODIFY | FS_ATTRIB | FS_CLOSE_WRITE | FS_CLOSE_NOWRITE | \
+		       FS_OPEN | FS_MOVED_FROM | FS_MOVED_TO | FS_CREATE | FS_DELETE | \
+		       FS_DELETE_SELF | FS_MOVE_SELF | FS_UNMOUNT)
 
 struct kq_imark {
 	struct fsnotify_mark fsn;
-	unsigned int users;	/* watched files on this inode; under kq_watch_lock */
+	struct inode *inode;		/* the marked inode (compared and read, never pinned) */
+	unsigned int users;		/* watched files on this inode; under kq_watch_lock */
+	unsigned int vnode_users;	/* EVFILT_VNODE knotes among them; under kq_watch_lock */
+	u32 base_mask;			/* the mask without vnode knotes */
 };
 
 static struct fsnotify_group *kq_group;
 static DEFINE_MUTEX(kq_watch_lock);
 
+/*
+ * The NOTE_* bits of an event on the marked inode. Directory-entry events (create, delete,
+ * moves in or out) arrive on the directory's mark: NOTE_WRITE, and NOTE_LINK when the entry is
+ * a directory (the directory's link count changes). FS_MODIFY comes with a path from write()
+ * (NOTE_WRITE) and with a dentry from notify_change() (truncate, utimes: NOTE_ATTRIB). Link
+ * count changes come as FS_ATTRIB; Rust tells them from other attribute changes by i_nlink.
+ */
+static u32 kq_vnode_notes(u32 mask, int data_type)
+{
+	u32 notes = 0;
+
+	if (mask & FS_MODIFY)
+		notes |= KQ_INODE_DATA_CHANGED |
+			 (data_type == FSNOTIFY_EVENT_PATH ? KQ_NOTE_WRITE : KQ_NOTE_ATTRIB);
+	if (mask & FS_ATTRIB)
+		notes |= KQ_NOTE_ATTRIB;
+	if (mask & FS_ACCESS)
+		notes |= KQ_NOTE_READ;
+	if (mask & FS_OPEN)
+		notes |= KQ_NOTE_OPEN;
+	if (mask & FS_CLOSE_WRITE)
+		notes |= KQ_NOTE_CLOSE_WRITE;
+	if (mask & FS_CLOSE_NOWRITE)
+		notes |= KQ_NOTE_CLOSE;
+	if (mask & (FS_CREATE | FS_DELETE | FS_MOVED_FROM | FS_MOVED_TO))
+		notes |= KQ_NOTE_WRITE | ((mask & (FS_CREATE | FS_DELETE)) && (mask & FS_ISDIR) ?
+					   KQ_NOTE_LINK : 0);
+	if (mask & FS_DELETE_SELF)
+		notes |= KQ_NOTE_DELETE;
+	if (mask & FS_MOVE_SELF)
+		notes |= KQ_NOTE_RENAME;
+	if (mask & FS_UNMOUNT)
+		notes |= KQ_NOTE_REVOKE;
+	return notes;
+}
+
+/*
+ * Every event on a marked inode: its knotes hear of it (vnode knotes record it; readiness
+ * knotes of a regular file re-evaluate when its data changed), then a closing file's knotes
+ * are removed. The inode is the mark's (for directory-entry events the data is the entry).
+ */
 static int kq_handle_event(struct fsnotify_group *group, u32 mask, const void *data,
 			   int data_type, struct inode *dir, const struct qstr *file_name,
 			   u32 cookie, struct fsnotify_iter_info *iter_info)
 {
+	struct fsnotify_mark *mark = fsnotify_iter_inode_mark(iter_info);
+	struct kq_imark *im;
 	struct inode *inode;
 	struct file *file;
+	u32 notes;
 
+	if (!mark)
+		return 0;
+	im = container_of(mark, struct kq_imark, fsn);
+	inode = im->inode;
+	notes = kq_vnode_notes(mask, data_type);
+	/* Without vnode knotes only a data change matters (a racy read: a vnode knote that comes
+	 * meanwhile widened the mask after this event was generated). */
+	if ((notes & KQ_INODE_DATA_CHANGED) || (notes && READ_ONCE(im->vnode_users)))
+		kq_inode_event(inode, notes, READ_ONCE(inode->i_nlink), i_size_read(inode));
 	/* FS_CLOSE_* only comes from fsnotify_close(): the path is the closing file's f_path. */
 	if ((mask & (FS_CLOSE_WRITE | FS_CLOSE_NOWRITE)) && data_type == FSNOTIFY_EVENT_PATH) {
 		file = container_of((struct path *)data, struct file, f_path);
 		kq_file_closing(file, file_inode(file));
-	}
-	/*
-	 * FS_MODIFY comes with a path from write() and with a dentry from notify_change()
-	 * (truncate): fsnotify_data_inode() takes both.
-	 */
-	if (mask & FS_MODIFY) {
-		inode = fsnotify_data_inode(data, data_type);
-		if (inode)
-			kq_inode_modified(inode);
 	}
 	return 0;
 }
@@ -96,6 +165,28 @@ bool kq_file_notifies_close(struct file *file)
 	return !FMODE_FSNOTIFY_NONE(file->f_mode);
 }
 
+/*
+ * EVFILT_VNODE's descriptors: a regular file, a directory, a FIFO, or anything opened with
+ * O_PATH (a symlink too, with O_NOFOLLOW); not pipes (pipefs FIFOs), sockets, devices or
+ * anonymous inodes (-EINVAL). Gives the inode's link count and size to start from.
+ */
+int kq_vnode_check(struct file *file, u32 *nlink, s64 *size)
+{
+	struct inode *inode = file_inode(file);
+	umode_t mode = inode->i_mode;
+
+	if (!(file->f_mode & FMODE_PATH) &&
+	    !(S_ISREG(mode) || S_ISDIR(mode) ||
+	      (S_ISFIFO(mode) && inode->i_sb->s_magic != PIPEFS_MAGIC)))
+		return -EINVAL;
+	if (!(S_ISREG(mode) || S_ISDIR(mode) || S_ISFIFO(mode) || S_ISLNK(mode)) ||
+	    inode->i_sb->s_magic == PIPEFS_MAGIC)
+		return -EINVAL;
+	*nlink = READ_ONCE(inode->i_nlink);
+	*size = i_size_read(inode);
+	return 0;
+}
+
 /* Starts watching file's inode for closes; returns the mark handle or an ERR_PTR. */
 void *kq_close_watch_get(struct file *file)
 {
@@ -119,10 +210,12 @@ void *kq_close_watch_get(struct file *file)
 		return ERR_PTR(-ENOMEM);
 	}
 	fsnotify_init_mark(&im->fsn, kq_group);
-	im->fsn.mask = FS_CLOSE_WRITE | FS_CLOSE_NOWRITE;
+	im->inode = inode;
+	im->base_mask = FS_CLOSE_WRITE | FS_CLOSE_NOWRITE;
 	/* Regular files have no wait queue: writes and truncations wake their knotes instead. */
 	if (S_ISREG(inode->i_mode))
-		im->fsn.mask |= FS_MODIFY;
+		im->base_mask |= FS_MODIFY;
+	im->fsn.mask = im->base_mask;
 	im->users = 1;
 	err = fsnotify_add_inode_mark(&im->fsn, inode, 0);
 	mutex_unlock(&kq_watch_lock);
@@ -131,6 +224,23 @@ void *kq_close_watch_get(struct file *file)
 		return ERR_PTR(err);
 	}
 	return im;
+}
+
+/* An EVFILT_VNODE knote on the mark's inode comes (add) or goes: the first widens the mark's
+ * mask to every vnode event, the last narrows it back. Process context. */
+void kq_close_watch_vnode(void *handle, bool add)
+{
+	struct kq_imark *im = handle;
+	unsigned int users;
+
+	mutex_lock(&kq_watch_lock);
+	users = im->vnode_users + (add ? 1 : -1);
+	WRITE_ONCE(im->vnode_users, users);	/* read without the lock by the handler */
+	if (add && users == 1)
+		fsnotify_modify_mark_mask(&im->fsn, KQ_VNODE_MASK, 0);
+	else if (!add && users == 0)
+		fsnotify_modify_mark_mask(&im->fsn, 0, KQ_VNODE_MASK & ~im->base_mask);
+	mutex_unlock(&kq_watch_lock);
 }
 
 /* Drops one watcher of the mark; the last one destroys it. Process context. */

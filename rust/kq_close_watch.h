@@ -11,6 +11,8 @@ int kq_close_watch_init(void);
 void kq_close_watch_exit(void);
 bool kq_file_notifies_close(struct file *file);
 void *kq_close_watch_get(struct file *file);
+void kq_close_watch_vnode(void *handle, bool add);
 void kq_close_watch_put(void *handle);
+int kq_vnode_check(struct file *file, u32 *nlink, s64 *size);
 
 #endif

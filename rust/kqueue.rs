@@ -31,9 +31,14 @@
 //! itself. Descriptor knotes add, from their wake-up callbacks: a watched file's wait-queue
 //! lock → `ready` → `waiters`. A wake-up callback never wakes `pollers` directly:
 //! poll/epoll/another kqueue watching this kqueue may be the very waker that is running (a
-//! kqueue and an epoll watching each other), so the pollers wake-up goes to `poll_work`. kevent() takes `inner` → `FILES` (registration,
-//! removal) and `scan`/`inner` → another kqueue's `ready` (the pending count of a watched
-//! kqueue).
+//! kqueue and an epoll watching each other), so the pollers wake-up goes to `poll_work`.
+//! kevent() takes `inner` → `FILES` (registration, removal), `inner` → a `proc_watch` table
+//! (process and signal knotes) and `scan`/`inner` → another kqueue's `ready` (the pending
+//! count of a watched kqueue). Process events come from tracepoint probes in atomic context:
+//! (a target's `siglock` →) a `proc_watch` table lock → `ready` → `waiters`, and for NOTE_TRACK
+//! the process table → `tracked` (an irq-safe spinlock over the knotes created for new
+//! children, which nests there and takes nothing). Inode events come from fsnotify in process
+//! context: `FILES` → `ready` → `waiters`.
 //!
 //! # A knote's states
 //!
@@ -74,18 +79,23 @@
 //!   from the registry under `inner`. Its per-user charge goes at once, its memory then.
 //! - POLLFREE (`poll_hook`): the owner of the wait queue unlinks the hook; the knote is
 //!   queued, and the scan finds its file gone (stale) or still there.
+//! - A process or signal event (tracepoint probe, under a `proc_watch` table lock): finds only
+//!   knotes in that table, which detach removes under the same lock; it changes the knote under
+//!   `ready` like any source, and a deleted knote is left alone.
+//! - A knote NOTE_TRACK creates in a fork probe is on no registry at first: it sits on
+//!   `tracked` until `reap_dead` enters it (or drops it, if it was reported as ONESHOT first).
 //! - Kqueue release: no kevent() runs (they hold file references); every knote is dropped
-//!   under `inner`, then the work items are cancelled.
+//!   under `inner`, then those on `tracked` (until none can come: `proc_watch::quiesce`), then
+//!   the work items are cancelled.
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
-use crate::file_watch;
-use crate::filter_fd::{self, FileRef, Verdict};
-use crate::filter_timer;
-use crate::filter_user;
+use crate::descriptor::{self, FileRef};
+use crate::filter::{self, FilterOps, Verdict};
 use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock};
-use crate::knote::{Filter, FilterState, Knote, KnoteKey, KnoteState};
+use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::limits::{Resource, UserAccount};
+use crate::proc_watch;
 use crate::wait::{self, WaitQueue, WakeReason};
 use kernel::{
     bindings,
@@ -239,7 +249,12 @@ pub(crate) struct KQueue {
     /// Drops the knotes on `dead` (scheduled by `file_closed`, which cannot take `inner`).
     #[pin]
     reap_work: Opaque<bindings::work_struct>,
-    /// `dead` is not empty (checked without its lock on every kevent()).
+    /// Knotes NOTE_TRACK created for a watched process's new child (in the fork's tracepoint
+    /// probe, atomic context), to be entered in the registry with the dead ones. Lock order:
+    /// inside `proc_watch`'s process table; takes nothing.
+    #[pin]
+    tracked: IrqSpinLock<KVec<Arc<Knote>>>,
+    /// `dead` or `tracked` is not empty (checked without their locks on every kevent()).
     has_dead: Atomic<bool>,
     /// The last descriptor was closed: waiters leave with EBADF.
     closing: Atomic<bool>,
@@ -309,6 +324,7 @@ impl KQueue {
                 reap_work <- unsafe {
                     Opaque::ffi_init(|slot: *mut bindings::work_struct| helper::kq_init_work(slot, kq_reap_work))
                 },
+                tracked <- new_irq_spinlock!(KVec::new(), "kqueue::tracked"),
                 has_dead: Atomic::new(false),
                 closing: Atomic::new(false),
                 in_kevent: Atomic::new(0),
@@ -333,6 +349,39 @@ impl KQueue {
 
     pub(crate) fn account(&self) -> &Arc<UserAccount> {
         &self.account
+    }
+
+    /// The process that created the kqueue (its thread-group `struct pid`, which the kqueue holds
+    /// a reference to for its whole life): EVFILT_SIGNAL watches it, and process numbers are
+    /// reported as it sees them.
+    pub(crate) fn owner_pid(&self) -> *mut bindings::pid {
+        self.owner.0
+    }
+
+    /// An event source changed `kn` (any context, no kqueue lock held): `update` records what
+    /// happened under `ready` and says whether the knote is now to be reported; it is then
+    /// queued (if enabled) and a waiter woken. Nothing happens to a deleted knote.
+    pub(crate) fn fire(&self, kn: &Arc<Knote>, update: impl FnOnce(&mut KnoteState) -> bool) {
+        let mut ready = self.ready.lock();
+        let st = kn.state.access_mut(&mut ready);
+        if st.deleted || !update(st) {
+            return;
+        }
+        let queued = self.activate_locked(&mut ready, kn.as_arc_borrow());
+        drop(ready);
+        if queued {
+            self.wake_for_new_event(true);
+        }
+    }
+
+    /// Hands a knote NOTE_TRACK created in atomic context to the registry (see `tracked`).
+    pub(crate) fn adopt(&self, kn: &Arc<Knote>) -> Result {
+        self.tracked.lock().push(kn.clone(), GFP_ATOMIC)?;
+        self.has_dead.store(true, ordering::Release);
+        // SAFETY: The work item is initialised and lives as long as the kqueue; release()
+        // cancels it after the last knote that could adopt is gone.
+        unsafe { helper::kq_schedule_work(self.reap_work.get()) };
+        Ok(())
     }
 
     // ---------------------------------------------------------------------------------------
@@ -439,7 +488,7 @@ impl KQueue {
         // Counted in `in_kevent` before looking at the descriptor: a close() that removed it
         // before this lookup fails it here; one after it sees us in `in_kevent` (see flush()).
         if args.flags & abi::KQ_KEVENT_KQFD != 0
-            && !u32::try_from(args.kqfd).is_ok_and(|fd| filter_fd::descriptor_names(fd, file))
+            && !u32::try_from(args.kqfd).is_ok_and(|fd| descriptor::descriptor_names(fd, file))
         {
             return Err(EBADF);
         }
@@ -534,7 +583,8 @@ impl KQueue {
         }
     }
 
-    /// Drops the knotes whose file was released (see `file_closed`).
+    /// Drops the knotes whose file was released (see `file_closed`) and enters the knotes
+    /// NOTE_TRACK created in the registry (see `tracked`).
     fn reap_dead(&self, inner: &mut KqInner) {
         if !self.has_dead.load(ordering::Acquire) {
             return;
@@ -544,24 +594,41 @@ impl KQueue {
         for kn in dead.iter() {
             self.drop_knote(inner, kn);
         }
+        let tracked = core::mem::take(&mut *self.tracked.lock());
+        for kn in tracked.iter() {
+            self.enter_tracked(inner, kn);
+        }
+    }
+
+    /// A NOTE_TRACK knote joins the registry, unless it was already dropped (delivered as
+    /// EV_ONESHOT). A knote left there for an earlier process with the same number goes.
+    fn enter_tracked(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
+        if kn.with_state(|st| st.deleted) {
+            return;
+        }
+        if let Some(old) = inner.knotes.get(&kn.key).cloned() {
+            self.drop_knote(inner, &old);
+        }
+        if inner.knotes.try_create_and_insert(kn.key, kn.clone(), GFP_KERNEL_ACCOUNT).is_err() {
+            self.drop_knote(inner, kn);
+        }
     }
 
     /// One change (FreeBSD `kqueue_register`).
     fn register(&self, inner: &mut KqInner, kev: &KEvent) -> Result {
-        let filter = Filter::from_abi(kev.filter)?;
+        let ops = filter::lookup(kev.filter)?;
         if kev.flags & (abi::EV_ENABLE | abi::EV_DISABLE) == abi::EV_ENABLE | abi::EV_DISABLE {
             return Err(EINVAL);
         }
         // Descriptor filters: the descriptor must be open (EBADF before anything else).
-        let file = match filter.is_fd() {
-            true => Some(FileRef::get(filter_fd::fd_of(kev.ident)?)?),
+        let file = match ops.on_descriptor() {
+            true => Some(FileRef::of_ident(kev.ident)?),
             false => None,
         };
         let key = KnoteKey { ident: kev.ident, filter: kev.filter };
         let mut found = inner.knotes.get(&key).cloned();
         if let (Some(kn), Some(f)) = (&found, &file) {
-            if kn.file.load(ordering::Acquire) != f.as_ptr() as usize {
-                // The number was closed (and maybe reused) since: that knote is gone.
+            if descriptor::is_stale(kn, f) {
                 self.drop_knote(inner, kn);
                 found = None;
             }
@@ -570,7 +637,7 @@ impl KQueue {
             Some(kn) => kn,
             None if kev.flags & abi::EV_ADD == 0 => return Err(ENOENT),
             None if kev.flags & abi::EV_KEEPUDATA != 0 => return Err(EINVAL),
-            None => return self.add(inner, kev, filter, key, file.as_ref()),
+            None => return self.add(inner, kev, ops, key, file.as_ref()),
         };
         if kev.flags & abi::EV_DELETE != 0 {
             self.drop_knote(inner, &kn);
@@ -591,56 +658,33 @@ impl KQueue {
         Ok(())
     }
 
-    /// EV_ADD of a new knote.
+    /// EV_ADD of a new knote: the filter prepares it, it is charged, attached to its source
+    /// (`f_attach`), entered in the registry and evaluated.
     fn add(
         &self,
         inner: &mut KqInner,
         kev: &KEvent,
-        filter: Filter,
+        ops: &'static dyn FilterOps,
         key: KnoteKey,
         file: Option<&FileRef>,
     ) -> Result {
-        if let Some(f) = file {
-            filter_fd::check(self, f, filter)?;
-        }
+        let init = ops.prepare(self, kev, file)?;
         let charge = self.account.charge(Resource::Knote)?;
-        let (state, sched) = match filter {
-            Filter::User => (filter_user::new_state(kev.fflags), None),
-            Filter::Timer => {
-                let s = filter_timer::schedule(kev)?;
-                (filter_timer::new_state(s), Some(s))
-            }
-            _ => (FilterState::Fd, None),
-        };
-        let file_info = file.map(|f| (f.as_ptr(), !file_watch::notifies_close(f.as_ptr())));
-        let kn = Knote::new(self, kev, filter, state, charge, file_info)?;
-        if let Some(f) = file {
-            if let Err(e) = self.attach_file(&kn, f) {
-                self.drop_knote(inner, &kn);
-                return Err(e);
-            }
-        }
-        if filter == Filter::Timer {
-            let mut ready = self.ready.lock();
-            filter_timer::attach(kn.state.access_mut(&mut ready));
+        let kn = Knote::new(self, kev, ops, init, charge, GFP_KERNEL_ACCOUNT)?;
+        if let Err(e) = ops.attach(&kn, kn.reg.access_mut(inner), file) {
+            self.drop_knote(inner, &kn);
+            return Err(e);
         }
         if let Err(e) = inner.knotes.try_create_and_insert(key, kn.clone(), GFP_KERNEL_ACCOUNT) {
             self.drop_knote(inner, &kn);
             return Err(e.into());
         }
-        if let Some(s) = sched {
-            let reg = kn.reg.access_mut(inner);
-            if let Err(e) = filter_timer::arm(&kn, reg, s.first_ns) {
-                inner.knotes.remove(&key);
-                return Err(e);
-            }
-        }
         self.finish_register(inner, &kn, kev);
         Ok(())
     }
 
-    /// Evaluates a descriptor knote just added or changed (no lock held) and queues it if its
-    /// condition holds.
+    /// Evaluates a late-evaluated knote just added or changed (no lock held) and queues it if
+    /// its condition holds.
     fn evaluate_registered(&self, kn: &Arc<Knote>) {
         // A stale knote (its descriptor closed meanwhile) is dropped by the next change or scan.
         let (sfflags, sdata) = {
@@ -648,13 +692,13 @@ impl KQueue {
             let st = kn.state.access(&ready);
             (st.sfflags, st.sdata)
         };
-        let Verdict::Eval(ev) = filter_fd::evaluate(kn, sfflags, sdata) else { return };
+        let Verdict::Eval(ev) = kn.ops.evaluate(kn, sfflags, sdata) else { return };
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
         if st.deleted {
             return;
         }
-        filter_fd::store(st, &ev);
+        filter::store(st, &ev);
         let queued = !st.disabled && ev.active && self.activate_locked(&mut ready, kn.as_arc_borrow());
         drop(ready);
         if queued {
@@ -662,62 +706,33 @@ impl KQueue {
         }
     }
 
-    /// Ties a new descriptor knote to `file`: a reference (pinned files) or an entry in the
-    /// close-watch table, then the hooks into the file's wait queues.
-    fn attach_file(&self, kn: &Arc<Knote>, file: &FileRef) -> Result {
-        if kn.pinned {
-            // SAFETY: We hold a reference to `file`; the new one is the knote's, dropped by
-            // `Knote::unpin_file`.
-            unsafe { bindings::get_file(file.as_ptr()) };
-        } else {
-            file_watch::watch(kn, file.as_ptr())?;
+    /// A change to an existing knote: the filter's `f_touch`, then udata unless EV_KEEPUDATA.
+    fn modify(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) -> Result {
+        kn.ops.touch(kn, kn.reg.access_mut(inner), kev)?;
+        if kev.flags & abi::EV_KEEPUDATA == 0 {
+            kn.with_state(|st| st.kevent.udata = kev.udata);
         }
-        // SAFETY: The file is live; the hooks are embedded in the pinned knote, which is
-        // unhooked (drop_knote) before it can be freed.
-        unsafe { kn.hooks.hook(kn, file.as_ptr(), filter_fd::interest(kn.filter)) }?;
         Ok(())
     }
 
-    /// A change to an existing knote: udata unless EV_KEEPUDATA, then the filter's fflags/data.
-    fn modify(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) -> Result {
-        let sched = match kn.filter {
-            Filter::Timer if kev.flags & abi::EV_ADD != 0 => Some(filter_timer::schedule(kev)?),
-            _ => None,
-        };
-        if sched.is_some() {
-            filter_timer::disarm(kn.reg.access_mut(inner));
-        }
+    /// Takes `kn` off the ready list and runs `reset` on its state, under `ready` (a filter
+    /// restarting its source, as a re-added timer).
+    pub(crate) fn reset_knote(&self, kn: &Knote, reset: impl FnOnce(&mut KnoteState)) {
         let mut ready = self.ready.lock();
-        if sched.is_some() {
-            drop(ready.unqueue(kn));
-        }
-        let st = kn.state.access_mut(&mut ready);
-        if kev.flags & abi::EV_KEEPUDATA == 0 {
-            st.kevent.udata = kev.udata;
-        }
-        match (kn.filter, sched) {
-            (Filter::User, _) => filter_user::touch_register(st, kev),
-            (Filter::Timer, Some(s)) => filter_timer::touch_register(st, kev, s),
-            (Filter::Timer, None) | (Filter::Read | Filter::Write | Filter::Empty, _) => {
-                st.sfflags = kev.fflags;
-                st.sdata = kev.data;
-            }
-        }
+        let item = ready.unqueue(kn);
+        reset(kn.state.access_mut(&mut ready));
         drop(ready);
-        if let Some(s) = sched {
-            filter_timer::arm(kn, kn.reg.access_mut(inner), s.first_ns)?;
-        }
-        Ok(())
+        drop(item);
     }
 
     /// Common tail of EV_ADD and modification: EV_DISABLE/EV_ENABLE (EV_ADD enables), then
     /// re-evaluate the condition and queue if it holds.
     fn finish_register(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) {
-        // Descriptor filters are evaluated after the changelist, without `inner` (see
+        // Late-evaluated filters are evaluated after the changelist, without `inner` (see
         // `apply_changes`); beyond MAX_DEFERRED_EVALUATIONS in one call, or without memory,
         // the knote is queued instead and the scan evaluates it (and drops it if false).
         let already = inner.to_evaluate.last().is_some_and(|k| Arc::ptr_eq(k, kn));
-        let deferred = kn.filter.is_fd()
+        let deferred = kn.ops.evaluated_late()
             && (already
                 || (inner.to_evaluate.len() < MAX_DEFERRED_EVALUATIONS
                     && inner.to_evaluate.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok()));
@@ -731,7 +746,7 @@ impl KQueue {
         if deferred {
             return;
         }
-        let fired = !st.disabled && filter_event(kn.filter, st);
+        let fired = !st.disabled && kn.ops.event(st);
         let active = st.active || fired;
         let queued = active && self.activate_locked(&mut ready, kn.as_arc_borrow());
         drop(ready);
@@ -741,7 +756,7 @@ impl KQueue {
     }
 
     /// Removes `kn` from the registry (if it is the registered one), the ready list and its
-    /// event source.
+    /// event source (the filter's `f_detach`).
     fn drop_knote(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
         if inner.knotes.get(&kn.key).is_some_and(|k| Arc::ptr_eq(k, kn)) {
             inner.knotes.remove(&kn.key);
@@ -751,15 +766,7 @@ impl KQueue {
         let item = ready.unqueue(kn);
         drop(ready);
         drop(item);
-        filter_timer::disarm(kn.reg.access_mut(inner));
-        if kn.filter.is_fd() {
-            if kn.pinned {
-                kn.hooks.unhook();
-                kn.unpin_file();
-            } else {
-                file_watch::forget(kn);
-            }
-        }
+        kn.ops.detach(kn, kn.reg.access_mut(inner));
     }
 
     // ---------------------------------------------------------------------------------------
@@ -832,7 +839,7 @@ impl KQueue {
         inner: &mut Option<MutexGuard<'a, KqInner>>,
         sink: &mut EventSink,
     ) -> Result {
-        let verdict = match item.filter.is_fd() {
+        let verdict = match item.ops.evaluated_late() {
             true => {
                 let mut ready = self.ready.lock();
                 let st = item.state.access_mut(&mut ready);
@@ -847,8 +854,11 @@ impl KQueue {
                 let (sfflags, sdata) = (st.sfflags, st.sdata);
                 drop(ready);
                 drop(inner.take());
-                Some(filter_fd::evaluate(&item, sfflags, sdata))
+                Some(item.ops.evaluate(&item, sfflags, sdata))
             }
+            // A descriptor knote whose events come from elsewhere (a vnode's inode, a pidfd's
+            // process) is reported only while its descriptor still names its file.
+            false if item.ops.on_descriptor() && !descriptor::still_named(&item) => Some(Verdict::Stale),
             false => None,
         };
         let guard = inner.get_or_insert_with(|| self.inner.lock());
@@ -859,7 +869,7 @@ impl KQueue {
         let decided = match &verdict {
             Some(Verdict::Stale) => None,
             Some(Verdict::Eval(ev)) => deliver_fd(st, ev),
-            None => deliver(item.filter, st).map(|(out, next)| (Some(out), next)),
+            None => deliver(item.ops, st).map(|(out, next)| (Some(out), next)),
         };
         let (out, next) = match decided {
             Some(d) => d,
@@ -935,6 +945,22 @@ impl KQueue {
         loop {
             let Some(kn) = inner.knotes.values().next().cloned() else { break };
             self.drop_knote(&mut inner, &kn);
+        }
+        // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
+        // A probe adds to `tracked` under the process table's lock, so once the table lock was
+        // taken after the last one was dropped, none can come.
+        loop {
+            let tracked = core::mem::take(&mut *self.tracked.lock());
+            if tracked.is_empty() {
+                proc_watch::quiesce();
+                if self.tracked.lock().is_empty() {
+                    break;
+                }
+                continue;
+            }
+            for kn in tracked.iter() {
+                self.drop_knote(&mut inner, kn);
+            }
         }
         // Every knote is unhooked and out of `FILES`: no more hand-overs, no more wake-ups.
         *self.dead.lock() = KVec::new();
@@ -1015,18 +1041,7 @@ unsafe extern "C" fn kq_reap_work(work: *mut bindings::work_struct) {
     }
 }
 
-/// The filter's condition, as far as it can be known under the `ready` lock. Descriptor
-/// filters cannot be evaluated there (their files' locks sleep): they count as true, so the
-/// knote is queued and the scan evaluates it (`deliver_fd`), dropping it if false.
-fn filter_event(filter: Filter, st: &mut KnoteState) -> bool {
-    match filter {
-        Filter::User => filter_user::event(st),
-        Filter::Timer => filter_timer::event(st),
-        Filter::Read | Filter::Write | Filter::Empty => true,
-    }
-}
-
-/// `deliver` for a descriptor knote just evaluated to `ev` (FreeBSD `kqueue_scan` with the
+/// `deliver` for a late-evaluated knote just evaluated to `ev` (FreeBSD `kqueue_scan` with the
 /// filter's `f_event`): `None` when nothing is reported and the knote stays off the list; a
 /// `None` record when the condition is false but a wake-up came during the evaluation (look
 /// again next time).
@@ -1034,7 +1049,7 @@ fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval) -> Option<(Option<KEvent>, Aft
     if st.disabled || st.deleted {
         return None;
     }
-    filter_fd::store(st, ev);
+    filter::store(st, ev);
     let rewoken = st.active;
     if !ev.active {
         return if rewoken { Some((None, After::Requeue)) } else { None };
@@ -1059,18 +1074,18 @@ fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval) -> Option<(Option<KEvent>, Aft
 
 /// Decides the fate of a knote popped off the ready list: `None` when nothing is reported
 /// (disabled, or its condition no longer holds), else the record and what comes next.
-fn deliver(filter: Filter, st: &mut KnoteState) -> Option<(KEvent, After)> {
+fn deliver(ops: &dyn FilterOps, st: &mut KnoteState) -> Option<(KEvent, After)> {
     if st.disabled || st.deleted {
         return None;
     }
     if st.kevent.flags & abi::EV_ONESHOT != 0 {
-        return Some((process(filter, st), After::Drop));
+        return Some((ops.process(st), After::Drop));
     }
-    if !filter_event(filter, st) {
+    if !ops.event(st) {
         st.active = false;
         return None;
     }
-    let out = process(filter, st);
+    let out = ops.process(st);
     if st.kevent.flags & (abi::EV_CLEAR | abi::EV_DISPATCH) == 0 {
         return Some((out, After::Requeue));
     }
@@ -1079,22 +1094,6 @@ fn deliver(filter: Filter, st: &mut KnoteState) -> Option<(KEvent, After)> {
     }
     st.active = false;
     Some((out, After::Done))
-}
-
-/// The returned record (FreeBSD `f_touch(EVENT_PROCESS)` or a copy of `kn_kevent`, with
-/// EV_CLEAR resetting data and fflags).
-fn process(filter: Filter, st: &mut KnoteState) -> KEvent {
-    match filter {
-        Filter::User => filter_user::process(st),
-        Filter::Timer | Filter::Read | Filter::Write | Filter::Empty => {
-            let out = st.kevent;
-            if st.kevent.flags & abi::EV_CLEAR != 0 {
-                st.kevent.data = 0;
-                st.kevent.fflags = 0;
-            }
-            out
-        }
-    }
 }
 
 /// When a kevent() call stops waiting.

@@ -4,12 +4,15 @@
 //! Every open() of /dev/kqueue is one kqueue; the KQIOC_KEVENT ioctl is one kevent() call.
 //! Files: `abi` (the user ABI, shared with userspace), `device` (misc device, fops),
 //! `kqueue` (the queue object, kevent(), scan and wait), `knote` (a registration and its
-//! lifetime), `filter_user` / `filter_timer` / `filter_fd` (one file per filter; `filter_fd` is
-//! EVFILT_READ/WRITE/EMPTY), `poll_hook` (a knote's entries in a watched file's wait queues),
-//! `file_watch` (weak file references and the close handler), `wait` (ns-precision wait queue),
-//! `irq_lock` (irq-safe spinlock backend), `limits` (per-user caps), `helper` + the C helper
-//! objects: `kq_helper.c` (macros and inlines the bindings lack), `kq_poll_hook.c` (poll
-//! tables), `kq_close_watch.c` (fsnotify close marks), `kq_fdata.c` (per-file-kind data).
+//! lifetime), `filter` (the filter interface and table), one file per filter: `filter_user`,
+//! `filter_timer`, `filter_fd` (EVFILT_READ/WRITE/EMPTY), `filter_signal`, `filter_proc`,
+//! `filter_procdesc`, `filter_vnode`; `descriptor` (knotes on file descriptors), `poll_hook`
+//! (a knote's entries in a watched file's wait queues), `file_watch` (weak file references,
+//! the close handler and inode events), `proc_watch` (knotes watching processes, fed by
+//! tracepoint probes), `wait` (ns-precision wait queue), `irq_lock` (irq-safe spinlock
+//! backend), `limits` (per-user caps), `helper` + the C helper objects: `kq_helper.c` (macros
+//! and inlines the bindings lack), `kq_poll_hook.c` (poll tables), `kq_close_watch.c`
+//! (fsnotify marks), `kq_fdata.c` (per-file-kind data), `kq_proc_hook.c` (process events).
 //!
 //! The module object owns the device registration; unloading deregisters it. Open kqueue files
 //! pin the module (`fops.owner`), so unloading waits until every kqueue is closed.
@@ -20,17 +23,24 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "abi.rs"]
 mod abi;
+mod descriptor;
 mod device;
 mod file_watch;
+mod filter;
 mod filter_fd;
+mod filter_proc;
+mod filter_procdesc;
+mod filter_signal;
 mod filter_timer;
 mod filter_user;
+mod filter_vnode;
 mod helper;
 mod irq_lock;
 mod knote;
 mod kqueue;
 mod limits;
 mod poll_hook;
+mod proc_watch;
 mod wait;
 
 module! {
@@ -57,6 +67,8 @@ struct KqueueModule {
     device: device::KqueueDevice,
     /// Dropped after `device` (fields drop in declaration order): no kqueue is left by then.
     close_watch: file_watch::CloseWatch,
+    /// The process-event probes and tables, detached after `device` too.
+    proc_watch: proc_watch::ProcWatch,
     /// The per-user accounts; dropped last.
     _accounts: limits::Accounts,
 }
@@ -66,6 +78,7 @@ impl kernel::InPlaceModule for KqueueModule {
         try_pin_init!(Self {
             _accounts: limits::Accounts::new(),
             close_watch: file_watch::CloseWatch::new()?,
+            proc_watch: proc_watch::ProcWatch::new()?,
             device <- device::KqueueDevice::register(),
         })
     }

@@ -31,6 +31,8 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #define MAX_N 2000	/* more fault sites than this in one operation would be a bug */
 
@@ -136,6 +138,7 @@ struct ctx {
 	int ident;		/* the knote the operation adds (for the consistency check) */
 	int filter;
 	int result;		/* the operation's result (count or -1) */
+	pid_t pid;		/* a child watched by EVFILT_PROC/PROCDESC, reaped at teardown */
 	struct raw_kevent ev[8];
 	struct kq_timespec zero;
 };
@@ -262,6 +265,42 @@ static int setup_other_kq(struct ctx *c)
 	return raw_ctl(c->a, 1, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0) ? -1 : 0;
 }
 
+/* A child that waits for its pipe to close (c->b: the write end kept here, c->pid). */
+static int setup_child(struct ctx *c)
+{
+	int p[2];
+
+	if (setup_kq(c) || pipe2(p, O_CLOEXEC))
+		return -1;
+	c->pid = fork();
+	if (c->pid == 0) {
+		char x;
+
+		close(p[1]);
+		(void)!read(p[0], &x, 1);
+		_exit(0);
+	}
+	close(p[0]);
+	c->b = p[1];
+	return c->pid > 0 ? 0 : -1;
+}
+
+static int setup_pidfd(struct ctx *c)
+{
+	if (setup_child(c))
+		return -1;
+	c->a = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	return c->a >= 0 ? 0 : -1;
+}
+
+static int setup_dir(struct ctx *c)
+{
+	if (setup_kq(c))
+		return -1;
+	c->a = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return c->a >= 0 ? 0 : -1;
+}
+
 /* Three triggered user events, one timer, one pipe knote: for collect, receipt, close. */
 static int setup_busy(struct ctx *c)
 {
@@ -307,6 +346,16 @@ static int op_add_user(struct ctx *c) { return do_add(c, 1, EVFILT_USER, 0, 0); 
 static int op_add_timer(struct ctx *c) { return do_add(c, 1, EVFILT_TIMER, NOTE_SECONDS, 100); }
 static int op_add_read(struct ctx *c) { return do_add(c, c->a, EVFILT_READ, 0, 0); }
 static int op_add_write(struct ctx *c) { return do_add(c, c->a, EVFILT_WRITE, 0, 0); }
+static int op_add_signal(struct ctx *c) { return do_add(c, SIGUSR2, EVFILT_SIGNAL, 0, 0); }
+static int op_add_proc(struct ctx *c)
+{
+	return do_add(c, (uint64_t)c->pid, EVFILT_PROC, NOTE_EXIT | NOTE_FORK | NOTE_EXEC | NOTE_TRACK, 0);
+}
+static int op_add_procdesc(struct ctx *c) { return do_add(c, c->a, EVFILT_PROCDESC, NOTE_EXIT, 0); }
+static int op_add_vnode(struct ctx *c)
+{
+	return do_add(c, c->a, EVFILT_VNODE, NOTE_WRITE | NOTE_EXTEND | NOTE_ATTRIB | NOTE_DELETE, 0);
+}
 
 static int op_delete_user(struct ctx *c)
 {
@@ -422,6 +471,11 @@ static const struct op ops[] = {
 	{ "EV_ADD EVFILT_READ regular file", setup_file, op_add_read, check_add },
 	{ "EV_ADD EVFILT_READ eventfd", setup_eventfd, op_add_read, check_add },
 	{ "EV_ADD EVFILT_READ kqueue", setup_other_kq, op_add_read, check_add },
+	{ "EV_ADD EVFILT_SIGNAL", setup_kq, op_add_signal, check_add },
+	{ "EV_ADD EVFILT_PROC child", setup_child, op_add_proc, check_add },
+	{ "EV_ADD EVFILT_PROCDESC pidfd", setup_pidfd, op_add_procdesc, check_add },
+	{ "EV_ADD EVFILT_VNODE regular file", setup_file, op_add_vnode, check_add },
+	{ "EV_ADD EVFILT_VNODE directory", setup_dir, op_add_vnode, check_add },
 	{ "EV_DELETE EVFILT_USER", setup_registered_user, op_delete_user, check_kq },
 	{ "EV_DELETE EVFILT_READ pipe", setup_registered_pipe, op_delete_pipe, check_kq },
 	{ "NOTE_TRIGGER", setup_registered_user, op_trigger, check_kq },
@@ -441,6 +495,8 @@ static void teardown(struct ctx *c)
 		close(c->a);
 	if (c->b >= 0)
 		close(c->b);
+	if (c->pid > 0)
+		waitpid(c->pid, NULL, 0);	/* the child leaves when its pipe closed */
 }
 
 static void ctx_init(struct ctx *c)

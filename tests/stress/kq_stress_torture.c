@@ -52,6 +52,7 @@
 #include "kq_stress_common.h"
 
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #define T_DEFAULT_SECS 60
 
@@ -76,7 +77,12 @@ enum { S_K0, S_K1, S_K2, S_A, S_B, S_N };
 #define TIMER_SLOT S_K2
 
 /* udata: tag << 56 | kqueue slot << 48 | payload (ident or index). */
-enum { TAG_POOL = 1, TAG_CUSER, TAG_TIMER, TAG_ONCE, TAG_CLEAR, TAG_KQ };
+enum { TAG_POOL = 1, TAG_CUSER, TAG_TIMER, TAG_ONCE, TAG_CLEAR, TAG_KQ, TAG_PROC, TAG_SIG, TAG_VNODE };
+/* (e) process, signal and vnode events: on which kqueue slots */
+#define PROC_SLOT S_K1
+#define SIG_SLOT S_K2
+#define VNODE_SLOT S_K0
+#define PID_SEEN (1 << 22)	/* > pid_max */
 #define PAYLOAD_MASK ((1ULL << 48) - 1)
 
 static uint64_t ud_make(int tag, int slot, uint64_t payload)
@@ -123,12 +129,12 @@ struct player {
 };
 
 /* Kinds of violation, counted and reported apart (one does not hide another). */
-enum { B_RING, B_ONCE, B_RECORD, B_CLEAR, B_CLOSE, B_FORK, B_ERRNO, B_N };
+enum { B_RING, B_ONCE, B_RECORD, B_CLEAR, B_CLOSE, B_FORK, B_ERRNO, B_PROC, B_N };
 
 static const char *const bad_name[B_N] = {
 	"(a) lost wake-up in the token ring", "(b) exactly-once delivery", "(c) malformed records",
 	"(d) EV_CLEAR counts", "close(kq) with waiters", "fork() and exit() children",
-	"unexpected errors of system calls",
+	"unexpected errors of system calls", "(e) process, signal and vnode events",
 };
 
 struct edge {
@@ -156,6 +162,10 @@ struct torture {
 	/* counts */
 	atomic_long calls, events, closes, forks, exits, kq_closes, timer_ops, changes, receipts,
 		toggles, churn_ops;
+	/* (e) */
+	atomic_uchar *exit_seen;	/* by pid: NOTE_EXITs received */
+	atomic_uchar *watched;		/* by pid: 1 registered by the proc worker, 2 tracked (NOTE_CHILD) */
+	atomic_long proc_children, proc_exits, proc_tracked, sig_sent, sig_got, vnode_events;
 	struct stress_bad bad[B_N];	/* the first violation of each kind, and counts */
 };
 
@@ -233,6 +243,40 @@ static void clear_receive(struct torture *t, const struct kevent *ev, uint64_t i
 		;
 }
 
+/* ---- (e) process events --------------------------------------------------------------------- */
+
+/*
+ * A NOTE_EXIT arrives exactly once per watched process, with the status it exited with (its pid
+ * & 0x3f); a tracked grandchild announces itself with NOTE_CHILD and its parent's pid first.
+ */
+static void proc_receive(struct torture *t, const struct kevent *ev)
+{
+	pid_t pid = (pid_t)ev->ident;
+	unsigned int seen;
+
+	if (ev->filter != EVFILT_PROC || pid <= 0 || pid >= PID_SEEN ||
+	    (ev->fflags & ~(NOTE_EXIT | NOTE_FORK | NOTE_CHILD)) || !ev->fflags) {
+		stress_fail(&t->bad[B_PROC], ev, "(e) malformed process record");
+		return;
+	}
+	if (ev->fflags & NOTE_CHILD) {
+		atomic_store(&t->watched[pid], 2);
+		atomic_fetch_add(&t->proc_tracked, 1);
+		if (ev->data <= 0)
+			stress_fail(&t->bad[B_PROC], ev, "(e) NOTE_CHILD without the parent's pid");
+	}
+	if (!(ev->fflags & NOTE_EXIT))
+		return;
+	if ((ev->flags & (EV_EOF | EV_ONESHOT)) != (EV_EOF | EV_ONESHOT) || !WIFEXITED(ev->data) ||
+	    WEXITSTATUS(ev->data) != (pid & 0x3f))
+		stress_fail(&t->bad[B_PROC], ev, "(e) NOTE_EXIT of pid %d: wrong flags or status (want exit %d)",
+			    pid, pid & 0x3f);
+	seen = atomic_fetch_add(&t->exit_seen[pid], 1);
+	if (seen)
+		stress_fail(&t->bad[B_PROC], ev, "(e) NOTE_EXIT of pid %d reported %u times", pid, seen + 1);
+	atomic_fetch_add(&t->proc_exits, 1);
+}
+
 /* ---- (c) every returned event ------------------------------------------------------------- */
 
 static void t_event(struct torture *t, int slot, const struct kevent *ev)
@@ -270,6 +314,18 @@ static void t_event(struct torture *t, int slot, const struct kevent *ev)
 		break;
 	case TAG_KQ:
 		ok = ev->filter == EVFILT_READ && ev->ident == pay && ev->data >= 1;
+		break;
+	case TAG_PROC:
+		proc_receive(t, ev);
+		break;
+	case TAG_SIG:
+		ok = ev->filter == EVFILT_SIGNAL && ev->ident == SIGUSR2 && ev->data >= 1 && (ev->flags & EV_CLEAR);
+		if (ok)
+			atomic_fetch_add(&t->sig_got, ev->data);
+		break;
+	case TAG_VNODE:
+		ok = ev->filter == EVFILT_VNODE && ev->fflags && !(ev->fflags & ~(NOTE_WRITE | NOTE_EXTEND | NOTE_ATTRIB));
+		atomic_fetch_add(&t->vnode_events, 1);
 		break;
 	default:
 		ok = false;
@@ -855,7 +911,7 @@ static void *exit_child_waiter(void *arg)
 static int fork_child_exit(struct torture *t, uint64_t rs)
 {
 	int kq1 = kqueue(), kq2 = kqueue(), kq3 = kqueue(), p[2], sv[2], r;
-	char path[] = "/tmp/kq_stress_exit.XXXXXX";
+	char path[] = "/tmp/kq_stress_exit.XXXXXX", path2[] = "/tmp/kq_stress_exit2.XXXXXX";
 	pthread_t th;
 
 	if (kq1 < 0 || kq2 < 0 || kq3 < 0)
@@ -900,6 +956,26 @@ static int fork_child_exit(struct torture *t, uint64_t rs)
 	r = fd_add(kq3, t->kq[S_K0], EVFILT_READ, 0, 0, 0, 0);
 	if (r && r != EBADF)
 		return 28;
+	/* the process watching itself, its signals, its pidfd and its file when it goes */
+	r = kq_ctl(kq3, getpid(), EVFILT_PROC, EV_ADD, NOTE_EXIT | NOTE_FORK | NOTE_EXEC | NOTE_TRACK, 0, 0);
+	r = r ? r : kq_ctl(kq1, SIGUSR2, EVFILT_SIGNAL, EV_ADD, 0, 0, 0);
+	r = r ? r : kq_ctl(kq2, SIGUSR2, EVFILT_SIGNAL, EV_ADD | EV_DISPATCH, 0, 0, 0);
+	/* a pipe is no vnode */
+	r = r ? r : (fd_add(kq2, p[0], EVFILT_VNODE, 0, NOTE_WRITE, 0, 0) == EINVAL ? 0 : 30);
+	if (r)
+		return 31;
+	{
+		int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+		if (pfd < 0 || fd_add(kq1, pfd, EVFILT_PROCDESC, 0, NOTE_EXIT, 0, 0))
+			return 32;
+	}
+	mkstemp(path2);
+	r = open(path2, O_RDWR);
+	if (r < 0 || fd_add(kq3, r, EVFILT_VNODE, 0, NOTE_WRITE | NOTE_DELETE | NOTE_CLOSE_WRITE, 0, 0) ||
+	    unlink(path2) || put(r, 3) != 3)
+		return 33;
+	raise(SIGUSR2);
 	/* threads inside kevent() when the process goes: one scanning, one asleep */
 	if (pthread_create(&th, NULL, exit_child_waiter, (void *)(intptr_t)kq1) ||
 	    pthread_create(&th, NULL, exit_child_waiter, (void *)(intptr_t)kqueue()))
@@ -942,6 +1018,66 @@ static void *forker_fn(void *arg)
 				    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), exiter ? "exit" : "ebadf");
 		}
 		sleep_ms(2 + rnd_below(&w->rs, 8));
+	}
+	return NULL;
+}
+
+/*
+ * Forks children that exit with (pid & 0x3f), half of them after forking a grandchild that does
+ * the same; watches each on the shared kqueue with NOTE_EXIT|NOTE_FORK|NOTE_TRACK before reaping
+ * it. Meanwhile SIGUSR2 (ignored) is counted by an EVFILT_SIGNAL knote and a file's writes by
+ * an EVFILT_VNODE knote, both on shared kqueues the scanners read.
+ */
+static void *proc_fn(void *arg)
+{
+	struct worker *w = arg;
+	struct torture *t = w->t;
+	char path[] = "/tmp/kq_stress_vnode.XXXXXX";
+	int fd = mkstemp(path), r;
+
+	if (fd < 0 || unlink(path)) {
+		stress_fail(&t->bad[B_ERRNO], NULL, "proc worker: mkstemp: %s", strerrorname_np(errno));
+		return NULL;
+	}
+	r = kq_ctl(t->kq[SIG_SLOT], SIGUSR2, EVFILT_SIGNAL, EV_ADD, 0, 0, ud_make(TAG_SIG, SIG_SLOT, SIGUSR2));
+	r = r ? r : fd_add(t->kq[VNODE_SLOT], fd, EVFILT_VNODE, 0, NOTE_WRITE | NOTE_EXTEND | NOTE_ATTRIB, 0,
+			   ud_make(TAG_VNODE, VNODE_SLOT, fd));
+	if (r)
+		stress_fail(&t->bad[B_PROC], NULL, "(e) adding the signal and vnode knotes: %s", strerrorname_np(r));
+	for (long round = 0; !atomic_load(&t->stop); round++) {
+		bool grand = round & 1;
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0) {
+			if (grand) {
+				pid_t g = fork();
+
+				if (g == 0)
+					_exit(getpid() & 0x3f);
+				if (g > 0)
+					waitpid(g, NULL, 0);
+			}
+			_exit(getpid() & 0x3f);
+		}
+		if (pid < 0 || pid >= PID_SEEN) {
+			stress_fail(&t->bad[B_ERRNO], NULL, "proc worker: fork(): %s", strerrorname_np(errno));
+			break;
+		}
+		atomic_store(&t->watched[pid], 1);
+		r = kq_ctl(t->kq[PROC_SLOT], pid, EVFILT_PROC, EV_ADD, NOTE_EXIT | NOTE_FORK | NOTE_TRACK, 0,
+			   ud_make(TAG_PROC, PROC_SLOT, pid));
+		if (r)
+			stress_fail(&t->bad[B_PROC], NULL, "(e) EV_ADD EVFILT_PROC on a child before reaping it: %s",
+				    strerrorname_np(r));
+		atomic_fetch_add(&t->proc_children, 1);
+		if (waitpid(pid, &st, 0) != pid)
+			stress_fail(&t->bad[B_ERRNO], NULL, "proc worker: waitpid: %s", strerrorname_np(errno));
+		kill(getpid(), SIGUSR2);
+		atomic_fetch_add(&t->sig_sent, 1);
+		if (pwrite(fd, "x", 1, round % 4096) != 1)
+			stress_fail(&t->bad[B_ERRNO], NULL, "proc worker: pwrite: %s", strerrorname_np(errno));
+		w->calls += 3;
 	}
 	return NULL;
 }
@@ -1154,6 +1290,11 @@ FIXTURE_SETUP(torture)
 	t->name = variant->nkq == 1 ? "one_kqueue" : "three_kqueues";
 	t->clear_bits = calloc((size_t)CLEAR_N * CLEAR_SEQ_MAX / 64, sizeof(*t->clear_bits));
 	ASSERT_NE(NULL, t->clear_bits);
+	t->exit_seen = calloc(PID_SEEN, 1);
+	t->watched = calloc(PID_SEEN, 1);
+	ASSERT_NE(NULL, t->exit_seen);
+	ASSERT_NE(NULL, t->watched);
+	signal(SIGUSR2, SIG_IGN);
 	for (int s = 0; s < S_N; s++) {
 		t->kq[s] = s < S_SHARED && s >= variant->nkq ? t->kq[0] : kqueue();
 		ASSERT_LE(0, t->kq[s]) TH_LOG("kqueue(): %s", strerror(errno));
@@ -1176,12 +1317,12 @@ FIXTURE_SETUP(torture)
 
 FIXTURE_TEARDOWN(torture) {}
 
-enum { W_SCAN = 5, W_MUT = 2 };
+enum { W_SCAN = 5, W_MUT = 2, W_OTHER = 7 };
 
 TEST_F_TIMEOUT(torture, everything_at_once, variant_secs() + 120)
 {
 	struct torture *t = self->t;
-	struct worker w[W_SCAN + W_MUT + 6];
+	struct worker w[W_SCAN + W_MUT + W_OTHER];
 	pthread_t pt[RING_N];
 	int nw = 0, secs = variant_secs(), n, lost = 0;
 	long last_hops = -1, calls = 0, events = 0, once = 0, ctrig = 0, cgot = 0;
@@ -1194,10 +1335,10 @@ TEST_F_TIMEOUT(torture, everything_at_once, variant_secs() + 120)
 		ASSERT_EQ(0, pthread_create(&pt[i], NULL, player_fn, &t->ring[i]));
 	for (int k = 0; k < RING_TOKENS; k++)
 		ASSERT_EQ(1, write(t->ring_p[k * RING_N / RING_TOKENS][1], "t", 1));
-	for (int i = 0; i < W_SCAN + W_MUT + 6; i++) {
+	for (int i = 0; i < W_SCAN + W_MUT + W_OTHER; i++) {
 		static void *(*const fn[])(void *) = {
 			scanner_fn, scanner_fn, scanner_fn, scanner_fn, scanner_fn, mutator_fn, mutator_fn,
-			churner_fn, timer_fn, clear_trigger_fn, toggler_fn, closer_fn, forker_fn,
+			churner_fn, timer_fn, clear_trigger_fn, toggler_fn, closer_fn, forker_fn, proc_fn,
 		};
 
 		w[i] = (struct worker){ .t = t, .id = i < W_SCAN ? i : i - W_SCAN, .rs = rnd_seed(i + 17) };
@@ -1283,6 +1424,26 @@ TEST_F_TIMEOUT(torture, everything_at_once, variant_secs() + 120)
 			       (long)atomic_load(&t->clear_trig[i]), (long)atomic_load(&t->clear_max[i]));
 		EXPECT_GE(atomic_load(&t->clear_trig[i]), atomic_load(&t->clear_got[i]));
 	}
+	/* (e): every watched process and every tracked grandchild exited exactly once */
+	{
+		long missing = 0, first = 0;
+
+		for (int pid = 1; pid < PID_SEEN; pid++) {
+			if (atomic_load(&t->watched[pid]) && !atomic_load(&t->exit_seen[pid]) && !missing++)
+				first = pid;
+		}
+		EXPECT_EQ(0, missing) TH_LOG("(e) %ld watched processes never reported NOTE_EXIT (first: pid %ld, %s)",
+					     missing, first, atomic_load(&t->watched[first]) == 2 ? "tracked" : "registered");
+		EXPECT_EQ(atomic_load(&t->sig_sent), atomic_load(&t->sig_got))
+			TH_LOG("(e) SIGUSR2 sent %ld times, EVFILT_SIGNAL counted %ld", (long)atomic_load(&t->sig_sent),
+			       (long)atomic_load(&t->sig_got));
+		EXPECT_LT(0, atomic_load(&t->proc_tracked));
+		EXPECT_LT(0, atomic_load(&t->vnode_events));
+	}
+	stress_note("torture(%s): %ld watched children, %ld tracked grandchildren, %ld NOTE_EXITs, "
+		    "%ld signals counted, %ld vnode events", t->name, (long)atomic_load(&t->proc_children),
+		    (long)atomic_load(&t->proc_tracked), (long)atomic_load(&t->proc_exits),
+		    (long)atomic_load(&t->sig_got), (long)atomic_load(&t->vnode_events));
 	stress_note("torture(%s): %d s, %ld kevent calls, %ld events, %ld changes (%ld receipts), "
 		    "%ld closes, %ld kqueue closes, %ld forks, %ld exits with knotes, %ld token hops, "
 		    "%ld exactly-once firings, %ld EV_CLEAR triggers / %ld receptions, %ld timer ops, "

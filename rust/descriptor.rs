@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Knotes whose ident is a file descriptor (EVFILT_READ/WRITE/EMPTY, EVFILT_VNODE,
+//! EVFILT_PROCDESC): resolving the descriptor, and the knote's tie to the file it named.
+//!
+//! FreeBSD knotes belong to a descriptor, not to a file: before a change on (fd, filter) and
+//! before reporting, the descriptor is looked up again (`fget`); a knote whose descriptor was
+//! closed, or now names another file, is stale and dropped (EBADF for a closed number; a new
+//! knote for a reused one). Cost: one `fget`/`fput` per change and per reported event.
+//!
+//! The tie ([`bind`], undone by [`unbind`]): a knote never keeps a close-notifying file (pipe,
+//! socket, regular file, ...) alive: it holds the file's address only and is listed in
+//! `file_watch`'s table, whose close handler removes it when the file is released. Files
+//! without close notification (anonymous inodes: eventfd, timerfd, pidfd, ...) are pinned
+//! with a reference instead, dropped with the knote (README, known differences).
+
+use crate::file_watch;
+use crate::knote::Knote;
+use kernel::{bindings, prelude::*, sync::Arc};
+
+/// The descriptor number of a descriptor knote's ident: EBADF beyond INT_MAX (FreeBSD checks
+/// fd filters' idents against the descriptor table first).
+pub(crate) fn fd_of(ident: u64) -> Result<u32> {
+    if ident > i32::MAX as u64 {
+        return Err(EBADF);
+    }
+    Ok(ident as u32)
+}
+
+/// A counted reference to the file of a descriptor of the current process.
+pub(crate) struct FileRef(*mut bindings::file);
+
+impl FileRef {
+    /// `fget(fd)`, or EBADF.
+    pub(crate) fn get(fd: u32) -> Result<FileRef> {
+        // SAFETY: `fget` returns a counted reference or null.
+        let f = unsafe { bindings::fget(fd) };
+        if f.is_null() {
+            return Err(EBADF);
+        }
+        Ok(FileRef(f))
+    }
+
+    /// The file a descriptor knote's ident names now.
+    pub(crate) fn of_ident(ident: u64) -> Result<FileRef> {
+        FileRef::get(fd_of(ident)?)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: We own the reference `fget` took. In process context the last `fput` is
+        // deferred to the return to user space, so no lock of ours is held by `__fput`.
+        unsafe { bindings::fput(self.0) }
+    }
+}
+
+/// Whether descriptor `fd` of the current process names `file`.
+pub(crate) fn descriptor_names(fd: u32, file: *mut bindings::file) -> bool {
+    FileRef::get(fd).is_ok_and(|f| f.as_ptr() == file)
+}
+
+/// Whether a descriptor knote's ident still names the file it was registered for.
+pub(crate) fn still_named(kn: &Knote) -> bool {
+    let file = kn.file.load(kernel::sync::atomic::ordering::Acquire);
+    file != 0 && fd_of(kn.key.ident).is_ok_and(|fd| descriptor_names(fd, file as *mut bindings::file))
+}
+
+/// Whether `kn` was registered for another file than the one its descriptor names now (the
+/// number was closed, and maybe reused, since): that knote is gone.
+pub(crate) fn is_stale(kn: &Knote, file: &FileRef) -> bool {
+    kn.file.load(kernel::sync::atomic::ordering::Acquire) != file.as_ptr() as usize
+}
+
+/// `Init::file` for a new knote on `file`: its address, and whether the knote must pin it.
+pub(crate) fn binding(file: &FileRef) -> (*mut bindings::file, bool) {
+    (file.as_ptr(), !file_watch::notifies_close(file.as_ptr()))
+}
+
+/// Ties a new knote to its file: a reference (pinned files) or an entry in the close-watch
+/// table. Process context, under the kqueue's `inner`.
+pub(crate) fn bind(kn: &Arc<Knote>, file: &FileRef) -> Result {
+    if kn.pinned {
+        // SAFETY: We hold a reference to `file`; the new one is the knote's, dropped by
+        // `Knote::unpin_file`.
+        unsafe { bindings::get_file(file.as_ptr()) };
+        Ok(())
+    } else {
+        file_watch::watch(kn, file.as_ptr())
+    }
+}
+
+/// Ties a new knote to its file and lists it in the close-watch table even if it must pin the
+/// file (a knote that hears its inode's events, `FilterOps::hears_inode`, needs the inode mark
+/// the table keeps; a pinned file's entry just never sees a close).
+pub(crate) fn bind_watched(kn: &Arc<Knote>, file: &FileRef) -> Result {
+    if kn.pinned {
+        // SAFETY: We hold a reference to `file`; the new one is the knote's, dropped by
+        // `unbind_watched` (also when `watch` fails: the caller detaches the knote).
+        unsafe { bindings::get_file(file.as_ptr()) };
+    }
+    file_watch::watch(kn, file.as_ptr())
+}
+
+/// Undoes `bind_watched`. Under the kqueue's `inner`.
+pub(crate) fn unbind_watched(kn: &Knote) {
+    // Only `forget` clears a pinned knote's `file` (its file never reports a close).
+    let file = kn.file.load(kernel::sync::atomic::ordering::Relaxed);
+    file_watch::forget(kn);
+    if kn.pinned && file != 0 {
+        // SAFETY: The reference `bind_watched` took for the knote, dropped once: `forget`
+        // cleared `file`, and a knote is unbound once under `inner` (later calls see 0).
+        unsafe { bindings::fput(file as *mut bindings::file) };
+    }
+}
+
+/// Unties a knote from its file (and unhooks it from the file's wait queues): drops the
+/// pinned reference, or leaves the close-watch table. Under the kqueue's `inner`.
+pub(crate) fn unbind(kn: &Knote) {
+    if kn.pinned {
+        kn.hooks.unhook();
+        kn.unpin_file();
+    } else {
+        file_watch::forget(kn);
+    }
+}
