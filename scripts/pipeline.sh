@@ -155,7 +155,7 @@ torture|fuzz)
 demo)
   stage userspace build_userspace
   stage echo-demo build_echo_demo
-  stage supervisor-demo build_supervisor_demo
+  stage supervisor build_supervisor_demo
   stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-demo.cpio.gz" -m kqueue.ko -d "$out/bin/kq-demo" \
     -d "$out/bin/kq_echo_demo" -d "$out/bin/kq_supervisor"
   rc=0; timed vm-demo scripts/run-vm.sh "$bzimage" "$out/initramfs-demo.cpio.gz" demo "$logs/demo.log" || rc=$?

@@ -223,7 +223,7 @@ static void status_str(int st, char *buf, size_t len)
 	if (WIFEXITED(st))
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
 	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "was killed by %s", sigabbrev_np(WTERMSIG(st)) ?
+		snprintf(buf, len, "was killed by SIG%s", sigabbrev_np(WTERMSIG(st)) ?
 			 sigabbrev_np(WTERMSIG(st)) : "?");
 	else
 		snprintf(buf, len, "ended with wait status 0x%x", st);
@@ -410,8 +410,8 @@ int main(int argc, char **argv)
 			}
 			switch (e->filter) {
 			case EVFILT_SIGNAL:
-				say("[signal] %s x%lld", sigabbrev_np((int)e->ident) ? sigabbrev_np((int)e->ident) : "?",
-				    (long long)e->data);
+				say("[signal] SIG%s x%lld", sigabbrev_np((int)e->ident) ?
+				    sigabbrev_np((int)e->ident) : "?", (long long)e->data);
 				if (e->ident == SIGTERM) {
 					sigterms += (int)e->data;
 					if (!term_sent) {	/* from outside: stop now */

@@ -21,13 +21,13 @@
  *      registered and not deleted child reports NOTE_EXIT exactly once, with EV_EOF|EV_ONESHOT
  *      and data = the wait status (== waitpid()'s); a deleted one at most once and never in a
  *      call that began after EV_DELETE returned; nothing left afterwards.
- *  proc.track_fork_storm_and_close: a tracked child (NOTE_EXIT|NOTE_FORK|NOTE_TRACK) forks 8
+ *  track.fork_storm_and_close: a tracked child (NOTE_EXIT|NOTE_FORK|NOTE_TRACK) forks 8
  *      children at once, some of which fork again; every other round the kqueue is closed in
  *      the middle of the storm. In the rounds that keep it: every descendant has exactly one
  *      NOTE_CHILD (data = its parent's pid) and one NOTE_EXIT (its status), forkers NOTE_FORK,
  *      all with the tracked parent's udata, no NOTE_TRACKERR, no stray pid, no knote left. In
  *      all rounds every process exits as it should.
- *  proc.exit_with_knotes_on_itself: processes that watch themselves (EVFILT_PROC on getpid()),
+ *  selfwatch.exit_with_knotes_on_itself: processes that watch themselves (EVFILT_PROC on getpid()),
  *      their parent (the test, which forks all the time) and SIGUSR1 exit with the knotes in
  *      place: right after checking one event, after a fork, with a thread asleep in kevent()
  *      and another signalling (exit_group), or SIGKILLed at a random moment. Each one's own
@@ -35,9 +35,9 @@
  *  vnode.add_delete_close_while_files_change: 2 writers write, truncate, chmod, link, unlink
  *      and rename (also across directories) 8 files while a registrar EV_ADDs (random note
  *      masks, O_RDONLY / O_PATH / O_WRONLY descriptors), EV_DELETEs, disables/enables, closes
- *      and dup2()s over (another file; a pipe, where EV_ADD must say EINVAL) its descriptors,
- *      and 2 scanners collect. Every record: fflags a non-empty subset of its knote's mask,
- *      data 0, EV_CLEAR, ident = the descriptor registered with that udata; none of a knote
+ *      and dup2()s over (a new open of another file; a pipe, where EV_ADD must say EINVAL) its
+ *      descriptors, and 2 scanners collect. Every record: fflags a non-empty subset of its
+ *      knote's mask, data 0, EV_CLEAR, ident = the descriptor registered with that udata; none of a knote
  *      deleted, closed or dup2()ed over before the call began, none of a disabled one. The
  *      directory's knote sees NOTE_WRITE; afterwards a write to a quiet file gives exactly
  *      NOTE_WRITE|NOTE_EXTEND and nothing else is pending.
@@ -1629,17 +1629,26 @@ static void vn_registrar(FIXTURE_DATA(vnode) *self, struct vn_slot *slots, int s
 			}
 			atomic_fetch_add(&self->closes, 1);
 			break;
-		case 8:	/* dup2() another slot's file over this one */
-			if (i == j)
-				break;
-			if (dup2(slots[j].fd, s->fd) < 0) {
-				stress_fail(&self->bad, NULL, "dup2: %s", strerrorname_np(errno));
+		case 8: {	/* dup2() another file over this one */
+			/*
+			 * A new open of another slot's file, not that slot's descriptor: the
+			 * module drops the knote of a closed descriptor whose file stays open
+			 * elsewhere only lazily, and revives it if the same open file comes
+			 * back on the same number (README: a documented difference), which a
+			 * dup2() between slots would do.
+			 */
+			int nfd = vn_open_slot(self, j, &rs);
+
+			if (nfd < 0 || dup2(nfd, s->fd) < 0) {
+				stress_fail(&self->bad, NULL, "open/dup2: %s", strerrorname_np(errno));
 				return;
 			}
+			close(nfd);
 			vn_gone(self, s);
-			s->pipe = slots[j].pipe;
+			s->pipe = false;
 			atomic_fetch_add(&self->dup2s, 1);
 			break;
+		}
 		default: {	/* dup2() a pipe over it: EVFILT_VNODE must refuse it */
 			int p[2];
 
