@@ -30,6 +30,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -392,12 +393,108 @@ static inline int pidfd_open(pid_t pid, unsigned int flags)
 	return (int)syscall(SYS_pidfd_open, pid, flags);
 }
 
-/* clone3() that behaves like fork() in the child (no new stack). */
+/*
+ * clone3() that behaves like fork() in the child (no new stack); the child
+ * closes the parent_only() descriptors as after kq_fork(). The child must only
+ * make plain system calls and _exit() (glibc's fork handlers did not run).
+ */
 static inline pid_t clone3_fork(struct kq_clone_args *args)
 {
+	pid_t p;
+
 	fflush(stdout);
 	fflush(stderr);
-	return (pid_t)syscall(SYS_clone3, args, sizeof(*args));
+	p = (pid_t)syscall(SYS_clone3, args, sizeof(*args));
+	if (p == 0)
+		close_parent_fds();
+	return p;
+}
+
+/* Become uid/gid 65534 (nobody), staying dumpable (so that our own children may be inspected). */
+static inline int drop_privileges(void)
+{
+	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		return -1;
+	return prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+/* ---- an event log: events of several knotes, none lost while waiting for one ---- */
+
+struct evlog {
+	struct kevent ev[256];
+	bool taken[256];
+	int n;
+};
+
+/* Append whatever kevent() returns within timeout_ms (one call); returns the count or -errno. */
+static inline int evlog_fetch(int kq, struct evlog *l, long timeout_ms)
+{
+	int room = (int)(sizeof(l->ev) / sizeof(l->ev[0])) - l->n, n;
+
+	if (room <= 0)
+		return -ENOSPC;
+	n = kq_get(kq, &l->ev[l->n], room, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++)
+		l->taken[l->n + i] = false;
+	l->n += n;
+	return n;
+}
+
+/*
+ * The first not yet taken event (ident, filter) whose fflags contain all of
+ * `fflags`, waiting up to timeout_ms for it; marks it taken and returns it, or
+ * NULL.
+ */
+static inline struct kevent *evlog_wait(int kq, struct evlog *l, uint64_t ident, int filter,
+					unsigned int fflags, long timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
+	int from = 0;
+
+	for (;;) {
+		int64_t left;
+
+		for (int i = from; i < l->n; i++) {
+			if (!l->taken[i] && l->ev[i].ident == ident && l->ev[i].filter == filter &&
+			    (l->ev[i].fflags & fflags) == fflags) {
+				l->taken[i] = true;
+				return &l->ev[i];
+			}
+		}
+		from = 0;
+		left = (deadline - now_ns()) / NSEC_PER_MSEC;
+		if (left < 0)
+			return NULL;
+		if (evlog_fetch(kq, l, left) < 0)
+			return NULL;
+	}
+}
+
+/* Collect events for ms, then return how many (ident, filter) events the log holds in all. */
+static inline int evlog_count_after(int kq, struct evlog *l, uint64_t ident, int filter, long ms)
+{
+	int64_t deadline = now_ns() + (int64_t)ms * NSEC_PER_MSEC;
+	int c = 0;
+
+	for (;;) {
+		int64_t left = (deadline - now_ns()) / NSEC_PER_MSEC;
+
+		if (left <= 0 || evlog_fetch(kq, l, left) < 0)
+			break;
+	}
+	for (int i = 0; i < l->n; i++)
+		c += l->ev[i].ident == ident && l->ev[i].filter == filter;
+	return c;
+}
+
+static inline void evlog_dump(struct __test_metadata *_metadata, const struct evlog *l)
+{
+	for (int i = 0; i < l->n; i++)
+		TH_LOG("  event %d: ident %lld filter %s flags 0x%x fflags 0x%x data %lld%s", i,
+		       (long long)l->ev[i].ident, filt_name(l->ev[i].filter), l->ev[i].flags,
+		       l->ev[i].fflags, (long long)l->ev[i].data, l->taken[i] ? " (taken)" : "");
 }
 
 /* ---- re-executing this binary (NOTE_EXEC) ------------------------------------------ */
