@@ -115,21 +115,69 @@ static inline int64_t kq_receipt(int kq, uint64_t ident, int filter, unsigned in
 }
 
 /*
- * Collect events from kq for up to timeout_ms and look for one with
- * (ident, filter). Returns 1 (copied to *out if out) as soon as one is seen,
- * 0 if none came before the deadline, -errno if kevent() failed. EINTR (a
- * signal handler ran) just continues. Events of other knotes that come back
- * meanwhile are consumed: tests call it with that in mind.
+ * Events retrieved while looking for another knote's are kept here (per kqueue)
+ * and handed out by the next kq_find()/kq_count_of() that asks for them, so a
+ * test that waits for several knotes of one kqueue in turn loses nothing.
+ */
+static struct {
+	int kq;
+	struct kevent ev;
+} kq_stash[256];
+static int kq_nstash;
+
+static inline void stash_put(int kq, const struct kevent *ev)
+{
+	if (kq_nstash < (int)(sizeof(kq_stash) / sizeof(kq_stash[0]))) {
+		kq_stash[kq_nstash].kq = kq;
+		kq_stash[kq_nstash].ev = *ev;
+		kq_nstash++;
+	}
+}
+
+/* Take the first stashed event (ident, filter) of kq into *out; 1 if there was one. */
+static inline int stash_take(int kq, uint64_t ident, int filter, struct kevent *out)
+{
+	for (int i = 0; i < kq_nstash; i++) {
+		if (kq_stash[i].kq == kq && kq_stash[i].ev.ident == ident &&
+		    kq_stash[i].ev.filter == filter) {
+			if (out)
+				*out = kq_stash[i].ev;
+			memmove(&kq_stash[i], &kq_stash[i + 1],
+				(size_t)(kq_nstash - i - 1) * sizeof(kq_stash[0]));
+			kq_nstash--;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static inline int stash_count(int kq)
+{
+	int c = 0;
+
+	for (int i = 0; i < kq_nstash; i++)
+		c += kq_stash[i].kq == kq;
+	return c;
+}
+
+/*
+ * Look for an event (ident, filter) of kq for up to timeout_ms: in the stash
+ * first, then from kevent() (other events retrieved meanwhile go to the
+ * stash). Returns 1 (copied to *out if out) as soon as one is seen, 0 if none
+ * came before the deadline, -errno if kevent() failed. EINTR (a signal handler
+ * ran) just continues.
  */
 static inline int kq_find(int kq, uint64_t ident, int filter, struct kevent *out, long timeout_ms)
 {
 	int64_t deadline = now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
 	struct kevent ev[64];
 
+	if (stash_take(kq, ident, filter, out))
+		return 1;
 	for (;;) {
 		int64_t left = deadline - now_ns();
 		struct timespec ts;
-		int n;
+		int n, found = 0;
 
 		if (left < 0)
 			left = 0;
@@ -141,26 +189,33 @@ static inline int kq_find(int kq, uint64_t ident, int filter, struct kevent *out
 			return -errno;
 		}
 		for (int i = 0; i < n; i++) {
-			if (ev[i].ident == ident && ev[i].filter == filter) {
+			if (!found && ev[i].ident == ident && ev[i].filter == filter) {
 				if (out)
 					*out = ev[i];
-				return 1;
+				found = 1;
+			} else {
+				stash_put(kq, &ev[i]);
 			}
 		}
+		if (found)
+			return 1;
 		if (left == 0)
 			return 0;
 	}
 }
 
 /*
- * Number of events (ident, filter) returned by one non-blocking kevent() call
- * (the last one in *out), or -errno.
+ * Number of events (ident, filter) pending now: the stashed ones plus those
+ * returned by one non-blocking kevent() call (others go to the stash); the
+ * last one in *out. -errno if kevent() failed.
  */
 static inline int kq_count_of(int kq, uint64_t ident, int filter, struct kevent *out)
 {
 	struct kevent ev[64];
 	int n, c = 0;
 
+	while (stash_take(kq, ident, filter, out))
+		c++;
 	do
 		n = kq_poll(kq, ev, 64);
 	while (n < 0 && errno == EINTR);
@@ -171,6 +226,8 @@ static inline int kq_count_of(int kq, uint64_t ident, int filter, struct kevent 
 			c++;
 			if (out)
 				*out = ev[i];
+		} else {
+			stash_put(kq, &ev[i]);
 		}
 	}
 	return c;
@@ -194,11 +251,14 @@ static inline int kq_count_of(int kq, uint64_t ident, int filter, struct kevent 
 		       __ev.flags, __ev.fflags, (long long)__ev.data);                 \
 	} while (0)
 
-/* Nothing at all may be pending in kq (one non-blocking look). */
+/* Nothing at all may be pending in kq (nothing stashed, and one non-blocking look). */
 #define ASSERT_KQ_EMPTY(kq)                                                            \
 	do {                                                                           \
 		struct kevent __ev = { 0 };                                            \
-		int __n = kq_poll(kq, &__ev, 1);                                       \
+		int __n;                                                               \
+		ASSERT_EQ(0, stash_count(kq))                                          \
+		TH_LOG("events retrieved earlier are still unclaimed");                \
+		__n = kq_poll(kq, &__ev, 1);                                           \
 		ASSERT_EQ(0, __n)                                                      \
 		TH_LOG("unexpected event: ident %lld filter %s flags 0x%x fflags 0x%x " \
 		       "data %lld", (long long)__ev.ident, filt_name(__ev.filter),     \

@@ -322,6 +322,33 @@ TEST(bad_fflags_einval)
 	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
 }
 
+/* fflags other than NOTE_EXIT on an EV_ADD that modifies an existing knote: EINVAL too. */
+TEST(bad_fflags_on_modify_einval)
+{
+	struct kevent ev;
+	struct gate g;
+	int status, pfd;
+	int64_t r;
+	pid_t pid;
+
+	KQ_OPEN(kq);
+	alarm(10);
+	ASSERT_EQ(0, gate_init(&g));
+	pid = spawn_waiting(&g, 2);
+	ASSERT_LT(0, pid);
+	pfd = pidfd_open(pid, 0);
+	ASSERT_LE(0, pfd);
+	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 1));
+	r = kq_receipt(kq, pfd, EVFILT_PROCDESC, EV_ADD, NOTE_EXIT | NOTE_FORK, 0, 2, NULL);
+	EXPECT_EQ(EINVAL, r) TH_LOG("fflags 0x%x on an existing knote: got %lld",
+				    NOTE_EXIT | NOTE_FORK, (long long)r);
+	gate_open(&g);
+	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
+	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(2));
+	EXPECT_EQ(1, UDV(ev));
+	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+}
+
 /* close() of the pidfd removes the knote: no event at the exit, EV_DELETE is EBADF. */
 TEST(close_removes_knote)
 {
