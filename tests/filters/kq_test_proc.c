@@ -431,6 +431,96 @@ TEST(unprivileged_watching_own_child_and_self)
 	       "12: no NOTE_EXIT, 13: wrong record)", WEXITSTATUS(status));
 }
 
+/*
+ * Same user, but the target is not dumpable (prctl(PR_SET_DUMPABLE, 0)): no
+ * ptrace read access, so EPERM (kill(2) would be allowed: that is not the rule).
+ * Returns the errno of the EV_ADD.
+ */
+static int nobody_watches_nondumpable_child(void *arg)
+{
+	int p[2], q[2], kq, r, status;
+	pid_t c;
+	char ch;
+
+	(void)arg;
+	if (pipe(p) || pipe(q))
+		return 202;
+	c = fork();
+	if (c == 0) {
+		close(p[0]);
+		close(q[1]);
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (write(p[1], "r", 1) != 1)
+			_exit(1);
+		while (read(q[0], &ch, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	if (c < 0)
+		return 203;
+	close(p[1]);
+	close(q[0]);
+	if (read(p[0], &ch, 1) != 1)
+		return 204;
+	kq = kqueue();
+	if (kq < 0)
+		return 201;
+	r = kq_ctl(kq, (uint64_t)c, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, 0);
+	close(q[1]);
+	waitpid(c, &status, 0);
+	return r;
+}
+
+TEST(unprivileged_watching_nondumpable_child_eperm)
+{
+	int status;
+
+	alarm(20);
+	status = as_nobody(nobody_watches_nondumpable_child, NULL);
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status 0x%x", status);
+	ASSERT_EQ(EPERM, WEXITSTATUS(status))
+	TH_LOG("EV_ADD of an own non-dumpable child as uid 65534: %d (%s), expected EPERM",
+	       WEXITSTATUS(status),
+	       WEXITSTATUS(status) < 200 ? strerrorname_np(WEXITSTATUS(status)) : "setup failed");
+}
+
+/*
+ * The target's real and effective uid are 65534 but its saved uid is 0 (and it
+ * is dumpable): ptrace read access needs all three to match, so uid 65534 gets
+ * EPERM (kill(2) would be allowed: that is not the rule).
+ */
+TEST(unprivileged_watching_saved_root_uid_eperm)
+{
+	struct report rep;
+	struct gate g;
+	int status;
+	int32_t v;
+	pid_t t;
+
+	alarm(20);
+	ASSERT_EQ(0, gate_init(&g));
+	ASSERT_EQ(0, report_init(&rep));
+	t = kq_fork();
+	ASSERT_LE(0, t);
+	if (t == 0) {
+		if (setresuid(65534, 65534, 0) || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+			_exit(1);
+		report_send(&rep, 1);
+		gate_wait(&g);
+		_exit(0);
+	}
+	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
+	status = as_nobody(add_as_nobody, (void *)(uintptr_t)t);
+	gate_open(&g);
+	ASSERT_EQ(t, wait_pid_ms(t, &v, KQ_WAIT_MS));
+	ASSERT_EQ(0, v) TH_LOG("target's setresuid failed");
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status 0x%x", status);
+	ASSERT_EQ(EPERM, WEXITSTATUS(status))
+	TH_LOG("EV_ADD of a uid 65534 process with saved uid 0, as uid 65534: %d (%s), "
+	       "expected EPERM", WEXITSTATUS(status),
+	       WEXITSTATUS(status) < 200 ? strerrorname_np(WEXITSTATUS(status)) : "setup failed");
+}
+
 /* ---- NOTE_FORK ---- */
 
 TEST(note_fork)

@@ -209,6 +209,19 @@ TEST_F(vn, truncate_shrink_is_attrib)
 	close(w);
 }
 
+/* open(O_TRUNC) of a non-empty file is a truncate: NOTE_ATTRIB. */
+TEST_F(vn, open_o_trunc_is_attrib)
+{
+	int w;
+
+	ASSERT_EQ(0, make_file(self->path, 100));
+	ASSERT_OK(vn_add(self->kq, self->fd, NOTE_ATTRIB | NOTE_EXTEND, 0, 0));
+	w = open(self->path, O_WRONLY | O_TRUNC);
+	ASSERT_LE(0, w);
+	ASSERT_VNODE(self->kq, self->fd, NOTE_ATTRIB);
+	close(w);
+}
+
 TEST_F(vn, truncate_grow_is_attrib_extend)
 {
 	int w = open(self->path, O_WRONLY);
@@ -273,6 +286,16 @@ TEST_F(vn, unlink_one_of_two_names)
 	ASSERT_EQ(0, link(self->path, in(self->dir, "g")));
 	ASSERT_OK(vn_add(self->kq, self->fd, NOTE_DELETE | NOTE_LINK, 0, 0));
 	ASSERT_EQ(0, unlink(in(self->dir, "g")));
+	ASSERT_VNODE(self->kq, self->fd, NOTE_DELETE | NOTE_LINK);
+}
+
+/* rename() over one of two names of the file: NOTE_DELETE, and NOTE_LINK since a link remains. */
+TEST_F(vn, rename_over_one_of_two_names)
+{
+	ASSERT_EQ(0, link(self->path, in(self->dir, "g")));
+	ASSERT_EQ(0, make_file(in(self->dir, "h"), 1));
+	ASSERT_OK(vn_add(self->kq, self->fd, NOTE_DELETE | NOTE_LINK | NOTE_RENAME, 0, 0));
+	ASSERT_EQ(0, rename(in(self->dir, "h"), in(self->dir, "g")));
 	ASSERT_VNODE(self->kq, self->fd, NOTE_DELETE | NOTE_LINK);
 }
 
