@@ -257,7 +257,7 @@ TEST(oneshot_implied)
 
 TEST(not_a_pidfd_einval)
 {
-	int p[2], s[2], efd, kq2, nul;
+	int p[2], s[2], efd, kq2, nul, pfd;
 
 	KQ_OPEN(kq);
 	alarm(10);
@@ -276,6 +276,11 @@ TEST(not_a_pidfd_einval)
 	ASSERT_ERRNO(EINVAL, pd_add(kq, kq2, NOTE_EXIT, 0, 0));
 	ASSERT_ERRNO(EINVAL, pd_add(kq, kq, NOTE_EXIT, 0, 0));
 	ASSERT_ERRNO(EINVAL, pd_add(kq, nul, NOTE_EXIT, 0, 0));
+	ASSERT_KQ_EMPTY(kq);
+	/* A pidfd is accepted (a filter that refuses everything fails here). */
+	pfd = pidfd_open(getpid(), 0);
+	ASSERT_LE(0, pfd);
+	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_KQ_EMPTY(kq);
 }
 

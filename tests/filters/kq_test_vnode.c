@@ -890,6 +890,8 @@ TEST_F(vn, non_vnode_descriptors_einval)
 	ASSERT_ERRNO(EINVAL, vn_add(self->kq, kq2, NOTE_WRITE, 0, 0));
 	ASSERT_ERRNO(EINVAL, vn_add(self->kq, self->kq, NOTE_WRITE, 0, 0));
 	ASSERT_KQ_EMPTY(self->kq);
+	/* The regular file is accepted (a filter that refuses everything fails here). */
+	ASSERT_OK(vn_add(self->kq, self->fd, NOTE_WRITE, 0, 0));
 }
 
 TEST_F(vn, closed_fd_ebadf)
