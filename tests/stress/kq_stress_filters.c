@@ -308,9 +308,10 @@ static void *sig_toggler(void *arg)
 			r = kq_ctl(self->kq, SIG_IGNORED, EVFILT_SIGNAL, EV_ADD, 0, 0, UD_IGNORED);
 			break;
 		case 1:	/* disabled: keeps counting, reports the total once enabled */
-			r = kq_ctl(self->kq, SIG_BLOCKED, EVFILT_SIGNAL, EV_DISABLE, 0, 0, 0);
+			/* (every change sets udata, as in FreeBSD: give the same) */
+			r = kq_ctl(self->kq, SIG_BLOCKED, EVFILT_SIGNAL, EV_DISABLE, 0, 0, UD_BLOCKED);
 			spin(rnd_below(&rs, 50000));
-			r = r ?: kq_ctl(self->kq, SIG_BLOCKED, EVFILT_SIGNAL, EV_ENABLE, 0, 0, 0);
+			r = r ?: kq_ctl(self->kq, SIG_BLOCKED, EVFILT_SIGNAL, EV_ENABLE, 0, 0, UD_BLOCKED);
 			break;
 		default:
 			r = 0;
@@ -1609,8 +1610,9 @@ static void vn_registrar(FIXTURE_DATA(vnode) *self, struct vn_slot *slots, int s
 		case 5:	/* EV_DISABLE / EV_ENABLE */
 			if (!s->gen)
 				break;
+			/* every change sets udata (as in FreeBSD): the same generation */
 			r = kq_ctl(self->kq, (uint64_t)s->fd, EVFILT_VNODE, s->disabled ? EV_ENABLE : EV_DISABLE,
-				   0, 0, 0);
+				   0, 0, (uint64_t)s->gen);
 			if (r)
 				stress_fail(&self->bad, NULL, "EV_ENABLE/EV_DISABLE on fd %d: %s", s->fd,
 					    strerrorname_np(r));
