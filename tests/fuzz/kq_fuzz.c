@@ -787,17 +787,17 @@ static void check_records(struct worker *w, const struct raw_kevent *ev, int n)
 		    k->filter != EVFILT_PROC && k->filter != EVFILT_PROCDESC && k->filter != EVFILT_VNODE)
 			violation(w, "event with filter %d (ident %llu flags %#x)", k->filter,
 				  (unsigned long long)k->ident, k->flags);
-		/* The new filters' records, as far as a random workload can tell. */
-		else if (k->filter == EVFILT_SIGNAL && (k->ident < 1 || k->ident > 64 || k->data < 1))
-			violation(w, "EVFILT_SIGNAL event with ident %llu data %lld",
-				  (unsigned long long)k->ident, (long long)k->data);
-		else if (k->filter == EVFILT_VNODE && (!k->fflags || (k->fflags & ~0x7ffu) || k->data))
-			violation(w, "EVFILT_VNODE event with fflags %#x data %lld", k->fflags,
-				  (long long)k->data);
-		else if ((k->filter == EVFILT_PROC || k->filter == EVFILT_PROCDESC) && !k->fflags &&
-			 !(k->flags & EV_EOF))
-			violation(w, "filter %d event (ident %llu flags %#x) with no fflags", k->filter,
-				  (unsigned long long)k->ident, k->flags);
+		/*
+		 * The new filters' records, as far as a random workload can tell: the ident is
+		 * a signal number, fflags within the vnode notes. (An EV_FORCEONESHOT knote
+		 * reports with nothing happened: fflags and data 0, so no more than that.)
+		 */
+		else if (k->filter == EVFILT_SIGNAL && (k->ident < 1 || k->ident > 64 || k->data < 0))
+			violation(w, "EVFILT_SIGNAL event with ident %llu data %lld flags %#x",
+				  (unsigned long long)k->ident, (long long)k->data, k->flags);
+		else if (k->filter == EVFILT_VNODE && ((k->fflags & ~0x7ffu) || k->data))
+			violation(w, "EVFILT_VNODE event with fflags %#x data %lld flags %#x", k->fflags,
+				  (long long)k->data, k->flags);
 		if (k->flags & KQ_ACTION_FLAGS)
 			violation(w, "event with action flags %#x (filter %d ident %llu)", k->flags,
 				  k->filter, (unsigned long long)k->ident);
