@@ -45,7 +45,7 @@ impl Kqueue {
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
         let nchanges =
-            i32::try_from(changes.len()).map_err(|_| io::Error::from_raw_os_error(ffi::EINVAL))?;
+            i32::try_from(changes.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let timeout = timeout.map(to_timespec);
         let args = KqKeventArgs {
             changelist: changes.as_ptr() as usize as u64,
@@ -124,7 +124,7 @@ mod tests {
             return;
         }
         let err = Kqueue::new().expect_err("no /dev/kqueue here");
-        assert_eq!(err.raw_os_error(), Some(ffi::ENOSYS));
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSYS));
         assert_eq!(err.kind(), io::ErrorKind::Unsupported);
     }
 }
