@@ -82,7 +82,7 @@ check)
   timed host-tests scripts/host-tests.sh "$logs/host.log" || true
   stage tests build_tests
   shopt -s nullglob
-  tests=("$out"/bin/kq_test_* "$out"/bin/kq_fd_test_* "$out"/bin/kq_stress_* "$out"/bin/kq_fuzz* "$out/bin/kq-rs-tests")
+  tests=("$out"/bin/kq_test_* "$out"/bin/kq_fd_test_* "$out"/bin/kq_stress_* "$out"/bin/kq_fuzz* "$out/bin/kq-rs-tests" "$out/bin/kq-echo-server")
   shopt -u nullglob
   stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-check.cpio.gz" -m kqueue.ko \
     -x tests/splat/kq_splat.ko -d "$out/bin/kq-demo" "${tests[@]/#/-t}"

@@ -37,21 +37,13 @@ fn kqueue_without_device_is_enosys() {
         assert_eq!(failed_errno(kqueue1(0)), Some(ENOSYS));
         assert_eq!(failed_errno(kqueue1(O_CLOEXEC)), Some(ENOSYS));
         assert_eq!(failed_errno(kqueuex(0)), Some(ENOSYS));
-        assert_eq!(
-            failed_errno(kqueuex(KQUEUE_CLOEXEC)),
-            Some(ENOSYS)
-        );
+        assert_eq!(failed_errno(kqueuex(KQUEUE_CLOEXEC)), Some(ENOSYS));
     }
 }
 
 #[test]
 fn kqueue1_rejects_flags_other_than_cloexec() {
-    for flags in [
-        1,
-        O_NONBLOCK,
-        O_CLOEXEC | O_RDWR,
-        -1,
-    ] {
+    for flags in [1, O_NONBLOCK, O_CLOEXEC | O_RDWR, -1] {
         assert_eq!(
             failed_errno(kqueue1(flags)),
             Some(EINVAL),
