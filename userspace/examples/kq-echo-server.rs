@@ -222,6 +222,10 @@ fn client(addr: SocketAddr, seed: u8, size: usize) -> Result<(), String> {
         writer.shutdown(Shutdown::Write)
     });
     let mut echo = Vec::with_capacity(size);
+    if size > 65536 {
+        // Read late, so the server meets full socket buffers and waits for EVFILT_WRITE.
+        thread::sleep(Duration::from_millis(300));
+    }
     let mut reader = stream;
     let read = reader.read_to_end(&mut echo);
     write

@@ -177,12 +177,15 @@ impl Filter {
     }
 
     /// A timer that fires once at the wall-clock time `at` (`NOTE_ABSTIME`; a time in the past
-    /// fires at once; later changes of the clock do not move it).
+    /// fires at once; later changes of the clock do not move it). `CLEAR` is not implied: as
+    /// on FreeBSD, a fired absolute timer stays active until deleted, so add it with
+    /// `ONESHOT` (or `CLEAR`).
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
-    /// use kqueue::Filter;
+    /// use kqueue::{Change, Filter, Flags};
     /// let alarm = Filter::timer_at(1, SystemTime::now() + Duration::from_secs(60));
+    /// let change = Change::add(alarm).flags(Flags::ONESHOT);
     /// ```
     pub fn timer_at(id: u64, at: SystemTime) -> Filter {
         let nanos = at

@@ -7,6 +7,8 @@ use std::time::Duration;
 use crate::change::{Change, UserOp};
 use crate::error::{ApplyError, ChangeError};
 use crate::event::{Event, Events};
+#[allow(unused_imports)] // for rustdoc
+use crate::flags::Flags;
 use crate::ffi;
 use crate::sys::{KEvent, KqKeventArgs, KqTimespec, EV_ERROR, EV_RECEIPT, KQ_KEVENT_KQFD};
 
@@ -96,6 +98,7 @@ impl Kqueue {
     /// one record per change: a failure does not stop the changes after it (plain kevent()
     /// stops at the first failure when it has no room for error records). Allocates nothing
     /// unless something fails (changes go to the kernel 32 at a time, from the stack).
+    /// As on FreeBSD, the knote keeps the flag: its events carry [`Flags::RECEIPT`].
     ///
     /// ```no_run
     /// use kqueue::{Change, Filter, Kqueue};
