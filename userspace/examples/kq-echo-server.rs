@@ -15,7 +15,7 @@
 //! - `EVFILT_USER` 0: stop (the self-test's clients trigger it when they are done).
 //!
 //! The self-test starts the server on 127.0.0.1 (any port), connects three clients from other
-//! threads (46 B, 3000 B and 2 MiB, the last one written and read concurrently so that the
+//! threads (46 B, 3000 B and 8 MiB, the last one written and read concurrently so that the
 //! server meets a full send buffer), checks every echo byte for byte and prints TAP.
 
 use std::collections::HashMap;
@@ -224,7 +224,7 @@ fn client(addr: SocketAddr, seed: u8, size: usize) -> Result<(), String> {
     let mut echo = Vec::with_capacity(size);
     if size > 65536 {
         // Read late, so the server meets full socket buffers and waits for EVFILT_WRITE.
-        thread::sleep(Duration::from_millis(300));
+        thread::sleep(Duration::from_millis(500));
     }
     let mut reader = stream;
     let read = reader.read_to_end(&mut echo);
@@ -248,7 +248,7 @@ fn client(addr: SocketAddr, seed: u8, size: usize) -> Result<(), String> {
 }
 
 fn self_test() -> ExitCode {
-    const SIZES: [usize; 3] = [46, 3000, 2 << 20];
+    const SIZES: [usize; 3] = [46, 3000, 8 << 20];
     println!("TAP version 13");
     println!("1..{}", SIZES.len() + 2);
     let mut server = match Server::new(SocketAddr::from(([127, 0, 0, 1], 0))) {
