@@ -58,8 +58,8 @@ pub enum Filter {
         /// What to report.
         notes: VnodeNotes,
     },
-    /// `EVFILT_PROC`: events of a process (`EPERM` if the caller may not signal it, `ESRCH`
-    /// if there is none). Implies `CLEAR`; `EXIT` comes with `EOF | ONESHOT` and the wait(2)
+    /// `EVFILT_PROC`: events of a process (`EPERM` if the caller may not inspect it, by
+    /// Linux's ptrace read rule; `ESRCH` if there is none). Implies `CLEAR`; `EXIT` comes with `EOF | ONESHOT` and the wait(2)
     /// status in `data`.
     Proc {
         /// The process id, in the caller's pid namespace.
