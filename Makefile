@@ -96,7 +96,7 @@ clean:
 	@kdir="$(KDIR)"; . scripts/env.sh; \
 	[ -n "$$kdir" ] || kdir=$$(ls -d "$$KQ_CACHE"/kbuild/*/.kq-built 2>/dev/null | head -n1 | xargs -r dirname); \
 	if [ -f Kbuild ] && [ -n "$$kdir" ]; then scripts/kmake.sh $(CURDIR) "$$kdir" clean; fi
-	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/stress tests/fuzz tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
+	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/stress tests/fuzz tests/filters tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
 	rm -rf build
 
 help:

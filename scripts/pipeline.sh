@@ -64,7 +64,7 @@ build_userspace() { # a fresh bin dir, so a test removed from the tree does not 
 }
 build_tests() {
   local t libs=(KSRC="$KSRC" KQ_INC="$top/userspace/include" KQ_LIB="$top/userspace/target/release" OUT="$out/bin")
-  for t in kqueue compat32 bench fd stress fuzz; do make -C tests/$t "${libs[@]}" || return; done
+  for t in kqueue compat32 bench fd stress fuzz filters; do make -C tests/$t "${libs[@]}" || return; done
   make -C tests/splat KDIR="$KDIR"
 }
 build_echo_demo() { # tests/fd's kqueue-driven TCP echo server and client, for make demo
