@@ -119,3 +119,42 @@ impl From<ApplyError> for io::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::Filter;
+
+    fn failure(index: usize, errno: i32) -> ChangeError {
+        ChangeError {
+            index,
+            change: Change::add(Filter::User { id: index as u64 }),
+            error: io::Error::from_raw_os_error(errno),
+        }
+    }
+
+    #[test]
+    fn one_error_converts_to_its_errno() {
+        let err: io::Error = ApplyError::new(vec![failure(2, libc::ENOENT)], None).into();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        let call = io::Error::from_raw_os_error(libc::EBADF);
+        let err: io::Error = ApplyError::new(Vec::new(), Some((call, 0))).into();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn several_errors_keep_the_report_and_the_first_kind() {
+        let apply = ApplyError::new(
+            vec![failure(1, libc::ENOENT), failure(4, libc::EBADF)],
+            None,
+        );
+        assert_eq!(apply.failures().len(), 2);
+        assert!(apply.call_error().is_none() && apply.unapplied().is_none());
+        let text = apply.to_string();
+        assert!(text.starts_with("change 1 (User { id: 1 }): "), "{text}");
+        assert!(text.contains("; change 4 "), "{text}");
+        let err: io::Error = apply.into();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.get_ref().is_some_and(|inner| inner.is::<ApplyError>()));
+    }
+}

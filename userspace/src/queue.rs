@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::change::{Change, UserOp};
 use crate::error::{ApplyError, ChangeError};
 use crate::event::{Event, Events};
+use crate::ffi;
 #[allow(unused_imports)] // for rustdoc
 use crate::flags::Flags;
-use crate::ffi;
 use crate::sys::{KEvent, KqKeventArgs, KqTimespec, EV_ERROR, EV_RECEIPT, KQ_KEVENT_KQFD};
 
 /// How many changes [`Kqueue::apply`] passes per kevent() call, on the stack.
