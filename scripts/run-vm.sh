@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Boot the test kernel with an initramfs under QEMU and return the guest's exit status.
 # Usage: run-vm.sh BZIMAGE INITRAMFS MODE LOG
-#   MODE: check|demo|run|splat (passed to tests/vm/init as kq.mode=MODE)
+#   MODE: check|demo|run|splat|shell (passed to tests/vm/init as kq.mode=MODE; shell is
+#         interactive on this terminal, without timeout or log)
 #   LOG:  serial console log (CR stripped)
 # Env: KQ_ACCEL=auto|kvm|tcg (auto), KQ_ICOUNT=1 (TCG: instruction-counted guest time),
 #      KQ_SMP (4), KQ_MEM (1G), KQ_VM_TIMEOUT seconds (1800),
@@ -70,6 +71,12 @@ panic_args="panic=-1 oops=panic sysctl.kernel.panic_on_rcu_stall=1 panic_console
 ! have CONFIG_DETECT_HUNG_TASK || panic_args="$panic_args hung_task_panic=1"
 
 mkdir -p "$(dirname "$log")"
+if [ "$mode" = shell ]; then
+  # make vm-shell: the console is the user's terminal (Ctrl-A X quits QEMU); no timeout, no log.
+  exec qemu-system-x86_64 "${acc[@]}" -smp "${KQ_SMP:-4}" -m "${KQ_MEM:-1G}" \
+    -nographic -no-reboot -nic none -kernel "$kernel" -initrd "$initrd" \
+    -append "console=ttyS0 loglevel=4 $panic_args kq.mode=shell ${KQ_APPEND:-}"
+fi
 start=$(date +%s.%N)
 boot() { # one boot of the guest into $log; sets qrc (QEMU's, or timeout's, status)
   set +e
