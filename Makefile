@@ -21,7 +21,16 @@
 #                             (at /mnt/user); prints CMD's output on stdout, fails if CMD
 #                             fails ("Error N" = CMD's status; scripts/pipeline.sh run CMD DIR
 #                             returns N itself)
-#   make install PREFIX=...   install the userspace library and header (userspace/Makefile)
+#   make vm-shell [DIR=/path] an interactive root shell in the VM with kqueue.ko loaded, the Rust
+#                             demos in /bin and a copy of DIR in /mnt/user (Ctrl-A X quits QEMU)
+#   make install [PREFIX=/usr/local] [DESTDIR=]
+#                             the C library, <sys/event.h>, pkg-config file and man pages
+#                             (userspace/Makefile); make uninstall removes them
+#   make modules_install [KDIR=/lib/modules/$(uname -r)/build] [DESTDIR=]   (= install-module)
+#                             build kqueue.ko for that kernel, install it under
+#                             /lib/modules/RELEASE/updates, depmod, and the udev rule
+#                             /etc/udev/rules.d/60-kqueue.rules (mode 0666); then
+#                             `modprobe kqueue`. make uninstall-module undoes it.
 #   make setup | kernel | userspace | clean
 #
 # The module itself is described by ./Kbuild (obj-m := kqueue.o); kbuild reads that file, not
@@ -30,12 +39,16 @@
 SHELL := /bin/bash
 KDIR ?=
 PREFIX ?= /usr/local
+DESTDIR ?=
+# The kernel modules_install builds for: the running one's, unless KDIR is given.
+INSTALL_KDIR = $(or $(KDIR),/lib/modules/$(shell uname -r)/build)
 export KQ_OUT ?= $(CURDIR)/build
 SECS ?= 600
 CALLS ?= 1000000
 SEED ?=
 
-.PHONY: all module setup kernel userspace demo check torture fuzz vm-run install clean help
+.PHONY: all module setup kernel userspace demo check torture fuzz vm-run vm-shell install uninstall \
+	modules_install install-module uninstall-module clean help
 all: module
 
 module:
@@ -67,8 +80,17 @@ vm-run:
 	@[ -n '$(if $(value CMD),x)' ] || { echo "usage: make vm-run CMD='command' [DIR=/path/to/dir]" >&2; exit 2; }
 	@scripts/pipeline.sh run '$(subst ','\'',$(value CMD))' "$(if $(DIR),$(abspath $(DIR)))"
 
-install:
-	$(MAKE) -C userspace install PREFIX=$(PREFIX)
+vm-shell:
+	@scripts/pipeline.sh shell "$(if $(DIR),$(abspath $(DIR)))"
+
+install uninstall:
+	$(MAKE) -C userspace $@ PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+
+modules_install install-module:
+	scripts/install-module.sh "$(INSTALL_KDIR)" "$(DESTDIR)"
+
+uninstall-module:
+	scripts/install-module.sh -u "$(INSTALL_KDIR)" "$(DESTDIR)"
 
 # Kbuild's own clean needs a kernel tree: the given KDIR, else any built test kernel.
 clean:
@@ -79,4 +101,4 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '1,27p' Makefile
+	@sed -n '1,36p' Makefile

@@ -14,6 +14,7 @@
 //! with a reference instead, dropped with the knote (README, known differences).
 
 use crate::file_watch;
+
 use crate::knote::Knote;
 use kernel::{bindings, prelude::*, sync::Arc};
 
@@ -40,9 +41,22 @@ impl FileRef {
         Ok(FileRef(f))
     }
 
-    /// The file a descriptor knote's ident names now.
-    pub(crate) fn of_ident(ident: u64) -> Result<FileRef> {
-        FileRef::get(fd_of(ident)?)
+    /// `fget_raw(fd)` (O_PATH descriptors too), or EBADF.
+    pub(crate) fn get_raw(fd: u32) -> Result<FileRef> {
+        // SAFETY: `fget_raw` returns a counted reference or null.
+        let f = unsafe { bindings::fget_raw(fd) };
+        if f.is_null() {
+            return Err(EBADF);
+        }
+        Ok(FileRef(f))
+    }
+
+    /// The file a descriptor knote's ident names now (`path`: O_PATH descriptors too).
+    pub(crate) fn of_ident(ident: u64, path: bool) -> Result<FileRef> {
+        match path {
+            true => FileRef::get_raw(fd_of(ident)?),
+            false => FileRef::get(fd_of(ident)?),
+        }
     }
 
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
@@ -58,9 +72,11 @@ impl Drop for FileRef {
     }
 }
 
-/// Whether descriptor `fd` of the current process names `file`.
+/// Whether descriptor `fd` of the current process names `file` (compared by address, no
+/// reference taken).
 pub(crate) fn descriptor_names(fd: u32, file: *mut bindings::file) -> bool {
-    FileRef::get(fd).is_ok_and(|f| f.as_ptr() == file)
+    // SAFETY: Looks the calling task's descriptor up under RCU; `file` is only compared.
+    unsafe { crate::helper::kq_fd_names_file(fd, file) }
 }
 
 /// Whether a descriptor knote's ident still names the file it was registered for.

@@ -108,6 +108,11 @@ pub(crate) trait FilterOps: Sync {
         false
     }
 
+    /// Descriptors opened with O_PATH are accepted (EVFILT_VNODE; `fget_raw`).
+    fn takes_path_descriptors(&self) -> bool {
+        false
+    }
+
     /// The condition can only be computed in process context (a file's sleeping locks): wake-ups
     /// just queue the knote and kevent() calls `evaluate` without locks (descriptor readiness).
     fn evaluated_late(&self) -> bool {
@@ -182,23 +187,43 @@ pub(crate) trait FilterOps: Sync {
     fn follow_fork(&self, _parent: &Arc<Knote>, _child: *mut bindings::pid, _table: &mut ProcTable<'_>) {}
 }
 
-/// The implemented filters. FreeBSD's others (AIO, LIO, SENDFILE, FS) are refused with EINVAL:
-/// Linux has no kernel POSIX AIO nor sendfile completions, and mount events are not provided.
-static FILTERS: [&dyn FilterOps; 9] = [
-    &filter_fd::READ,
-    &filter_fd::WRITE,
-    &filter_fd::EMPTY,
-    &filter_user::USER,
-    &filter_timer::TIMER,
-    &filter_signal::SIGNAL,
-    &filter_proc::PROC,
-    &filter_procdesc::PROCDESC,
-    &filter_vnode::VNODE,
+/// The implemented filters, by `!number` (FreeBSD's `sysfilt_ops[~filter]`). FreeBSD's others
+/// (AIO, LIO, SENDFILE, FS) are refused with EINVAL: Linux has no kernel POSIX AIO nor sendfile
+/// completions, and mount events are not provided.
+static FILTERS: [Option<&dyn FilterOps>; abi::EVFILT_SYSCOUNT as usize] = [
+    Some(&filter_fd::READ),          // -1
+    Some(&filter_fd::WRITE),         // -2
+    None,                            // -3 EVFILT_AIO
+    Some(&filter_vnode::VNODE),      // -4
+    Some(&filter_proc::PROC),        // -5
+    Some(&filter_signal::SIGNAL),    // -6
+    Some(&filter_timer::TIMER),      // -7
+    Some(&filter_procdesc::PROCDESC), // -8
+    None,                            // -9 EVFILT_FS
+    None,                            // -10 EVFILT_LIO
+    Some(&filter_user::USER),        // -11
+    None,                            // -12 EVFILT_SENDFILE
+    Some(&filter_fd::EMPTY),         // -13
 ];
 
 /// The filter of EVFILT_* number `number`, or EINVAL.
 pub(crate) fn lookup(number: i16) -> Result<&'static dyn FilterOps> {
-    FILTERS.iter().copied().find(|f| f.number() == number).ok_or(EINVAL)
+    let ops = FILTERS.get(!number as u16 as usize).copied().flatten().ok_or(EINVAL)?;
+    debug_assert_eq!(ops.number(), number);
+    Ok(ops)
+}
+
+/// `FilterOps::touch` of a filter whose fflags are a set of NOTE_* of interest among `allowed`:
+/// stores the new interest, or EINVAL with nothing changed (as at EV_ADD).
+pub(crate) fn touch_interest(kn: &Arc<Knote>, kev: &KEvent, allowed: u32) -> Result {
+    if kev.fflags & !allowed != 0 {
+        return Err(EINVAL);
+    }
+    kn.with_state(|st| {
+        st.sfflags = kev.fflags;
+        st.sdata = kev.data;
+    });
+    Ok(())
 }
 
 /// Stores a late evaluation in the knote's returned kevent: data, fflags and EV_EOF.

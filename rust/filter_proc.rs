@@ -60,6 +60,11 @@ impl FilterOps for Proc {
         proc_watch::unwatch_process(kn, kn.source.addr());
     }
 
+    /// A change of interest: the same fflags as at EV_ADD (EINVAL otherwise, nothing changed).
+    fn touch(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, kev: &KEvent) -> Result {
+        crate::filter::touch_interest(kn, kev, NOTES)
+    }
+
     /// Events not yet retrieved.
     fn event(&self, st: &mut KnoteState) -> bool {
         st.kevent.fflags != 0
@@ -115,6 +120,7 @@ unsafe fn put_pid(pid: usize) {
 /// that joined before the process's last thread exited: `proc_watch::watch_process`).
 pub(crate) fn attach_process(kn: &Arc<Knote>) -> Result {
     kn.with_state(|st| st.kevent.flags |= abi::EV_CLEAR);
+    kn.kqueue().note_process_watch();
     let pid = kn.source.addr();
     proc_watch::watch_process(kn, pid)?;
     let mut status = 0;

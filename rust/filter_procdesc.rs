@@ -57,6 +57,10 @@ impl FilterOps for ProcDesc {
         descriptor::unbind(kn);
     }
 
+    fn touch(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, kev: &KEvent) -> Result {
+        crate::filter::touch_interest(kn, kev, abi::NOTE_EXIT)
+    }
+
     fn event(&self, st: &mut KnoteState) -> bool {
         st.kevent.fflags != 0
     }

@@ -62,6 +62,10 @@ impl FilterOps for Vnode {
         true
     }
 
+    fn takes_path_descriptors(&self) -> bool {
+        true
+    }
+
     fn prepare(&self, _kq: &KQueue, kev: &KEvent, file: Option<&FileRef>) -> Result<Init> {
         let file = file.ok_or(EBADF)?;
         if kev.fflags & !NOTES != 0 {
@@ -80,6 +84,10 @@ impl FilterOps for Vnode {
 
     fn detach(&self, kn: &Knote, _reg: &mut KnoteReg) {
         descriptor::unbind_watched(kn);
+    }
+
+    fn touch(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, kev: &KEvent) -> Result {
+        crate::filter::touch_interest(kn, kev, NOTES)
     }
 
     /// Events not yet retrieved.

@@ -57,7 +57,9 @@ void kq_inode_event(struct inode *inode, u32 notes, u32 nlink, s64 size);
 
 struct kq_imark {
 	struct fsnotify_mark fsn;
-	struct inode *inode;		/* the marked inode (compared and read, never pinned) */
+	struct inode *inode;		/* the marked inode (pinned by the mark); NULL: an sb mark */
+	struct super_block *sb;		/* an sb mark's super block (see kq_sb_watch) */
+	struct list_head sb_link;	/* an sb mark in kq_sb_marks; under kq_watch_lock */
 	unsigned int users;		/* watched files on this inode; under kq_watch_lock */
 	unsigned int vnode_users;	/* EVFILT_VNODE knotes among them; under kq_watch_lock */
 	u32 base_mask;			/* the mask without vnode knotes */
@@ -65,6 +67,8 @@ struct kq_imark {
 
 static struct fsnotify_group *kq_group;
 static DEFINE_MUTEX(kq_watch_lock);
+/* The super blocks with a directory watched by EVFILT_VNODE, and their marks (kq_sb_watch). */
+static LIST_HEAD(kq_sb_marks);
 
 /*
  * The NOTE_* bits of an event on the marked inode. Directory-entry events (create, delete,
@@ -117,6 +121,10 @@ static int kq_handle_event(struct fsnotify_group *group, u32 mask, const void *d
 	struct file *file;
 	u32 notes;
 
+	/* A directory removed while a descriptor holds it (kq_sb_watch). */
+	if (fsnotify_iter_sb_mark(iter_info) && (mask & FS_DELETE) && (mask & FS_ISDIR) &&
+	    data_type == FSNOTIFY_EVENT_INODE)
+		kq_inode_event((struct inode *)data, KQ_NOTE_DELETE, 0, 0);
 	if (!mark)
 		return 0;
 	im = container_of(mark, struct kq_imark, fsn);
@@ -226,6 +234,47 @@ void *kq_close_watch_get(struct file *file)
 	return im;
 }
 
+/*
+ * A directory's own events do not tell its removal while a descriptor holds it: rmdir sends
+ * FS_DELETE to the parent's marks only, and FS_DELETE_SELF comes with the last dput, after the
+ * knote's descriptor is gone. So while directories of a super block are watched by vnode
+ * knotes, the super block carries a mark for FS_DELETE, and the handler hands a removed
+ * directory's inode to its knotes (the file table finds them, or nobody). Counted per super
+ * block under kq_watch_lock; a watched directory's open file keeps the super block mounted.
+ */
+static void kq_sb_watch(struct super_block *sb, bool add)
+{
+	struct kq_imark *sm;
+
+	lockdep_assert_held(&kq_watch_lock);
+	list_for_each_entry(sm, &kq_sb_marks, sb_link) {
+		if (sm->sb != sb)
+			continue;
+		if (add) {
+			sm->users++;
+		} else if (--sm->users == 0) {
+			list_del(&sm->sb_link);
+			fsnotify_destroy_mark(&sm->fsn, kq_group);
+			fsnotify_put_mark(&sm->fsn);
+		}
+		return;
+	}
+	if (!add)
+		return;
+	sm = kzalloc(sizeof(*sm), GFP_KERNEL_ACCOUNT);
+	if (!sm)
+		return;		/* rmdir of a watched directory goes unreported (no memory) */
+	fsnotify_init_mark(&sm->fsn, kq_group);
+	sm->fsn.mask = FS_DELETE;
+	sm->sb = sb;
+	sm->users = 1;
+	if (fsnotify_add_mark(&sm->fsn, sb, FSNOTIFY_OBJ_TYPE_SB, 0)) {
+		fsnotify_put_mark(&sm->fsn);
+		return;
+	}
+	list_add(&sm->sb_link, &kq_sb_marks);
+}
+
 /* An EVFILT_VNODE knote on the mark's inode comes (add) or goes: the first widens the mark's
  * mask to every vnode event, the last narrows it back. Process context. */
 void kq_close_watch_vnode(void *handle, bool add)
@@ -240,6 +289,8 @@ void kq_close_watch_vnode(void *handle, bool add)
 		fsnotify_modify_mark_mask(&im->fsn, KQ_VNODE_MASK, 0);
 	else if (!add && users == 0)
 		fsnotify_modify_mark_mask(&im->fsn, 0, KQ_VNODE_MASK & ~im->base_mask);
+	if (S_ISDIR(im->inode->i_mode))
+		kq_sb_watch(im->inode->i_sb, add);
 	mutex_unlock(&kq_watch_lock);
 }
 

@@ -82,6 +82,25 @@ bool kq_current_files_hold(struct file *file)
 	return iterate_fd(current->files, 0, kq_match_file, file) != 0;
 }
 
+/*
+ * Whether descriptor fd of the calling task names file, without taking a reference (the
+ * kevent() KQ_KEVENT_KQFD check and the report-time check of descriptor knotes: an fget/fput
+ * pair is two atomic operations on a shared cache line per call). files_lookup_fd_raw() is a
+ * static inline; RCU keeps the table readable, and the file is only compared by address.
+ */
+bool kq_fd_names_file(unsigned int fd, struct file *file)
+{
+	struct files_struct *files = current->files;
+	bool same;
+
+	if (!files)
+		return false;
+	rcu_read_lock();
+	same = files_lookup_fd_raw(files, fd) == file;
+	rcu_read_unlock();
+	return same;
+}
+
 /* task_tgid() is static inline: the kqueue remembers its creating process (FreeBSD does not
  * inherit a kqueue across fork(); a child using it gets EBADF). Returns a counted reference. */
 struct pid *kq_get_current_tgid(void)

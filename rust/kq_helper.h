@@ -18,6 +18,7 @@ bool kq_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
 void kq_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 long kq_file_count(struct file *file);
 bool kq_current_files_hold(struct file *file);
+bool kq_fd_names_file(unsigned int fd, struct file *file);
 struct pid *kq_get_current_tgid(void);
 bool kq_current_tgid_is(struct pid *pid);
 s64 kq_ktime_get_real_ns(void);

@@ -28,6 +28,8 @@
 #include <linux/cred.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/coredump.h>
+#include <linux/sched/exec_state.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/signal.h>
@@ -153,21 +155,37 @@ void kq_proc_hook_exit(void)
 #endif
 
 /*
- * Whether the caller may watch task: the rule of kill(2) (kernel/signal.c kill_ok_by_cred: a
- * real or effective uid matches the target's real or saved uid, or CAP_KILL over its user
- * namespace). FreeBSD uses p_cansee; ptrace_may_access, Linux's closest match, is not exported
- * to modules.
+ * Whether the caller may watch task: the rule of ptrace_may_access(PTRACE_MODE_READ_REALCREDS)
+ * without the LSM hook (what /proc uses for a process's private details; the function itself
+ * is not exported to modules): a process of the caller's own thread group; or one whose real,
+ * effective and saved uids and gids all equal the caller's real uid and gid and that is
+ * dumpable; or, with CAP_SYS_PTRACE over its user namespace, any (FreeBSD: p_cansee).
  */
 static bool kq_may_watch(struct task_struct *task)
 {
 	const struct cred *cred = current_cred(), *tcred;
+	const struct task_exec_state *exec_state;
 	bool ok;
 
+	if (same_thread_group(task, current))
+		return true;
 	rcu_read_lock();
 	tcred = __task_cred(task);
-	ok = uid_eq(cred->euid, tcred->suid) || uid_eq(cred->euid, tcred->uid) ||
-	     uid_eq(cred->uid, tcred->suid) || uid_eq(cred->uid, tcred->uid) ||
-	     ns_capable(tcred->user_ns, CAP_KILL);
+	if (uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
+	    uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
+	    gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid))
+		ok = true;
+	else
+		ok = ns_capable_noaudit(tcred->user_ns, CAP_SYS_PTRACE);
+	if (ok) {
+		/* After the credentials, as ptrace (pairs with commit_creds()'s barrier). The
+		 * exec state's accessor, task_exec_state_rcu(), is not exported: the same
+		 * rcu_dereference of the task's field. */
+		smp_rmb();
+		exec_state = rcu_dereference(task->exec_state);
+		ok = !exec_state || READ_ONCE(exec_state->dumpable) == TASK_DUMPABLE_OWNER ||
+		     ns_capable_noaudit(exec_state->user_ns, CAP_SYS_PTRACE);
+	}
 	rcu_read_unlock();
 	return ok;
 }

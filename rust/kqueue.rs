@@ -160,11 +160,11 @@ impl ReadyInner {
     /// Takes the oldest knote into flux, unless it was put back by scan pass `pass` (the scan
     /// has then looked at everything queued before it).
     fn take_into_flux(&mut self, pass: u64) -> Option<ListArc<Knote>> {
-        let item = self.list.pop_front()?;
-        if item.state.access(self).requeued_in == pass {
-            self.list.push_front(item);
+        let front = self.list.iter().next()?;
+        if front.state.access(self).requeued_in == pass {
             return None;
         }
+        let item = self.list.pop_front()?;
         self.queued -= 1;
         self.in_flux += 1;
         Some(item)
@@ -237,6 +237,10 @@ pub(crate) struct KQueue {
     /// poll/select/epoll and other kqueues watching this kqueue's fd.
     #[pin]
     pollers: WaitQueue,
+    /// `ready.pending()` as of the last change under `ready`, for a lockless look before a scan
+    /// (epoll's lockless `ep_events_available`). Written only under `ready`; a reader may be a
+    /// moment late, which a scan tolerates (a waiter re-checks under the lock).
+    pending_hint: Atomic<usize>,
     /// Someone registered on `pollers`: release must send POLLFREE and wait for RCU.
     polled: Atomic<bool>,
     /// Wakes `pollers` outside of any wake-up callback (see the lock order above).
@@ -256,6 +260,8 @@ pub(crate) struct KQueue {
     tracked: IrqSpinLock<KVec<Arc<Knote>>>,
     /// `dead` or `tracked` is not empty (checked without their locks on every kevent()).
     has_dead: Atomic<bool>,
+    /// A process knote was attached once: release must look for knotes NOTE_TRACK created.
+    watched_processes: Atomic<bool>,
     /// The last descriptor was closed: waiters leave with EBADF.
     closing: Atomic<bool>,
     /// Threads currently inside kevent() on this kqueue (each holds a file reference).
@@ -314,6 +320,7 @@ impl KQueue {
                 ),
                 waiters <- WaitQueue::new(),
                 pollers <- WaitQueue::new_pollers(),
+                pending_hint: Atomic::new(0),
                 polled: Atomic::new(false),
                 // SAFETY: `INIT_WORK` initialises the whole work item in place.
                 poll_work <- unsafe {
@@ -326,6 +333,7 @@ impl KQueue {
                 },
                 tracked <- new_irq_spinlock!(KVec::new(), "kqueue::tracked"),
                 has_dead: Atomic::new(false),
+                watched_processes: Atomic::new(false),
                 closing: Atomic::new(false),
                 in_kevent: Atomic::new(0),
                 owner: OwnerPid::current(),
@@ -351,6 +359,11 @@ impl KQueue {
         &self.account
     }
 
+    /// Publishes `ready`'s pending count (call after every change of it, under `ready`).
+    fn publish(&self, ready: &ReadyInner) {
+        self.pending_hint.store(ready.pending(), ordering::Relaxed);
+    }
+
     /// The process that created the kqueue (its thread-group `struct pid`, which the kqueue holds
     /// a reference to for its whole life): EVFILT_SIGNAL watches it, and process numbers are
     /// reported as it sees them.
@@ -372,6 +385,11 @@ impl KQueue {
         if queued {
             self.wake_for_new_event(true);
         }
+    }
+
+    /// A process knote is being attached (before it can track children; see `release`).
+    pub(crate) fn note_process_watch(&self) {
+        self.watched_processes.store(true, ordering::Relaxed);
     }
 
     /// Hands a knote NOTE_TRACK created in atomic context to the registry (see `tracked`).
@@ -398,6 +416,7 @@ impl KQueue {
         match ListArc::try_from_arc_borrow(kn) {
             Some(item) => {
                 ready.enqueue(item);
+                self.publish(ready);
                 true
             }
             None => false, // already queued, or in flux (the scan sees `active`)
@@ -445,6 +464,7 @@ impl KQueue {
         // The user's charge goes now, as FreeBSD's `knote_fdclose` frees the knote at once.
         let charge = st.charge.take();
         let item = ready.unqueue(kn);
+        self.publish(&ready);
         drop(ready);
         drop(item);
         drop(charge);
@@ -622,7 +642,7 @@ impl KQueue {
         }
         // Descriptor filters: the descriptor must be open (EBADF before anything else).
         let file = match ops.on_descriptor() {
-            true => Some(FileRef::of_ident(kev.ident)?),
+            true => Some(FileRef::of_ident(kev.ident, ops.takes_path_descriptors())?),
             false => None,
         };
         let key = KnoteKey { ident: kev.ident, filter: kev.filter };
@@ -706,13 +726,10 @@ impl KQueue {
         }
     }
 
-    /// A change to an existing knote: the filter's `f_touch`, then udata unless EV_KEEPUDATA.
+    /// A change to an existing knote: the filter's `f_touch` (udata follows in
+    /// `finish_register`, unless EV_KEEPUDATA, once the change was accepted).
     fn modify(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) -> Result {
-        kn.ops.touch(kn, kn.reg.access_mut(inner), kev)?;
-        if kev.flags & abi::EV_KEEPUDATA == 0 {
-            kn.with_state(|st| st.kevent.udata = kev.udata);
-        }
-        Ok(())
+        kn.ops.touch(kn, kn.reg.access_mut(inner), kev)
     }
 
     /// Takes `kn` off the ready list and runs `reset` on its state, under `ready` (a filter
@@ -720,13 +737,14 @@ impl KQueue {
     pub(crate) fn reset_knote(&self, kn: &Knote, reset: impl FnOnce(&mut KnoteState)) {
         let mut ready = self.ready.lock();
         let item = ready.unqueue(kn);
+        self.publish(&ready);
         reset(kn.state.access_mut(&mut ready));
         drop(ready);
         drop(item);
     }
 
-    /// Common tail of EV_ADD and modification: EV_DISABLE/EV_ENABLE (EV_ADD enables), then
-    /// re-evaluate the condition and queue if it holds.
+    /// Common tail of EV_ADD and modification: udata (unless EV_KEEPUDATA), EV_DISABLE/EV_ENABLE
+    /// (EV_ADD enables), then re-evaluate the condition and queue if it holds.
     fn finish_register(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) {
         // Late-evaluated filters are evaluated after the changelist, without `inner` (see
         // `apply_changes`); beyond MAX_DEFERRED_EVALUATIONS in one call, or without memory,
@@ -738,6 +756,9 @@ impl KQueue {
                     && inner.to_evaluate.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok()));
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
+        if kev.flags & abi::EV_KEEPUDATA == 0 {
+            st.kevent.udata = kev.udata;
+        }
         if kev.flags & abi::EV_DISABLE != 0 {
             st.disabled = true;
         } else if kev.flags & (abi::EV_ENABLE | abi::EV_ADD) != 0 {
@@ -764,6 +785,7 @@ impl KQueue {
         let mut ready = self.ready.lock();
         kn.state.access_mut(&mut ready).deleted = true;
         let item = ready.unqueue(kn);
+        self.publish(&ready);
         drop(ready);
         drop(item);
         kn.ops.detach(kn, kn.reg.access_mut(inner));
@@ -802,7 +824,8 @@ impl KQueue {
     /// call. See the module
     /// comment for the states and locks.
     fn scan(&self, sink: &mut EventSink) -> Result {
-        if !self.has_ready() {
+        // Lockless look first (a waiter re-checks under the lock before it sleeps).
+        if self.pending_hint.load(ordering::Relaxed) == 0 {
             return Ok(());
         }
         let mut scan = self.scan.lock();
@@ -810,14 +833,15 @@ impl KQueue {
         let pass = scan.pass;
         let mut inner = Some(self.inner.lock());
         let mut result = Ok(());
-        while sink.room() > 0 {
-            let Some(item) = self.ready.lock().take_into_flux(pass) else { break };
-            if let Err(e) = self.look_at(item, pass, &mut inner, sink) {
-                result = Err(e);
-                break;
+        let more = loop {
+            let mut ready = self.ready.lock();
+            if sink.room() == 0 || result.is_err() {
+                break ready.queued > 0;
             }
-        }
-        let more = self.ready.lock().queued > 0;
+            let Some(item) = ready.take_into_flux(pass) else { break ready.queued > 0 };
+            drop(ready);
+            result = self.look_at(item, pass, &mut inner, sink);
+        };
         drop(inner);
         drop(scan);
         self.kick_reaper();
@@ -845,6 +869,7 @@ impl KQueue {
                 let st = item.state.access_mut(&mut ready);
                 if st.disabled || st.deleted {
                     let gone = ready.release_from_flux(item, pass);
+                    self.publish(&ready);
                     drop(ready);
                     drop(gone);
                     return Ok(());
@@ -884,6 +909,7 @@ impl KQueue {
             After::Done => (None, Some(ready.release_from_flux(item, pass))),
             After::Drop => (Some(ready.release_from_flux(item, pass)), None),
         };
+        self.publish(&ready);
         drop(ready);
         drop(gone);
         if let Some(kn) = doomed {
@@ -949,7 +975,7 @@ impl KQueue {
         // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
         // A probe adds to `tracked` under the process table's lock, so once the table lock was
         // taken after the last one was dropped, none can come.
-        loop {
+        while self.watched_processes.load(ordering::Relaxed) {
             let tracked = core::mem::take(&mut *self.tracked.lock());
             if tracked.is_empty() {
                 proc_watch::quiesce();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The staged flows behind `make check`, `make demo` and `make vm-run`.
-# Usage: pipeline.sh check | torture | fuzz | demo | run CMD [DIR]
+# Usage: pipeline.sh check | torture | fuzz | demo | run CMD [DIR] | shell [DIR]
 #   check: setup, kernel, module, userspace, host tests, tests, VM test run + VM detector run
 #          (debug kernel), benchmark VM run (perf kernel), count.
 #          Always ends with the line "N passed, N failed" (a failed build stage = 1 failure).
@@ -13,6 +13,8 @@
 #          the first failure's status (0 if all pass).
 #   run:   setup, kernel, module, VM running CMD as root in /mnt/user (a copy of DIR); prints
 #          CMD's output on stdout (everything else on stderr) and exits with CMD's status.
+#   shell: setup, kernel, module, userspace, then an interactive root shell in the VM with the
+#          module loaded, the Rust demos in /bin and a copy of DIR in /mnt/user.
 # Env: KQ_OUT (build/), KQ_PERF_MEM (2G: the benchmark VM's memory, for kq_fd_bench's
 #      100 000 pipes), KQ_TORTURE_SECS, KQ_FUZZ_CALLS, KQ_FUZZ_SEED (above), plus run-vm.sh's
 #      KQ_ACCEL, KQ_MEM, KQ_VM_TIMEOUT, KQ_TEST_TIMEOUT, KQ_APPEND, ...
@@ -21,13 +23,14 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd); cd "$top"
 . scripts/env.sh
-mode=${1:?usage: pipeline.sh check|torture|fuzz|demo|run CMD [DIR]}
+mode=${1:?usage: pipeline.sh check|torture|fuzz|demo|run CMD [DIR]|shell [DIR]}
 out=${KQ_OUT:-$top/build}; logs=$out/logs
 # Variables given to the top-level make (CMD=, DIR=, KDIR=...) must not leak into the
 # sub-makes of userspace/ and tests/: they would override those Makefiles' own variables.
 unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL
 exec 3>&1                            # fd 3: the product's output (CMD's in run mode)
 [ "$mode" = run ] && exec 1>&2       # run mode: all harness chatter on stderr
+[ "$mode" != shell ] || [ -t 0 ] || { echo "pipeline: shell needs a terminal on stdin" >&2; exit 2; }
 mkdir -p "$out/bin" "$logs"
 
 timings=()
@@ -84,10 +87,10 @@ check)
   rm -f "$logs"/check.log "$logs"/splat.log "$logs"/splat-verdict.log "$logs"/host.log   # never count a stale log
   stage userspace build_userspace
   # Host-side tests (ABI header check, C symbols, safe API): counted with the VM results.
-  timed host-tests scripts/host-tests.sh "$logs/host.log" || true
+  KQ_INSTALL_KDIR=$KDIR timed host-tests scripts/host-tests.sh "$logs/host.log" || true
   stage tests build_tests
   shopt -s nullglob
-  tests=("$out"/bin/kq_test_* "$out"/bin/kq_fd_test_* "$out"/bin/kq_stress_* "$out"/bin/kq_fuzz* "$out/bin/kq-rs-tests")
+  tests=("$out"/bin/kq_test_* "$out"/bin/kq_fd_test_* "$out"/bin/kq_stress_* "$out"/bin/kq_fuzz* "$out/bin/kq-rs-tests" "$out/bin/kq-echo-server")
   shopt -u nullglob
   stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-check.cpio.gz" -m kqueue.ko \
     -x tests/splat/kq_splat.ko -d "$out/bin/kq-demo" "${tests[@]/#/-t}"
@@ -166,5 +169,12 @@ run)
   vm_user() { KQ_QUIET=1 scripts/run-vm.sh "$bzimage" "$out/initramfs-run.cpio.gz" run "$logs/run.log" >&3; }
   rc=0; timed vm-run vm_user || rc=$?
   show_timings; exit $rc ;;
+shell)
+  dir=${2:-}
+  stage userspace build_userspace
+  stage initramfs scripts/mk-initramfs.sh -o "$out/initramfs-shell.cpio.gz" -m kqueue.ko \
+    -d "$out/bin/kq-demo" -d "$out/bin/kq-echo-server" -d "$out/bin/kq-rs-tests" ${dir:+-u "$dir"}
+  show_timings
+  exec scripts/run-vm.sh "$bzimage" "$out/initramfs-shell.cpio.gz" shell /dev/null ;;
 *) echo "pipeline: unknown mode $mode" >&2; exit 2 ;;
 esac

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Boot the test kernel with an initramfs under QEMU and return the guest's exit status.
 # Usage: run-vm.sh BZIMAGE INITRAMFS MODE LOG
-#   MODE: check|demo|run|splat (passed to tests/vm/init as kq.mode=MODE)
+#   MODE: check|demo|run|splat|shell (passed to tests/vm/init as kq.mode=MODE; shell is
+#         interactive on this terminal, without timeout or log)
 #   LOG:  serial console log (CR stripped)
-# Env: KQ_ACCEL=auto|kvm|tcg (auto), KQ_SMP (4), KQ_MEM (1G), KQ_VM_TIMEOUT seconds (1800),
+# Env: KQ_ACCEL=auto|kvm|tcg (auto), KQ_ICOUNT=1 (TCG: instruction-counted guest time),
+#      KQ_SMP (4), KQ_MEM (1G), KQ_VM_TIMEOUT seconds (1800),
 #      KQ_TEST_TIMEOUT per test binary (300), KQ_APPEND extra cmdline, QEMU_CPU cpu model
 #      (kvm: host; tcg: max,la57=off, see below),
 #      KQ_QUIET=1: stdout gets only the command's output (KQ_OUT_BEGIN..KQ_OUT_END), stderr
@@ -39,10 +41,14 @@ case $accel in
   # interrupt in that window sees __VIRTUAL_MASK_SHIFT 47, KASAN's addr_has_metadata() puts the
   # shadow above the 5-level direct map (0xff11...) and the irq_desc's spinlock atomics are
   # "wild". Seen once in a plain boot; not in 40 boots since (rare window). Not the module.
-  tcg) acc=(-accel tcg -cpu "${QEMU_CPU:-max,la57=off}") ;;
+  tcg) acc=(-accel tcg -cpu "${QEMU_CPU:-max,la57=off}")
+       # KQ_ICOUNT=1: guest time advances with instructions executed (1 ns each), not with the
+       # host's clock, so benchmark figures do not depend on the host's load (one host thread
+       # runs every vCPU then: scaling figures mean nothing in this mode).
+       [ "${KQ_ICOUNT:-0}" != 1 ] || acc+=(-icount shift=0,sleep=off) ;;
   *) echo "run-vm: KQ_ACCEL must be auto, kvm or tcg" >&2; exit 2 ;;
 esac
-echo "[vm] mode=$mode accelerator=$accel ($why) smp=${KQ_SMP:-4} mem=${KQ_MEM:-1G} timeout=${tmo}s" >&2
+echo "[vm] mode=$mode accelerator=$accel${KQ_ICOUNT:+ icount=$KQ_ICOUNT} ($why) smp=${KQ_SMP:-4} mem=${KQ_MEM:-1G} timeout=${tmo}s" >&2
 
 # Live view: everything, or in quiet mode only the command's output and failure lines. Both
 # stop at a kernel panic (the log keeps the panic's replay of the kernel log; the crash report
@@ -65,6 +71,12 @@ panic_args="panic=-1 oops=panic sysctl.kernel.panic_on_rcu_stall=1 panic_console
 ! have CONFIG_DETECT_HUNG_TASK || panic_args="$panic_args hung_task_panic=1"
 
 mkdir -p "$(dirname "$log")"
+if [ "$mode" = shell ]; then
+  # make vm-shell: the console is the user's terminal (Ctrl-A X quits QEMU); no timeout, no log.
+  exec qemu-system-x86_64 "${acc[@]}" -smp "${KQ_SMP:-4}" -m "${KQ_MEM:-1G}" \
+    -nographic -no-reboot -nic none -kernel "$kernel" -initrd "$initrd" \
+    -append "console=ttyS0 loglevel=4 $panic_args kq.mode=shell ${KQ_APPEND:-}"
+fi
 start=$(date +%s.%N)
 boot() { # one boot of the guest into $log; sets qrc (QEMU's, or timeout's, status)
   set +e

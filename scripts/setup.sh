@@ -16,7 +16,8 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "[setup] must run as root (apt-get) t
 export DEBIAN_FRONTEND=noninteractive
 
 BASE_PKGS="rustc-web rust-web-src libclang-22-dev clang-22 lld-22 llvm-22 flex bison libelf-dev
-  libssl-dev bc cpio busybox-static zstd xz-utils make gcc gcc-multilib libc6-dev pkg-config python3"
+  libssl-dev bc cpio busybox-static zstd xz-utils make gcc gcc-multilib libc6-dev pkg-config python3
+  mandoc man-db kmod"
 SID_PKGS="linux-source-7.2"
 BPO_PKGS="qemu-system-x86 qemu-system-common qemu-system-data qemu-system-gui qemu-utils qemu-block-extra seabios ipxe-qemu"
 

@@ -19,8 +19,8 @@ CFLAGS ?= -O2
 KQ_CFLAGS := -Wall -Werror -pthread -D_GNU_SOURCE -I$(KSRC)/tools/testing/selftests \
 	-I$(KQ_INC) -I. $(EXTRA_INC)
 KQ_LDFLAGS := -static -pthread -Wl,--gc-sections
-# The Rust staticlib may need these from libc when linked statically.
-KQ_LDLIBS := -L$(KQ_LIB) -lkqueue -lpthread -ldl -lm
+# libkqueue.a needs nothing but libc (its symbols are checked by userspace/tests/c/check-lib.sh).
+KQ_LDLIBS := -L$(KQ_LIB) -lkqueue
 
 KQ_DIR := tests/$(notdir $(CURDIR))
 BINS := $(patsubst %.c,$(OUT)/%,$(SRCS))

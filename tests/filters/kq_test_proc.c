@@ -921,6 +921,78 @@ TEST(track_registers_child_knote)
 }
 
 /* The child's knote exists before the child runs: EV_DELETE finds it as soon as its pid is known. */
+/*
+ * NOTE_TRACK across a pid namespace: a child that is pid 1 of a new namespace forks (its child is
+ * pid 2 there). The watcher sees both by the numbers of its own namespace: the new knote's ident
+ * is the grandchild's pid as the watcher sees it, and NOTE_CHILD's data the child's (not 1).
+ */
+TEST(track_reports_pids_as_the_watcher_sees_them)
+{
+	struct kq_clone_args args = { .flags = CLONE_NEWPID, .exit_signal = SIGCHLD };
+	struct evlog *log;
+	struct kevent *e;
+	int go[2], status;
+	uint64_t g;
+	pid_t pid;
+
+	KQ_OPEN(kq);
+	alarm(20);
+	log = calloc(1, sizeof(*log));
+	ASSERT_NE(NULL, log);
+	ASSERT_EQ(0, pipe(go));
+	pid = clone3_fork(&args);
+	if (pid < 0 && errno == EINVAL)
+		SKIP(return, "clone3(CLONE_NEWPID): EINVAL: kernel without pid namespaces");
+	if (pid == 0) {
+		char c;
+		pid_t in;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(90);
+		in = fork();
+		if (in == 0)
+			_exit(5);
+		if (in != 2 || waitpid(in, NULL, 0) != in)
+			_exit(91);
+		_exit(getpid() == 1 ? 6 : 92);
+	}
+	ASSERT_LT(0, pid) TH_LOG("clone3(CLONE_NEWPID): %s", strerror(errno));
+	close(go[0]);
+	ASSERT_OK(proc_add(kq, pid, NOTE_TRACK | NOTE_FORK | NOTE_EXIT, 0, 0x515));
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_FORK, KQ_WAIT_MS);
+	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	/* The child's knote: whatever its ident, NOTE_CHILD with the watcher's pid of its parent. */
+	e = NULL;
+	for (int tries = 0; !e && tries < 30; tries++) {
+		for (int i = 0; i < log->n; i++) {
+			if (!log->taken[i] && (log->ev[i].fflags & NOTE_CHILD)) {
+				log->taken[i] = true;
+				e = &log->ev[i];
+				break;
+			}
+		}
+		if (!e && evlog_fetch(kq, log, 100) < 0)
+			break;
+	}
+	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	g = e->ident;
+	EXPECT_EQ(pid, e->data) TH_LOG("NOTE_CHILD data %lld: the namespace's own pid of the parent?",
+				       (long long)e->data);
+	EXPECT_NE(2, g) TH_LOG("the new knote is named by the namespace's own pid of the child");
+	EXPECT_NE((uint64_t)pid, g);
+	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
+	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	ASSERT_EXIT_RECORD(*e, g, EXIT_STATUS(5));
+	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
+	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	ASSERT_EXIT_RECORD(*e, pid, EXIT_STATUS(6));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(EXIT_STATUS(6), status);
+	free(log);
+}
+
 TEST(track_child_knote_exists_at_once)
 {
 	struct gate step, end;

@@ -1,14 +1,19 @@
 //! The C API of `libkqueue.so` / `libkqueue.a`, declared in `include/sys/event.h`.
 //!
-//! These functions are exported under their C names (`kqueue`, `kqueue1`, `kqueuex`, `kevent`)
-//! and follow FreeBSD's kqueue(2): they return -1 and set `errno` on failure.
+//! The C library (`clib/lib.rs`, built without the standard library) exports these functions
+//! under their C names (`kqueue`, `kqueue1`, `kqueuex`, `kevent`) and nothing else. This crate
+//! does not export them (a Rust program may link the C library or another kqueue library
+//! besides): here they are ordinary Rust functions with the C calling convention, the same code.
+//! They follow FreeBSD's kqueue(2): they return -1 and set `errno` on failure.
 //!
 //! `kevent()` validates nothing itself: counts, pointers and the timeout go to the kernel
 //! unchanged, which reports EINVAL, EFAULT and the rest exactly as FreeBSD does.
 
 use core::ffi::{c_int, c_uint};
 
-use crate::ffi::{self, EINVAL, O_CLOEXEC};
+use libc::{EINVAL, O_CLOEXEC};
+
+use crate::ffi;
 use crate::sys::{KEvent, KqKeventArgs, KqTimespec, KQUEUE_CLOEXEC, KQ_KEVENT_KQFD};
 
 /// The C library's `struct timespec`. On LP64 glibc it is `{ i64, i64 }`, the layout of
@@ -38,13 +43,11 @@ fn open_or_fail(cloexec: bool) -> c_int {
 
 /// `int kqueue(void)`: a new kqueue descriptor. Fails with ENOSYS when `/dev/kqueue` is absent
 /// (the kernel module is not loaded); EMFILE, ENFILE, ENOMEM, EACCES... pass through from open().
-#[no_mangle]
 pub extern "C" fn kqueue() -> c_int {
     open_or_fail(false)
 }
 
 /// `int kqueue1(int flags)`: like `kqueue()`; `flags` may contain only `O_CLOEXEC` (else EINVAL).
-#[no_mangle]
 pub extern "C" fn kqueue1(flags: c_int) -> c_int {
     if flags & !O_CLOEXEC != 0 {
         return fail(EINVAL);
@@ -54,7 +57,6 @@ pub extern "C" fn kqueue1(flags: c_int) -> c_int {
 
 /// `int kqueuex(unsigned flags)` (FreeBSD 14): `flags` may contain only `KQUEUE_CLOEXEC`
 /// (else EINVAL).
-#[no_mangle]
 pub extern "C" fn kqueuex(flags: c_uint) -> c_int {
     if flags & !KQUEUE_CLOEXEC != 0 {
         return fail(EINVAL);
@@ -70,7 +72,6 @@ pub extern "C" fn kqueuex(flags: c_uint) -> c_int {
 ///
 /// # Safety
 /// Same contract as FreeBSD's kevent(2): `eventlist` must have room for `nevents` events.
-#[no_mangle]
 pub unsafe extern "C" fn kevent(
     kq: c_int,
     changelist: *const KEvent,

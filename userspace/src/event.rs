@@ -1,6 +1,7 @@
-//! [`Event`]: one entry of an eventlist, decoded.
+//! [`Event`]: one entry of an eventlist, decoded; [`Events`]: a reusable eventlist.
 
 use std::io;
+use std::os::fd::RawFd;
 
 use crate::flags::Flags;
 use crate::sys::{self, KEvent};
@@ -8,12 +9,17 @@ use crate::sys::{self, KEvent};
 /// An event returned by the kernel (or an `EV_ERROR` / `EV_RECEIPT` record for a change).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
+    /// The identifier: descriptor, pid, signal, timer or user-event number.
     pub ident: u64,
-    /// `EVFILT_*` number.
+    /// The `EVFILT_*` number.
     pub filter: i16,
+    /// `EV_*` flags: `EOF`, `ERROR`, and the knote's own (`CLEAR`, `ONESHOT`, ...).
     pub flags: Flags,
+    /// Filter-specific: `NOTE_*` bits that happened, a socket error with `EOF`, user fflags.
     pub fflags: u32,
+    /// Filter-specific: bytes readable or writable, expirations, signal count, exit status...
     pub data: i64,
+    /// The registration's `udata`.
     pub udata: u64,
 }
 
@@ -24,6 +30,23 @@ impl Event {
         let errno = i32::try_from(self.data).ok()?;
         (self.flags.contains(Flags::ERROR) && errno != 0)
             .then(|| io::Error::from_raw_os_error(errno))
+    }
+
+    /// `EV_EOF`: end of file, peer gone, reader gone, or (process filters) exit.
+    pub fn is_eof(&self) -> bool {
+        self.flags.contains(Flags::EOF)
+    }
+
+    /// The descriptor of a descriptor filter (`READ`, `WRITE`, `EMPTY`, `VNODE`, `PROCDESC`).
+    pub fn fd(&self) -> Option<RawFd> {
+        match self.filter {
+            sys::EVFILT_READ
+            | sys::EVFILT_WRITE
+            | sys::EVFILT_EMPTY
+            | sys::EVFILT_VNODE
+            | sys::EVFILT_PROCDESC => RawFd::try_from(self.ident).ok(),
+            _ => None,
+        }
     }
 
     /// The filter's name, e.g. `"EVFILT_TIMER"` (`"EVFILT_?"` for an unknown number).
@@ -57,6 +80,113 @@ impl From<KEvent> for Event {
             data: kev.data,
             udata: kev.udata,
         }
+    }
+}
+
+/// A caller-owned eventlist for [`Kqueue::wait_into`](crate::Kqueue::wait_into): allocated
+/// once, refilled by every wait, so an event loop allocates nothing per call.
+///
+/// ```no_run
+/// use kqueue::{Events, Kqueue};
+/// let kq = Kqueue::new()?;
+/// let mut events = Events::with_capacity(64);
+/// loop {
+///     kq.wait_into(&mut events, None)?;
+///     for event in &events {
+///         println!("{} {}", event.filter_name(), event.ident);
+///     }
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Events {
+    list: Vec<KEvent>,
+    len: usize,
+}
+
+impl Events {
+    /// Room for `capacity` events per wait (at most `i32::MAX` are used).
+    pub fn with_capacity(capacity: usize) -> Events {
+        Events {
+            list: vec![KEvent::default(); capacity],
+            len: 0,
+        }
+    }
+
+    /// How many events one wait can return.
+    pub fn capacity(&self) -> usize {
+        self.list.len()
+    }
+
+    /// How many events the last wait returned.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the last wait returned nothing (a timeout).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets the events.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The `i`-th event of the last wait.
+    pub fn get(&self, i: usize) -> Option<Event> {
+        self.as_raw().get(i).map(|&kev| Event::from(kev))
+    }
+
+    /// The events, decoded.
+    pub fn iter(&self) -> EventsIter<'_> {
+        EventsIter {
+            inner: self.as_raw().iter(),
+        }
+    }
+
+    /// The events as the kernel wrote them.
+    pub fn as_raw(&self) -> &[KEvent] {
+        &self.list[..self.len]
+    }
+
+    /// The whole buffer, for the kernel to fill; `set_len` then says how much it wrote.
+    pub(crate) fn buffer(&mut self) -> &mut [KEvent] {
+        self.len = 0;
+        &mut self.list
+    }
+
+    pub(crate) fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.list.len());
+    }
+}
+
+/// Iterator over [`Events`], yielding decoded [`Event`]s.
+#[derive(Clone, Debug)]
+pub struct EventsIter<'a> {
+    inner: std::slice::Iter<'a, KEvent>,
+}
+
+impl Iterator for EventsIter<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.inner.next().map(|&kev| Event::from(kev))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for EventsIter<'_> {}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = Event;
+    type IntoIter = EventsIter<'a>;
+
+    fn into_iter(self) -> EventsIter<'a> {
+        self.iter()
     }
 }
 
@@ -99,6 +229,23 @@ mod tests {
         );
         assert_eq!(event.flags, Flags::CLEAR);
         assert_eq!(event.filter_name(), "EVFILT_TIMER");
+        assert_eq!(event.fd(), None);
+        assert!(!event.is_eof());
         assert_eq!(record(0, 0).filter_name(), "EVFILT_USER");
+    }
+
+    #[test]
+    fn events_buffer_reports_only_what_was_written() {
+        let mut events = Events::with_capacity(4);
+        assert_eq!((events.capacity(), events.len()), (4, 0));
+        let buf = events.buffer();
+        buf[0].ident = 7;
+        buf[0].filter = sys::EVFILT_READ;
+        events.set_len(1);
+        assert_eq!(events.iter().len(), 1);
+        assert_eq!(events.get(0).and_then(|e| e.fd()), Some(7));
+        assert!(events.get(1).is_none());
+        events.clear();
+        assert!(events.is_empty());
     }
 }

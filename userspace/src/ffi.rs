@@ -1,26 +1,12 @@
-//! The few libc functions this crate needs, and the two device operations shared by the C
-//! symbols ([`crate::capi`]) and the safe API ([`crate::Kqueue`]).
+//! The few libc calls this crate makes, and the two device operations shared by the C library
+//! ([`crate::capi`], exported by `libkqueue.{so,a}`) and the safe API ([`crate::Kqueue`]).
+//!
+//! `no_std`-clean: the C library (`clib/`, built without the standard library) compiles this
+//! file too. Constants and functions come from the `libc` crate, used without its `std` feature.
 
-use core::ffi::{c_char, c_int, c_ulong, CStr};
+use core::ffi::{c_int, CStr};
 
 use crate::sys::{KqKeventArgs, KQIOC_KEVENT, KQUEUE_DEVICE};
-
-extern "C" {
-    fn open(path: *const c_char, flags: c_int, ...) -> c_int;
-    fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
-    fn __errno_location() -> *mut c_int;
-}
-
-// Linux values (asm-generic, used by x86, arm, arm64, riscv, loongarch).
-pub const O_RDWR: c_int = 0o2;
-pub const O_CLOEXEC: c_int = 0o2000000;
-pub const ENOENT: c_int = 2;
-pub const ENXIO: c_int = 6;
-pub const EBADF: c_int = 9;
-pub const ENODEV: c_int = 19;
-pub const EINVAL: c_int = 22;
-pub const ENOTTY: c_int = 25;
-pub const ENOSYS: c_int = 38;
 
 /// `KQUEUE_DEVICE` with its terminating NUL, built at compile time from the one ABI definition.
 const DEVICE_PATH: [u8; KQUEUE_DEVICE.len() + 1] = nul_terminated(KQUEUE_DEVICE);
@@ -36,20 +22,19 @@ const fn nul_terminated<const N: usize>(s: &str) -> [u8; N] {
 }
 
 fn device_path() -> &'static CStr {
-    match CStr::from_bytes_with_nul(&DEVICE_PATH) {
-        Ok(path) => path,
-        Err(_) => unreachable!("KQUEUE_DEVICE contains a NUL byte"),
-    }
+    // SAFETY: DEVICE_PATH ends with the only NUL byte (checked by a test and at compile time:
+    // `nul_terminated` copies a str that the ABI defines without NULs).
+    unsafe { CStr::from_bytes_with_nul_unchecked(&DEVICE_PATH) }
 }
 
 pub fn errno() -> c_int {
     // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
-    unsafe { *__errno_location() }
+    unsafe { *libc::__errno_location() }
 }
 
 pub fn set_errno(value: c_int) {
     // SAFETY: as in `errno`.
-    unsafe { *__errno_location() = value }
+    unsafe { *libc::__errno_location() = value }
 }
 
 /// Opens a new kqueue and returns its descriptor, or the errno value on failure.
@@ -57,14 +42,14 @@ pub fn set_errno(value: c_int) {
 /// A missing device (ENOENT from open: no node; ENODEV/ENXIO: node without a loaded driver)
 /// means this kernel has no kqueue, reported as ENOSYS. Other errors pass through.
 pub fn open_kqueue(cloexec: bool) -> Result<c_int, c_int> {
-    let flags = O_RDWR | if cloexec { O_CLOEXEC } else { 0 };
+    let flags = libc::O_RDWR | if cloexec { libc::O_CLOEXEC } else { 0 };
     // SAFETY: the path is a valid NUL-terminated string; no mode argument is needed without O_CREAT.
-    let fd = unsafe { open(device_path().as_ptr(), flags) };
+    let fd = unsafe { libc::open(device_path().as_ptr(), flags) };
     if fd >= 0 {
         return Ok(fd);
     }
     match errno() {
-        ENOENT | ENODEV | ENXIO => Err(ENOSYS),
+        libc::ENOENT | libc::ENODEV | libc::ENXIO => Err(libc::ENOSYS),
         e => Err(e),
     }
 }
@@ -78,9 +63,9 @@ pub fn open_kqueue(cloexec: bool) -> Result<c_int, c_int> {
 /// The pointers in `args` are handed to the kernel, which writes up to `nevents` events to
 /// `eventlist`: that memory must be writable by the caller or invalid (EFAULT).
 pub unsafe fn kevent_ioctl(kq: c_int, args: &KqKeventArgs) -> c_int {
-    let n = ioctl(kq, KQIOC_KEVENT as c_ulong, args as *const KqKeventArgs);
-    if n < 0 && errno() == ENOTTY {
-        set_errno(EBADF);
+    let n = libc::ioctl(kq, KQIOC_KEVENT as libc::Ioctl, args as *const KqKeventArgs);
+    if n < 0 && errno() == libc::ENOTTY {
+        set_errno(libc::EBADF);
     }
     n
 }
@@ -92,5 +77,6 @@ mod tests {
     #[test]
     fn device_path_matches_abi() {
         assert_eq!(device_path().to_str(), Ok(KQUEUE_DEVICE));
+        assert_eq!(DEVICE_PATH.iter().filter(|&&b| b == 0).count(), 1);
     }
 }

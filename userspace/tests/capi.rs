@@ -1,32 +1,20 @@
-//! Host tests of the exported C symbols, called through their C names. They need no kernel
-//! module: without `/dev/kqueue` opening fails with ENOSYS, and flag checks come before open().
+//! Host tests of the C API's code (`kqueue::capi`, which `libkqueue.{so,a}` exports under the C
+//! names; `tests/c/check-lib.sh` tests the built library itself through `tests/c/smoke.c`).
+//! They need no kernel module: without `/dev/kqueue` opening fails with ENOSYS, and flag checks
+//! come before open().
 
 use std::ffi::{c_int, c_uint};
+
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::ptr;
 
-use kqueue::sys::{KEvent, KqTimespec, KQUEUE_CLOEXEC, KQUEUE_DEVICE};
+use kqueue::sys::{KEvent, KQUEUE_CLOEXEC, KQUEUE_DEVICE};
 
-extern "C" {
-    fn kqueue() -> c_int;
-    fn kqueue1(flags: c_int) -> c_int;
-    fn kqueuex(flags: c_uint) -> c_int;
-    fn kevent(
-        kq: c_int,
-        changelist: *const KEvent,
-        nchanges: c_int,
-        eventlist: *mut KEvent,
-        nevents: c_int,
-        timeout: *const KqTimespec,
-    ) -> c_int;
-}
+use kqueue::capi::{kevent, kqueue, kqueue1, kqueuex};
 
-const O_CLOEXEC: c_int = 0o2000000;
-const EBADF: i32 = 9;
-const EINVAL: i32 = 22;
-const ENOSYS: i32 = 38;
+use libc::{EBADF, EINVAL, ENOSYS, O_CLOEXEC, O_NONBLOCK, O_RDWR};
 
 /// The errno left by a C call that must have failed with -1.
 fn failed_errno(result: c_int) -> Option<i32> {
@@ -45,27 +33,19 @@ fn device_absent() -> bool {
 #[test]
 fn kqueue_without_device_is_enosys() {
     if device_absent() {
-        assert_eq!(failed_errno(unsafe { kqueue() }), Some(ENOSYS));
-        assert_eq!(failed_errno(unsafe { kqueue1(0) }), Some(ENOSYS));
-        assert_eq!(failed_errno(unsafe { kqueue1(O_CLOEXEC) }), Some(ENOSYS));
-        assert_eq!(failed_errno(unsafe { kqueuex(0) }), Some(ENOSYS));
-        assert_eq!(
-            failed_errno(unsafe { kqueuex(KQUEUE_CLOEXEC) }),
-            Some(ENOSYS)
-        );
+        assert_eq!(failed_errno(kqueue()), Some(ENOSYS));
+        assert_eq!(failed_errno(kqueue1(0)), Some(ENOSYS));
+        assert_eq!(failed_errno(kqueue1(O_CLOEXEC)), Some(ENOSYS));
+        assert_eq!(failed_errno(kqueuex(0)), Some(ENOSYS));
+        assert_eq!(failed_errno(kqueuex(KQUEUE_CLOEXEC)), Some(ENOSYS));
     }
 }
 
 #[test]
 fn kqueue1_rejects_flags_other_than_cloexec() {
-    for flags in [
-        1,
-        0o4000,          /* O_NONBLOCK */
-        O_CLOEXEC | 0o2, /* O_RDWR */
-        -1,
-    ] {
+    for flags in [1, O_NONBLOCK, O_CLOEXEC | O_RDWR, -1] {
         assert_eq!(
-            failed_errno(unsafe { kqueue1(flags) }),
+            failed_errno(kqueue1(flags)),
             Some(EINVAL),
             "flags {flags:#o}"
         );
@@ -76,7 +56,7 @@ fn kqueue1_rejects_flags_other_than_cloexec() {
 fn kqueuex_rejects_flags_other_than_kqueue_cloexec() {
     for flags in [2, KQUEUE_CLOEXEC | 0x80, O_CLOEXEC as c_uint, c_uint::MAX] {
         assert_eq!(
-            failed_errno(unsafe { kqueuex(flags) }),
+            failed_errno(kqueuex(flags)),
             Some(EINVAL),
             "flags {flags:#x}"
         );

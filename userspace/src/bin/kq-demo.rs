@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kqueue::{sys, Change, Event, Filter, Flags, Kqueue, UserOp};
+use kqueue::{sys, Change, Event, Events, Filter, Flags, Kqueue, UserOp};
 
 const TIMER_ID: u64 = 1;
 const USER_ID: u64 = 2;
@@ -80,6 +80,7 @@ fn spawn_triggers(kq: Arc<Kqueue>) -> thread::JoinHandle<std::io::Result<()>> {
 /// MAX_RUN_TIME); returns the tally and how long it ran.
 fn collect(kq: &Kqueue, start: Instant) -> std::io::Result<(Tally, Duration)> {
     let mut tally = Tally::default();
+    let mut events = Events::with_capacity(8); // one buffer for every wait
     loop {
         let elapsed = start.elapsed();
         let done = elapsed >= RUN_TIME && tally.user_fflags == ALL_TRIGGER_BITS;
@@ -91,7 +92,8 @@ fn collect(kq: &Kqueue, start: Instant) -> std::io::Result<(Tally, Duration)> {
         let Some(left) = deadline.checked_sub(elapsed).filter(|_| !done) else {
             return Ok((tally, elapsed));
         };
-        for event in kq.wait(8, Some(left))? {
+        kq.wait_into(&mut events, Some(left))?;
+        for event in &events {
             print_event(&event, start);
             tally.record(&event);
         }

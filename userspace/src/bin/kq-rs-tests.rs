@@ -1,5 +1,7 @@
 //! kq-rs-tests: the safe Rust API (and the C `kevent()` symbol) against a real `/dev/kqueue`,
-//! run inside the test VM. Prints TAP (kselftest style); exits 0 only if every case passes.
+//! run inside the test VM: every filter the module implements, the batch/receipt semantics of
+//! `apply`, the reusable `Events` buffer. Prints TAP (kselftest style); exits 0 only if every
+//! case passes.
 
 use std::error::Error;
 use std::ffi::c_int;
@@ -10,7 +12,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kqueue::{sys, Change, Event, Filter, Flags, KEvent, Kqueue, UserOp};
+use kqueue::{
+    sys, ApplyError, Change, Event, Events, Filter, Flags, KEvent, Kqueue, ProcNotes, UserOp,
+    VnodeNotes,
+};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -35,15 +40,7 @@ impl fmt::Display for Skip {
 
 impl Error for Skip {}
 
-extern "C" {
-    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
-}
-const F_GETFD: c_int = 1;
-const FD_CLOEXEC: c_int = 1;
-const EBADF: i32 = 9;
-const ENOENT: i32 = 2;
-const EINVAL: i32 = 22;
-const EFAULT: i32 = 14;
+use libc::{EBADF, EFAULT, EINVAL, ENOENT, FD_CLOEXEC, F_GETFD};
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
 const LONG_WAIT: Option<Duration> = Some(Duration::from_secs(5));
@@ -69,8 +66,12 @@ fn one_event(kq: &Kqueue, filter: Filter) -> Result<Event, Box<dyn Error>> {
     Ok(event)
 }
 
-fn expect_errno<T: std::fmt::Debug>(result: io::Result<T>, errno: i32, what: &str) -> TestResult {
-    match result {
+fn expect_errno<T: std::fmt::Debug, E: Into<io::Error>>(
+    result: Result<T, E>,
+    errno: i32,
+    what: &str,
+) -> TestResult {
+    match result.map_err(Into::into) {
         Err(err) if err.raw_os_error() == Some(errno) => Ok(()),
         other => Err(format!("{what}: expected errno {errno}, got {other:?}").into()),
     }
@@ -78,7 +79,7 @@ fn expect_errno<T: std::fmt::Debug>(result: io::Result<T>, errno: i32, what: &st
 
 fn fd_flags(fd: c_int) -> c_int {
     // SAFETY: F_GETFD takes no argument and only reads the descriptor table.
-    unsafe { fcntl(fd, F_GETFD) }
+    unsafe { libc::fcntl(fd, F_GETFD) }
 }
 
 fn open_close() -> TestResult {
@@ -94,16 +95,21 @@ fn open_close() -> TestResult {
     Ok(())
 }
 
-fn cloexec_flag() -> TestResult {
-    let plain = Kqueue::new()?;
-    let cloexec = Kqueue::with_cloexec()?;
-    ensure!(
-        fd_flags(plain.as_raw_fd()) & FD_CLOEXEC == 0,
-        "new(): FD_CLOEXEC set"
-    );
+fn cloexec_by_default() -> TestResult {
+    let cloexec = Kqueue::new()?;
+    let inheritable = Kqueue::new_inheritable()?;
     ensure!(
         fd_flags(cloexec.as_raw_fd()) & FD_CLOEXEC != 0,
-        "with_cloexec(): FD_CLOEXEC clear"
+        "new(): FD_CLOEXEC clear"
+    );
+    ensure!(
+        fd_flags(inheritable.as_raw_fd()) & FD_CLOEXEC == 0,
+        "new_inheritable(): FD_CLOEXEC set"
+    );
+    let clone = cloexec.try_clone()?;
+    ensure!(
+        fd_flags(clone.as_raw_fd()) & FD_CLOEXEC != 0,
+        "try_clone(): FD_CLOEXEC clear"
     );
     Ok(())
 }
@@ -314,7 +320,7 @@ fn thread_trigger_wakes_waiter() -> TestResult {
 
 fn bad_filter_is_einval() -> TestResult {
     let kq = Kqueue::new()?;
-    let bogus = Change::add(Filter::Other {
+    let bogus = Change::add(Filter::Raw {
         filter: -100,
         ident: 1,
     });
@@ -328,10 +334,11 @@ fn bad_filter_is_einval() -> TestResult {
         events[0]
     );
     expect_errno(
-        kq.apply(&[bogus]),
+        kq.kevent(&[bogus.to_kevent()], &mut [], ZERO),
         EINVAL,
         "bad filter without room for records",
-    )
+    )?;
+    expect_errno(kq.apply(&[bogus]), EINVAL, "apply of a bad filter")
 }
 
 fn read_write_on_pipe() -> TestResult {
@@ -358,6 +365,244 @@ fn read_write_on_pipe() -> TestResult {
         "no EV_EOF after writer closed: {event:?}"
     );
     Ok(())
+}
+
+/// A batch with failures in the middle: every change is applied, each failure comes with its
+/// index and change (EV_RECEIPT), and one ApplyError converts to the errno.
+fn apply_reports_every_failure() -> TestResult {
+    let kq = Kqueue::new()?;
+    let changes = [
+        Change::add(user(1)),
+        Change::delete(user(98)),
+        Change::add(user(2)),
+        Change::add(Filter::Read(-1)),
+        Change::add(user(3)).flags(Flags::RECEIPT),
+    ];
+    let err: ApplyError = match kq.apply(&changes) {
+        Ok(()) => return Err("apply of a bad batch succeeded".into()),
+        Err(err) => err,
+    };
+    ensure!(err.call_error().is_none(), "call failed: {err}");
+    let got: Vec<(usize, Option<i32>)> = err
+        .failures()
+        .iter()
+        .map(|f| (f.index, f.error.raw_os_error()))
+        .collect();
+    ensure!(
+        got == [(1, Some(ENOENT)), (3, Some(EBADF))],
+        "failures {got:?}, want [(1, ENOENT), (3, EBADF)]"
+    );
+    ensure!(
+        err.failures()[0].change == changes[1],
+        "wrong change in the report"
+    );
+    // The changes after each failure were applied: all three user events exist.
+    for id in 1..=3 {
+        kq.trigger(id, UserOp::Nop)?;
+    }
+    ensure!(poll(&kq)?.len() == 3, "not every good change was applied");
+    // A batch larger than one chunk (32) with failures at both ends.
+    let mut big: Vec<Change> = (10..110).map(|id| Change::add(user(id))).collect();
+    big[0] = Change::delete(user(500));
+    big[99] = Change::delete(user(501));
+    let err = kq.apply(&big).expect_err("two failures");
+    let idx: Vec<usize> = err.failures().iter().map(|f| f.index).collect();
+    ensure!(idx == [0, 99], "indices {idx:?}, want [0, 99]");
+    let io_err: io::Error = err.into();
+    ensure!(
+        io_err.kind() == io::ErrorKind::NotFound,
+        "kind {:?}",
+        io_err.kind()
+    );
+    Ok(())
+}
+
+/// wait_into fills the caller's buffer, up to its capacity, and reuses it.
+fn wait_into_fills_caller_buffer() -> TestResult {
+    let kq = Kqueue::new()?;
+    let changes: Vec<Change> = (1..=5).map(|id| Change::add(user(id))).collect();
+    kq.apply(&changes)?;
+    for id in 1..=5 {
+        kq.trigger(id, UserOp::Nop)?;
+    }
+    let mut events = Events::with_capacity(3);
+    let n = kq.wait_into(&mut events, ZERO)?;
+    ensure!(n == 3 && events.len() == 3, "{n} events, want 3 (capacity)");
+    let ptr = events.as_raw().as_ptr();
+    kq.apply(
+        &changes
+            .iter()
+            .map(|c| Change::delete(c.filter()))
+            .collect::<Vec<_>>(),
+    )?;
+    let n = kq.wait_into(&mut events, Some(Duration::from_millis(1)))?;
+    ensure!(n == 0 && events.is_empty(), "{n} events after deleting all");
+    ensure!(
+        events.as_raw().as_ptr() == ptr && events.capacity() == 3,
+        "buffer reallocated"
+    );
+    Ok(())
+}
+
+/// EVFILT_EMPTY on a connected unix stream socket: empty send buffer at once.
+fn empty_filter_on_socket() -> TestResult {
+    let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    let kq = Kqueue::new()?;
+    kq.apply(&[Change::add(Filter::empty(&a)).udata(5)])?;
+    let event = one_event(&kq, Filter::Empty(a.as_raw_fd()))?;
+    ensure!(event.data == 0 && event.udata == 5, "EMPTY event {event:?}");
+    ensure!(event.fd() == Some(a.as_raw_fd()), "fd() {:?}", event.fd());
+    let (reader, _writer) = io::pipe()?;
+    expect_errno(
+        kq.apply(&[Change::add(Filter::empty(&reader))]),
+        EINVAL,
+        "EMPTY on a pipe",
+    )
+}
+
+/// EVFILT_VNODE: a write to a watched file is NOTE_WRITE (and NOTE_EXTEND).
+fn vnode_write_and_extend() -> TestResult {
+    let path = std::env::temp_dir().join(format!("kq-rs-vnode-{}", std::process::id()));
+    let mut file = std::fs::File::create(&path)?;
+    let kq = Kqueue::new()?;
+    kq.apply(&[Change::add(Filter::vnode(
+        &file,
+        VnodeNotes::WRITE | VnodeNotes::EXTEND | VnodeNotes::DELETE,
+    ))])?;
+    ensure!(poll(&kq)?.is_empty(), "vnode event before any change");
+    file.write_all(b"hello")?;
+    let event = one_event(
+        &kq,
+        Filter::Vnode {
+            fd: file.as_raw_fd(),
+            notes: VnodeNotes::empty(),
+        },
+    )?;
+    let notes = VnodeNotes::from_bits(event.fflags);
+    ensure!(
+        notes.contains(VnodeNotes::WRITE | VnodeNotes::EXTEND),
+        "notes {notes:?}, want WRITE | EXTEND"
+    );
+    std::fs::remove_file(&path)?;
+    let event = one_event(
+        &kq,
+        Filter::Vnode {
+            fd: file.as_raw_fd(),
+            notes: VnodeNotes::empty(),
+        },
+    )?;
+    ensure!(
+        VnodeNotes::from_bits(event.fflags).contains(VnodeNotes::DELETE),
+        "after unlink: {event:?}"
+    );
+    Ok(())
+}
+
+/// EVFILT_PROC and EVFILT_PROCDESC report a child's exit with its wait status.
+fn proc_and_procdesc_exit() -> TestResult {
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", "read x; exit 3"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    ensure!(pidfd >= 0, "pidfd_open: {}", io::Error::last_os_error());
+    // SAFETY: pidfd_open returned a new descriptor that nothing else owns.
+    let pidfd =
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd as i32) };
+    let kq = Kqueue::new()?;
+    kq.apply(&[
+        Change::add(Filter::proc(pid, ProcNotes::EXIT)).udata(1),
+        Change::add(Filter::procdesc(&pidfd)).udata(2),
+    ])?;
+    ensure!(poll(&kq)?.is_empty(), "exit reported before the exit");
+    drop(child.stdin.take()); // read fails: the child exits with 3
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 2 && Instant::now() < deadline {
+        seen.extend(kq.wait(4, Some(Duration::from_secs(1)))?);
+    }
+    child.wait()?;
+    ensure!(
+        seen.len() == 2,
+        "events {seen:?}, want PROC and PROCDESC exits"
+    );
+    for event in &seen {
+        ensure!(
+            event.fflags & sys::NOTE_EXIT != 0 && event.is_eof(),
+            "not an exit: {event:?}"
+        );
+        ensure!(
+            libc::WIFEXITED(event.data as i32) && libc::WEXITSTATUS(event.data as i32) == 3,
+            "status {:#x}, want exit 3",
+            event.data
+        );
+    }
+    Ok(())
+}
+
+/// EVFILT_SIGNAL counts a signal that is ignored (the kqueue does not consume it).
+fn signal_is_counted() -> TestResult {
+    // SAFETY: SIG_IGN for SIGUSR2, which nothing else in this program uses.
+    unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+    let kq = Kqueue::new()?;
+    kq.apply(&[Change::add(Filter::Signal(libc::SIGUSR2))])?;
+    for _ in 0..3 {
+        // SAFETY: raise() of an ignored signal.
+        unsafe { libc::raise(libc::SIGUSR2) };
+    }
+    let event = one_event(&kq, Filter::Signal(libc::SIGUSR2))?;
+    ensure!(event.data == 3, "count {}, want 3", event.data);
+    Ok(())
+}
+
+/// An absolute timer in the past fires at once, once; one in the future at its time.
+fn absolute_timer() -> TestResult {
+    let kq = Kqueue::new()?;
+    let past = std::time::SystemTime::now() - Duration::from_secs(1);
+    // Without ONESHOT (or CLEAR) a fired absolute timer stays active, as on FreeBSD.
+    kq.apply(&[Change::add(Filter::timer_at(4, past)).flags(Flags::ONESHOT)])?;
+    let event = one_event(&kq, Filter::timer_at(4, past))?;
+    ensure!(event.data == 1, "expirations {}, want 1", event.data);
+    // One second ahead: an emulated VM may take tens of milliseconds between two calls.
+    let soon = std::time::SystemTime::now() + Duration::from_secs(1);
+    kq.apply(&[Change::add(Filter::timer_at(5, soon)).flags(Flags::ONESHOT)])?;
+    ensure!(poll(&kq)?.is_empty(), "future absolute timer fired at once");
+    one_event(&kq, Filter::timer_at(5, soon))?;
+    ensure!(
+        std::time::SystemTime::now() >= soon,
+        "absolute timer fired before its time"
+    );
+    Ok(())
+}
+
+/// Filters the module refuses are EINVAL (and have no typed constructor).
+fn refused_filters_are_einval() -> TestResult {
+    let kq = Kqueue::new()?;
+    for filter in [
+        sys::EVFILT_AIO,
+        sys::EVFILT_LIO,
+        sys::EVFILT_SENDFILE,
+        sys::EVFILT_FS,
+    ] {
+        expect_errno(
+            kq.apply(&[Change::add(Filter::Raw { filter, ident: 0 })]),
+            EINVAL,
+            &format!("filter {filter}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// OwnedFd round trip: into an OwnedFd and back (checked to be a kqueue).
+fn owned_fd_round_trip() -> TestResult {
+    let kq = Kqueue::new()?;
+    kq.apply(&[Change::add(user(1))])?;
+    let fd: std::os::fd::OwnedFd = kq.into();
+    let kq = Kqueue::try_from(fd)?;
+    kq.trigger(1, UserOp::Nop)?;
+    one_event(&kq, user(1)).map(drop)
 }
 
 /// errno of a failed call of the C `kevent()` symbol (`None` if it did not fail).
@@ -419,7 +664,7 @@ type TestFn = fn() -> TestResult;
 
 const TESTS: &[(&str, TestFn)] = &[
     ("open_close", open_close),
-    ("cloexec_flag", cloexec_flag),
+    ("cloexec_by_default", cloexec_by_default),
     ("user_trigger_fflags_data", user_trigger_fflags_data),
     ("ev_clear_resets_state", ev_clear_resets_state),
     (
@@ -442,6 +687,18 @@ const TESTS: &[(&str, TestFn)] = &[
         "c_kevent_reports_kernel_errors",
         c_kevent_reports_kernel_errors,
     ),
+    ("apply_reports_every_failure", apply_reports_every_failure),
+    (
+        "wait_into_fills_caller_buffer",
+        wait_into_fills_caller_buffer,
+    ),
+    ("empty_filter_on_socket", empty_filter_on_socket),
+    ("vnode_write_and_extend", vnode_write_and_extend),
+    ("proc_and_procdesc_exit", proc_and_procdesc_exit),
+    ("signal_is_counted", signal_is_counted),
+    ("absolute_timer", absolute_timer),
+    ("refused_filters_are_einval", refused_filters_are_einval),
+    ("owned_fd_round_trip", owned_fd_round_trip),
 ];
 
 fn main() {
