@@ -1482,8 +1482,8 @@ static void vn_check(FIXTURE_DATA(vnode) *self, const struct kevent *e, long bef
 			stress_fail(&self->bad, e, "event of a knote deleted / closed / dup2()ed over "
 				    "before the kevent() call began");
 		else if (dis && dis <= before && atomic_load(&g->enabled_at) < dis)
-			stress_fail(&self->bad, e, "event of a knote disabled before the kevent() call "
-				    "began (and not enabled since)");
+			stress_fail(&self->bad, e, "event of a knote disabled (EV_DISABLE returned) "
+				    "before the kevent() call began, and no EV_ENABLE since");
 	}
 }
 
@@ -1613,14 +1613,20 @@ static void vn_registrar(FIXTURE_DATA(vnode) *self, struct vn_slot *slots, int s
 		case 5:	/* EV_DISABLE / EV_ENABLE */
 			if (!s->gen)
 				break;
-			/* every change sets udata (as in FreeBSD): the same generation */
+			/*
+			 * An enable counts from before the call (an event may come as soon as it
+			 * takes effect), a disable from its return. Every change sets udata (as in
+			 * FreeBSD): the same generation.
+			 */
+			if (s->disabled)
+				atomic_store(&self->ring[s->gen % VN_RING].enabled_at, vn_tick(self));
 			r = kq_ctl(self->kq, (uint64_t)s->fd, EVFILT_VNODE, s->disabled ? EV_ENABLE : EV_DISABLE,
 				   0, 0, (uint64_t)s->gen);
 			if (r)
 				stress_fail(&self->bad_ops, NULL, "EV_ENABLE/EV_DISABLE on fd %d: %s", s->fd,
 					    strerrorname_np(r));
-			atomic_store(s->disabled ? &self->ring[s->gen % VN_RING].enabled_at :
-				     &self->ring[s->gen % VN_RING].disabled_at, vn_tick(self));
+			if (!s->disabled)
+				atomic_store(&self->ring[s->gen % VN_RING].disabled_at, vn_tick(self));
 			s->disabled = !s->disabled;
 			break;
 		case 6: case 7:	/* close (the knote goes with it) and open again */
@@ -1729,7 +1735,8 @@ TEST_F_TIMEOUT(vnode, add_delete_close_while_files_change, FS_TIMEOUT)
 	while (kq_get(self->kq, ev, 8, 50) > 0)
 		;
 	read_knotes(self->kq, knotes, sizeof(knotes));
-	stress_note("vnode: knotes left (the directory and the quiet file): %s", knotes);
+	stress_note("vnode: knotes left (the directory, the quiet file, closed O_PATH ones): %s",
+		    knotes);
 	ASSERT_EQ(6, pwrite(ctl, "quiet\n", 6, 0));
 	n = kq_get(self->kq, ev, 8, 1000);
 	ASSERT_EQ(1, n) TH_LOG("a write to the quiet file: %d records", n);
@@ -1745,9 +1752,12 @@ TEST_F_TIMEOUT(vnode, add_delete_close_while_files_change, FS_TIMEOUT)
 	EXPECT_TRUE(ev[0].fflags & NOTE_WRITE);
 	close(ctl);
 	close(dirfd);
+	/*
+	 * Nothing pending. (Knotes may remain registered: a closed O_PATH descriptor sends no
+	 * close event, so its knote stays, inert, until its next report or change or the
+	 * kqueue's close: the README's documented difference.)
+	 */
 	EXPECT_EQ(0, kq_poll(self->kq, ev, 8));
-	read_knotes(self->kq, knotes, sizeof(knotes));
-	EXPECT_STREQ("", knotes);
 }
 
 /* ===================================================================================== */
