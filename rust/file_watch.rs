@@ -49,10 +49,26 @@ struct FileWatch {
     /// `kq_close_watch_get`'s handle; put when the entry goes.
     mark: *mut c_void,
     knotes: KVec<Arc<Knote>>,
+    /// Set once fsnotify destroyed the mark (no close event will come): the entry then holds a
+    /// reference to the file (`kq_mark_lost`), dropped when the entry goes.
+    pinned: bool,
 }
 
 // SAFETY: `mark` is an opaque handle only passed back to `kq_close_watch_put`, from any thread.
 unsafe impl Send for FileWatch {}
+
+impl FileWatch {
+    /// The entry of `file` is gone from the table (after its shard was unlocked): its mark
+    /// reference, and the file reference it held if the mark was lost.
+    fn release(self, file: usize) {
+        if self.pinned {
+            // SAFETY: `kq_mark_lost` took this reference for the entry.
+            unsafe { bindings::fput(file as *mut bindings::file) };
+        }
+        // SAFETY: The entry owned this handle from `kq_close_watch_get`.
+        unsafe { helper::kq_close_watch_put(self.mark) };
+    }
+}
 
 /// Number of shards of the watched-file table (a power of two).
 const SHARDS: usize = 64;
@@ -166,7 +182,7 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
         // SAFETY: As above.
         return Err(Error::from_errno(unsafe { bindings::PTR_ERR(mark) } as i32));
     }
-    if let Err(e) = files.try_create_and_insert(key, FileWatch { mark, knotes }, GFP_KERNEL_ACCOUNT) {
+    if let Err(e) = files.try_create_and_insert(key, FileWatch { mark, knotes, pinned: false }, GFP_KERNEL_ACCOUNT) {
         // SAFETY: `mark` came from `kq_close_watch_get` and is not stored anywhere.
         unsafe { helper::kq_close_watch_put(mark) };
         return Err(e.into());
@@ -214,8 +230,7 @@ pub(crate) fn forget(kn: &Knote) {
     if w.knotes.is_empty() {
         if let Some(w) = files.remove(&key) {
             drop(guard);
-            // SAFETY: The entry owned this handle from `kq_close_watch_get`.
-            unsafe { helper::kq_close_watch_put(w.mark) };
+            w.release(file);
         }
     }
 }
@@ -230,17 +245,66 @@ pub(crate) fn forget(kn: &Knote) {
 pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode: *mut bindings::inode) {
     let mut guard = files_of(inode as usize).lock();
     let Some(w) = guard.tree().remove(&(inode as usize, file as usize)) else { return };
+    closed(&w);
+    drop(guard);
+    w.release(file as usize);
+}
+
+/// The knotes of an entry just removed because its file is released: each is unhooked, loses
+/// its file and goes (`KQueue::file_closed`). Under the entry's shard.
+fn closed(w: &FileWatch) {
     for kn in w.knotes.iter() {
-        // Release: pairs with ``FilterOps::evaluate`'s Acquire load after its `fget`, so a new
+        // Release: pairs with `FilterOps::evaluate`'s Acquire load after its `fget`, so a new
         // file at the same address is never taken for this one.
         kn.file.store(0, ordering::Release);
         kn.hooks.unhook();
         listen(kn, w.mark, false);
         kn.kqueue().file_closed(kn);
     }
-    drop(guard);
-    // SAFETY: The entry owned this handle from `kq_close_watch_get`.
-    unsafe { helper::kq_close_watch_put(w.mark) };
+}
+
+/// fsnotify destroyed the mark `mark` of `inode` on its own (`kq_freeing_mark`): no event, no
+/// close, will come for the inode's watched files any more. Each entry of the mark takes a
+/// reference to its file, which keeps it until its knotes go (as for files without close
+/// notification); a file already being released is handled as closed.
+///
+/// # Safety
+///
+/// Called by `kq_close_watch.c` only, with the inode of a mark we still hold a reference to.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn kq_mark_lost(inode: *mut bindings::inode, mark: *mut c_void) {
+    let mut guard = files_of(inode as usize).lock();
+    let files = guard.tree();
+    let mut dying = KVec::new();
+    if let Some(mut cursor) = files.cursor_lower_bound_mut(&(inode as usize, 0)) {
+        loop {
+            let (key, w) = cursor.current_mut();
+            if key.0 != inode as usize {
+                break;
+            }
+            // SAFETY: `key.1` is a file of `inode` whose close handler has not run (its entry is
+            // here); the helper checks under RCU that it still is one before keeping it.
+            if w.mark == mark && !w.pinned && unsafe { helper::kq_file_tryget(key.1 as *mut bindings::file, inode) } {
+                w.pinned = true;
+            } else if w.mark == mark && !w.pinned {
+                // Without memory to list it, it stays: its knotes drop it as stale at their next
+                // change or report (only compared by address there).
+                let _ = dying.push(*key, GFP_KERNEL);
+            }
+            match cursor.move_next() {
+                Some(c) => cursor = c,
+                None => break,
+            }
+        }
+    }
+    for key in dying.iter() {
+        if let Some(w) = files.remove(key) {
+            closed(&w);
+            // A dying file's entry holds no file reference (`pinned` is false); the mark's put
+            // takes only the C watch lock, which nests inside the shards.
+            w.release(key.1);
+        }
+    }
 }
 
 /// An fsnotify event `mask` on a watched inode (process context): each knote of the inode's

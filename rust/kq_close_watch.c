@@ -22,6 +22,7 @@
  * Locks: kq_watch_lock (a mutex) serialises get/put of marks; it nests inside Rust's FILES
  * lock and outside the group's mark_mutex (taken inside fsnotify_add_mark/destroy_mark).
  */
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <linux/fsnotify_backend.h>
@@ -32,6 +33,8 @@
 
 /* Rust: file (on inode) is in __fput(), before its release method. */
 void kq_file_closing(struct file *file, struct inode *inode);
+/* Rust: fsnotify destroyed the mark of a watched inode (file_watch.rs). */
+void kq_mark_lost(struct inode *inode, void *handle);
 /* Rust: an event on a watched inode, as NOTE_* bits (+ KQ_INODE_DATA_CHANGED) (file_watch.rs). */
 void kq_inode_event(struct inode *inode, u32 notes, u32 nlink, s64 size);
 
@@ -63,6 +66,7 @@ struct kq_imark {
 	unsigned int users;		/* watched files on this inode; under kq_watch_lock */
 	unsigned int vnode_users;	/* EVFILT_VNODE knotes among them; under kq_watch_lock */
 	u32 base_mask;			/* the mask without vnode knotes */
+	bool dropping;			/* our last put is destroying it; under kq_watch_lock */
 };
 
 static struct fsnotify_group *kq_group;
@@ -147,10 +151,48 @@ static void kq_free_mark(struct fsnotify_mark *mark)
 	kfree(container_of(mark, struct kq_imark, fsn));
 }
 
+/*
+ * fsnotify destroys marks on its own too: __fsnotify_inode_delete() when an inode's last link
+ * and one of its dentries go while another dentry (a watched file's) lives on (hard links), and
+ * unmount. The inode then reports no more events, closes included, so the watched files of the
+ * mark must be handled now (Rust pins them, or treats a dying one as closed); our reference
+ * keeps the mark's memory until our last put. Our own destruction (kq_close_watch_put) comes
+ * here too, with nothing left to handle: `dropping` says so without taking a lock.
+ */
+static void kq_freeing_mark(struct fsnotify_mark *mark, struct fsnotify_group *group)
+{
+	struct kq_imark *im = container_of(mark, struct kq_imark, fsn);
+
+	if (!im->inode || READ_ONCE(im->dropping))
+		return;
+	kq_mark_lost(im->inode, im);
+}
+
 static const struct fsnotify_ops kq_fsnotify_ops = {
 	.handle_event = kq_handle_event,
+	.freeing_mark = kq_freeing_mark,
 	.free_mark = kq_free_mark,
 };
+
+/*
+ * A reference to a watched file whose inode's mark fsnotify destroyed, if the file is not dying
+ * already (file_ref_get fails once its last reference went). Files are SLAB_TYPESAFE_BY_RCU:
+ * under RCU the memory stays a struct file even if it was freed and reused meanwhile, so the
+ * reference taken is checked to be a file of the same inode (else dropped: -1, "dying").
+ */
+bool kq_file_tryget(struct file *file, struct inode *inode)
+{
+	bool got;
+
+	rcu_read_lock();
+	got = file_ref_get(&file->f_ref);
+	rcu_read_unlock();
+	if (got && file_inode(file) != inode) {
+		fput(file);
+		got = false;
+	}
+	return got;
+}
 
 int kq_close_watch_init(void)
 {
@@ -302,8 +344,10 @@ void kq_close_watch_put(void *handle)
 
 	mutex_lock(&kq_watch_lock);
 	last = --im->users == 0;
-	if (last)
+	if (last) {
+		WRITE_ONCE(im->dropping, true);
 		fsnotify_destroy_mark(&im->fsn, kq_group);
+	}
 	mutex_unlock(&kq_watch_lock);
 	if (last)
 		fsnotify_put_mark(&im->fsn);

@@ -14,5 +14,6 @@ void *kq_close_watch_get(struct file *file);
 void kq_close_watch_vnode(void *handle, bool add);
 void kq_close_watch_put(void *handle);
 int kq_vnode_check(struct file *file, u32 *nlink, s64 *size);
+bool kq_file_tryget(struct file *file, struct inode *inode);
 
 #endif

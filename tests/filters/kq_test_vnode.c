@@ -105,6 +105,50 @@ static int make_file(const char *path, size_t n)
 
 /* ---- regular files: writes ---- */
 
+/*
+ * fsnotify drops every mark of an inode when its last link and one of its dentries go while
+ * another dentry lives on (two hard links, each held open, both unlinked, one closed): the
+ * inode then reports nothing more, not even the close of the watched file. Knotes on the
+ * other file (a vnode knote and a readiness knote) must survive that, and their file's close,
+ * EV_DELETE and the kqueue's close, without touching freed memory (the VM's kernel-log check
+ * fails the run on a KASAN report).
+ */
+TEST_F(vn, marks_dropped_by_the_inode_removal)
+{
+	char other[160];
+	struct kevent ev;
+	int held, kq2;
+
+	snprintf(other, sizeof(other), "%s/g", self->dir);
+	ASSERT_EQ(0, link(self->path, other));
+	held = open(other, O_RDONLY);
+	ASSERT_LE(0, held);
+	ASSERT_OK(vn_add(self->kq, self->fd, NOTE_WRITE | NOTE_DELETE | NOTE_LINK, 0, 1));
+	ASSERT_OK(kq_ctl(self->kq, (uint64_t)self->fd, EVFILT_READ, EV_ADD, 0, 0, 2));
+	kq2 = kqueue();
+	ASSERT_LE(0, kq2);
+	ASSERT_OK(vn_add(kq2, held, NOTE_WRITE, 0, 3));
+	ASSERT_EQ(0, unlink(self->path));
+	ASSERT_EQ(0, unlink(other));
+	/* Drops the last reference of the "g" dentry (after its close event): fsnotify removes the
+	 * inode's marks. */
+	close(held);
+	close(kq2);
+	/* The knotes on the "f" file are still there (whatever they reported meanwhile). */
+	while (kq_get(self->kq, &ev, 1, 100) > 0)
+		;
+	ASSERT_OK(kq_ctl(self->kq, (uint64_t)self->fd, EVFILT_READ, EV_DELETE, 0, 0, 0));
+	/* Its file goes while the vnode knote still watches it: no close event comes any more. */
+	close(self->fd);
+	self->fd = -1;
+	while (kq_get(self->kq, &ev, 1, 100) > 0)
+		;
+	/* The kqueue's close drops the knote, and with it the file it kept. */
+	close(self->kq);
+	self->kq = kqueue();
+	ASSERT_LE(0, self->kq);
+}
+
 TEST_F(vn, write_through_other_fd)
 {
 	int w = open(self->path, O_WRONLY);
