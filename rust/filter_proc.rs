@@ -32,6 +32,14 @@ const NOTES: u32 = abi::NOTE_EXIT
     | abi::NOTE_TRACKERR
     | abi::NOTE_CHILD;
 
+// The knote's words (`KnoteState::words`): an exit that came while a NOTE_CHILD report was
+// pending waits for the next retrieval (one record holds one `data`: the parent's pid, then the
+// wait status).
+/// The exit status held back.
+const STATUS: usize = 0;
+/// An exit is held back.
+const EXIT_PENDING: usize = 1;
+
 pub(crate) struct Proc;
 pub(crate) static PROC: Proc = Proc;
 
@@ -68,6 +76,22 @@ impl FilterOps for Proc {
     /// Events not yet retrieved.
     fn event(&self, st: &mut KnoteState) -> bool {
         st.kevent.fflags != 0
+    }
+
+    /// The record, then (EV_CLEAR) a clean slate; or, when an exit was held back behind a
+    /// NOTE_CHILD report, that exit for the next retrieval (the knote stays queued).
+    fn process(&self, st: &mut KnoteState) -> KEvent {
+        let out = st.kevent;
+        if st.words[EXIT_PENDING] != 0 {
+            st.words[EXIT_PENDING] = 0;
+            st.kevent.fflags = abi::NOTE_EXIT;
+            st.kevent.data = st.words[STATUS];
+            st.kevent.flags |= abi::EV_EOF | abi::EV_ONESHOT;
+        } else {
+            st.kevent.fflags = 0;
+            st.kevent.data = 0;
+        }
+        out
     }
 
     fn process_event(&self, kn: &Arc<Knote>, ev: &ProcEvent) -> Follow {
@@ -135,6 +159,12 @@ pub(crate) fn attach_process(kn: &Arc<Knote>) -> Result {
 pub(crate) fn note_happened(kn: &Arc<Knote>, note: u32, data: i64) {
     kn.kqueue().fire(kn, |st| {
         if note == abi::NOTE_EXIT && st.sfflags & abi::NOTE_EXIT != 0 {
+            if st.kevent.fflags & abi::NOTE_CHILD != 0 {
+                // The NOTE_CHILD report (data: the parent's pid) goes first (`process`).
+                st.words[STATUS] = data;
+                st.words[EXIT_PENDING] = 1;
+                return true;
+            }
             st.kevent.data = data;
             st.kevent.flags |= abi::EV_EOF | abi::EV_ONESHOT;
         }

@@ -1117,6 +1117,10 @@ fn deliver(ops: &dyn FilterOps, st: &mut KnoteState) -> Option<(KEvent, After)> 
     }
     if st.kevent.flags & abi::EV_DISPATCH != 0 {
         st.disabled = true;
+    } else if ops.event(st) {
+        // EV_CLEAR, and the filter kept something back for the next retrieval (a process's
+        // exit behind its NOTE_CHILD report): it stays queued (stamped: not in this call).
+        return Some((out, After::Requeue));
     }
     st.active = false;
     Some((out, After::Done))
