@@ -63,6 +63,22 @@ impl Tree {
         self.0.get_or_insert_with(RBTree::new)
     }
 
+    /// Enters a watcher's node, counted in `WATCHING` (full barrier: a caller that then finds
+    /// the process still alive knows its exit probe will find the knote).
+    fn insert(&mut self, node: RBTreeNode<Key, Arc<Knote>>) {
+        self.tree().insert(node);
+        WATCHING.fetch_add(1, ordering::Full);
+    }
+
+    /// Takes `kn` (watching `pid`) out, if it is there; the caller drops the node after the lock.
+    fn remove(&mut self, pid: usize, kn: &Knote) -> Option<RBTreeNode<Key, Arc<Knote>>> {
+        let node = self.tree().remove_node(&(pid, key_of(kn)));
+        if node.is_some() {
+            WATCHING.fetch_sub(1, ordering::Relaxed);
+        }
+        node
+    }
+
     /// Calls `f` on every knote watching `pid`.
     fn for_each_watcher(&mut self, pid: usize, mut f: impl FnMut(&Arc<Knote>)) {
         let Some(mut cursor) = self.tree().cursor_lower_bound_mut(&(pid, 0)) else { return };
@@ -86,19 +102,13 @@ pub(crate) struct ProcTable<'a>(&'a mut Tree);
 impl ProcTable<'_> {
     /// Adds `kn` as a watcher of `pid` (atomic context: the node is allocated with `GFP_ATOMIC`).
     pub(crate) fn insert(&mut self, pid: usize, kn: &Arc<Knote>) -> Result {
-        let node = RBTreeNode::new((pid, key_of(kn)), kn.clone(), GFP_ATOMIC)?;
-        self.0.tree().insert(node);
-        WATCHING.fetch_add(1, ordering::Full);
+        self.0.insert(RBTreeNode::new((pid, key_of(kn)), kn.clone(), GFP_ATOMIC)?);
         Ok(())
     }
 
     /// Takes `kn` out again (the caller drops the node after the table lock).
     pub(crate) fn remove(&mut self, pid: usize, kn: &Knote) -> Option<RBTreeNode<Key, Arc<Knote>>> {
-        let node = self.0.tree().remove_node(&(pid, key_of(kn)));
-        if node.is_some() {
-            WATCHING.fetch_sub(1, ordering::Relaxed);
-        }
-        node
+        self.0.remove(pid, kn)
     }
 }
 
@@ -187,19 +197,14 @@ pub(crate) fn available() -> Result {
 pub(crate) fn watch_signals(kn: &Arc<Knote>, pid: usize) -> Result {
     let t = tables().ok_or_else(eopnotsupp)?;
     let node = RBTreeNode::new((pid, key_of(kn)), kn.clone(), GFP_KERNEL_ACCOUNT)?;
-    let mut shard = t.signal_shard(pid).lock();
-    shard.tree().insert(node);
-    WATCHING.fetch_add(1, ordering::Full);
+    t.signal_shard(pid).lock().insert(node);
     Ok(())
 }
 
 /// Removes `kn` (watching `pid`) from the signal watchers, if it is there.
 pub(crate) fn unwatch_signals(kn: &Knote, pid: usize) {
     let Some(t) = tables() else { return };
-    let node = t.signal_shard(pid).lock().tree().remove_node(&(pid, key_of(kn)));
-    if node.is_some() {
-        WATCHING.fetch_sub(1, ordering::Relaxed);
-    }
+    let node = t.signal_shard(pid).lock().remove(pid, kn);
     drop(node);
 }
 
@@ -208,19 +213,14 @@ pub(crate) fn unwatch_signals(kn: &Knote, pid: usize) {
 pub(crate) fn watch_process(kn: &Arc<Knote>, pid: usize) -> Result {
     let t = tables().ok_or_else(eopnotsupp)?;
     let node = RBTreeNode::new((pid, key_of(kn)), kn.clone(), GFP_KERNEL_ACCOUNT)?;
-    let mut procs = t.procs.lock();
-    procs.tree().insert(node);
-    WATCHING.fetch_add(1, ordering::Full);
+    t.procs.lock().insert(node);
     Ok(())
 }
 
 /// Removes `kn` (watching `pid`) from the process watchers, if it is there.
 pub(crate) fn unwatch_process(kn: &Knote, pid: usize) {
     let Some(t) = tables() else { return };
-    let node = t.procs.lock().tree().remove_node(&(pid, key_of(kn)));
-    if node.is_some() {
-        WATCHING.fetch_sub(1, ordering::Relaxed);
-    }
+    let node = t.procs.lock().remove(pid, kn);
     drop(node);
 }
 
