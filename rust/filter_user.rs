@@ -41,6 +41,14 @@ impl FilterOps for User {
         Ok(())
     }
 
+    fn touches_state_only(&self) -> bool {
+        true
+    }
+
+    fn touch_state(&self, st: &mut KnoteState, kev: &KEvent) {
+        touch_register(st, kev);
+    }
+
     /// FreeBSD `filt_user`.
     fn event(&self, st: &mut KnoteState) -> bool {
         st.words[TRIGGERED] != 0

@@ -50,6 +50,10 @@ extern "C" {
     pub(crate) fn kq_schedule_work(work: *mut bindings::work_struct) -> bool;
     pub(crate) fn kq_wake_pollers(wq: *mut bindings::wait_queue_head, mask: u32);
     pub(crate) fn kq_in_pollers_wake() -> bool;
+    pub(crate) fn kq_get_args(dst: *mut u64, src: *const c_void) -> c_int;
+    pub(crate) fn kq_get_timespec(dst: *mut u64, src: *const c_void) -> c_int;
+    pub(crate) fn kq_get_kevent(dst: *mut u64, src: *const c_void) -> c_int;
+    pub(crate) fn kq_put_kevent(dst: *mut c_void, src: *const u64) -> c_int;
 
     // kq_poll_hook.c
     pub(crate) fn kq_poll_hook_file(

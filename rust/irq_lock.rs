@@ -61,3 +61,6 @@ unsafe impl Backend for IrqSpinLockBackend {
         unsafe { bindings::spin_assert_is_held(ptr) }
     }
 }
+
+/// The guard of an [`IrqSpinLock`] (interrupts stay off while it lives).
+pub(crate) type IrqSpinLockGuard<'a, T> = kernel::sync::lock::Guard<'a, T, IrqSpinLockBackend>;

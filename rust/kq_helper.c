@@ -4,6 +4,7 @@
  * because they are C macros or static inline functions with no `rust_helper_*` wrapper. Each
  * helper is a one-line forwarder; all logic lives in Rust.
  */
+#include <linux/fault-inject-usercopy.h>
 #include <linux/fs.h>
 #include <linux/file.h>
 #include <linux/fdtable.h>
@@ -14,6 +15,7 @@
 #include <linux/sched/signal.h>
 #include <linux/spinlock.h>
 #include <linux/timekeeping.h>
+#include <linux/uaccess.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
@@ -193,4 +195,64 @@ void kq_wake_up_all(struct wait_queue_head *wq)
 bool kq_waitqueue_active(struct wait_queue_head *wq)
 {
 	return waitqueue_active(wq);
+}
+
+/*
+ * kevent()'s user memory, 64-bit word by word: its argument block (5 words), its timeout (2)
+ * and its records (8 each). copy_{from,to}_user is an out-of-line call and a `rep movs` per
+ * block; epoll moves its records with unsafe_put_user inside one user-access section
+ * (epoll_put_uevent), and these do the same. The 7.2 Rust `UserSlice` offers only
+ * copy_{from,to}_user. Usercopy fault injection applies as it does to copy_{from,to}_user.
+ * Each returns 0 or -EFAULT.
+ */
+static __always_inline int kq_get_words(u64 *dst, const void __user *src, unsigned int n)
+{
+	const u64 __user *from = src;
+	unsigned int i;
+
+	if (should_fail_usercopy())
+		return -EFAULT;
+	scoped_user_read_access_size(src, n * sizeof(u64), efault) {
+		for (i = 0; i < n; i++)
+			unsafe_get_user(dst[i], &from[i], efault);
+	}
+	return 0;
+efault:
+	return -EFAULT;
+}
+
+static __always_inline int kq_put_words(void __user *dst, const u64 *src, unsigned int n)
+{
+	u64 __user *to = dst;
+	unsigned int i;
+
+	if (should_fail_usercopy())
+		return -EFAULT;
+	scoped_user_write_access_size(dst, n * sizeof(u64), efault) {
+		for (i = 0; i < n; i++)
+			unsafe_put_user(src[i], &to[i], efault);
+	}
+	return 0;
+efault:
+	return -EFAULT;
+}
+
+int kq_get_args(u64 dst[5], const void __user *src)
+{
+	return kq_get_words(dst, src, 5);
+}
+
+int kq_get_timespec(u64 dst[2], const void __user *src)
+{
+	return kq_get_words(dst, src, 2);
+}
+
+int kq_get_kevent(u64 dst[8], const void __user *src)
+{
+	return kq_get_words(dst, src, 8);
+}
+
+int kq_put_kevent(void __user *dst, const u64 src[8])
+{
+	return kq_put_words(dst, src, 8);
 }

@@ -35,4 +35,9 @@ bool kq_schedule_work(struct work_struct *work);
 void kq_wake_pollers(struct wait_queue_head *wq, __poll_t mask);
 bool kq_in_pollers_wake(void);
 
+int kq_get_args(u64 dst[5], const void __user *src);
+int kq_get_timespec(u64 dst[2], const void __user *src);
+int kq_get_kevent(u64 dst[8], const void __user *src);
+int kq_put_kevent(void __user *dst, const u64 src[8]);
+
 #endif

@@ -14,15 +14,19 @@
 //!    is copied out and every knote it took is settled, across descriptor evaluations (a
 //!    pipe's mutex, a socket's lock) and user copies. Protects the pass counter; being held is
 //!    what makes a knote "in flux" possible (below). Never taken by anything but `scan()`.
-//! 2. `inner: Mutex<KqInner>` — the registry of knotes and each knote's `KnoteReg`. Held for a
+//! 2. `inner: Mutex<KqInner>` — changes to the registry and each knote's `KnoteReg`. Held for a
 //!    whole changelist and, in a scan, from the decision to report a knote until its record is
 //!    copied out; dropped around each descriptor evaluation (so /proc fdinfo, which takes it
 //!    under the seq_file lock, never waits behind a pipe's mutex). Sleepable; never taken
 //!    from a callback.
-//! 3. `ready: IrqSpinLock<ReadyInner>` — the ready list, its counts and every knote's
+//! 3. `index: SpinLock<RBTree<..>>` — the registry of knotes by (ident, filter). Changed only
+//!    with `inner` held as well; looked up under `index` alone by a NOTE_TRIGGER (`trigger`),
+//!    which then takes `ready` inside it. Process context only; nothing sleeps under it and no
+//!    node is allocated or freed under it.
+//! 4. `ready: IrqSpinLock<ReadyInner>` — the ready list, its counts and every knote's
 //!    `KnoteState`. Taken from any context (hard-irq timer callbacks, wake-up callbacks of
 //!    watched files) with interrupts off; nothing sleeps and no user memory is touched under it.
-//! 4. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions). Nothing
+//! 5. the `waiters`/`pollers` wait-queue locks (inside the kernel's wake-up functions). Nothing
 //!    is taken under `waiters`; under `pollers` the pollers' wake-up functions run (an epoll's
 //!    `ep->lock`, and through it another kqueue's `ready` → `waiters`, never this one's).
 //!
@@ -92,23 +96,24 @@ use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
 use crate::descriptor::{self, FileRef};
 use crate::filter::{self, FilterOps, Verdict};
 use crate::helper::{self, KqFdEval};
-use crate::irq_lock::{new_irq_spinlock, IrqSpinLock};
+use crate::irq_lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockGuard};
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::limits::{Resource, UserAccount};
 use crate::proc_watch;
+use crate::user_io;
 use crate::wait::{self, WaitQueue, WakeReason};
 use kernel::{
     bindings,
     list::{List, ListArc},
-    new_mutex,
+    new_mutex, new_spinlock,
     prelude::*,
-    rbtree::RBTree,
+    rbtree::{RBTree, RBTreeNode},
     sync::{
         atomic::{ordering, Atomic},
-        Arc, ArcBorrow, Mutex, MutexGuard,
+        Arc, ArcBorrow, Mutex, MutexGuard, SpinLock,
     },
     types::Opaque,
-    uaccess::{UserPtr, UserSlice},
+    uaccess::UserPtr,
 };
 
 const KEVENT_SIZE: usize = abi::KEVENT_SIZE;
@@ -119,8 +124,6 @@ const MAX_DEFERRED_EVALUATIONS: usize = 1024;
 
 /// State protected by the `inner` mutex.
 pub(crate) struct KqInner {
-    /// Every registered knote, by (ident, filter).
-    knotes: RBTree<KnoteKey, Arc<Knote>>,
     /// Descriptor knotes added or changed by the current changelist, evaluated after it.
     to_evaluate: KVec<Arc<Knote>>,
 }
@@ -160,14 +163,18 @@ impl ReadyInner {
     /// Takes the oldest knote into flux, unless it was put back by scan pass `pass` (the scan
     /// has then looked at everything queued before it).
     fn take_into_flux(&mut self, pass: u64) -> Option<ListArc<Knote>> {
-        let front = self.list.iter().next()?;
-        if front.state.access(self).requeued_in == pass {
+        if !self.has_unstamped(pass) {
             return None;
         }
         let item = self.list.pop_front()?;
         self.queued -= 1;
         self.in_flux += 1;
         Some(item)
+    }
+
+    /// Whether the oldest knote was not put back by scan pass `pass` (there is one to look at).
+    fn has_unstamped(&self, pass: u64) -> bool {
+        self.list.iter().next().is_some_and(|front| front.state.access(self).requeued_in != pass)
     }
 
     /// The scan is done with a knote in flux: back to the tail (level-triggered) ...
@@ -229,6 +236,12 @@ pub(crate) struct KQueue {
     scan: Mutex<ScanInner>,
     #[pin]
     inner: Mutex<KqInner>,
+    /// The registry: every registered knote, by (ident, filter). Changed only with `inner`
+    /// held too (so a holder of `inner` sees it stable); looked up under `index` alone by the
+    /// changes that touch only a knote's state (`trigger`: a NOTE_TRIGGER never waits for a
+    /// scan or a changelist). Nodes are allocated before and freed after the lock.
+    #[pin]
+    index: SpinLock<RBTree<KnoteKey, Arc<Knote>>>,
     #[pin]
     ready: IrqSpinLock<ReadyInner>,
     /// Threads sleeping in kevent() (exclusive waiters: one wake-up per new event).
@@ -260,6 +273,8 @@ pub(crate) struct KQueue {
     tracked: IrqSpinLock<KVec<Arc<Knote>>>,
     /// `dead` or `tracked` is not empty (checked without their locks on every kevent()).
     has_dead: Atomic<bool>,
+    /// `reap_work` was scheduled at least once: release() must cancel it.
+    reap_armed: Atomic<bool>,
     /// A process knote was attached once: release must look for knotes NOTE_TRACK created.
     watched_processes: Atomic<bool>,
     /// The last descriptor was closed: waiters leave with EBADF.
@@ -291,7 +306,7 @@ struct EventSink {
 impl EventSink {
     fn put(&mut self, kev: &KEvent) -> Result {
         let at = self.base.wrapping_byte_add(self.written * KEVENT_SIZE);
-        UserSlice::new(at, KEVENT_SIZE).writer().write(kev)?;
+        user_io::write_kevent(at, kev)?;
         self.written += 1;
         Ok(())
     }
@@ -311,9 +326,10 @@ impl KQueue {
             try_pin_init!(KQueue {
                 scan <- new_mutex!(ScanInner { pass: 0 }, "kqueue::scan"),
                 inner <- new_mutex!(
-                    KqInner { knotes: RBTree::new(), to_evaluate: KVec::new() },
+                    KqInner { to_evaluate: KVec::new() },
                     "kqueue::inner"
                 ),
+                index <- new_spinlock!(RBTree::new(), "kqueue::index"),
                 ready <- new_irq_spinlock!(
                     ReadyInner { list: List::new(), queued: 0, in_flux: 0 },
                     "kqueue::ready"
@@ -333,6 +349,7 @@ impl KQueue {
                 },
                 tracked <- new_irq_spinlock!(KVec::new(), "kqueue::tracked"),
                 has_dead: Atomic::new(false),
+                reap_armed: Atomic::new(false),
                 watched_processes: Atomic::new(false),
                 closing: Atomic::new(false),
                 in_kevent: Atomic::new(0),
@@ -396,9 +413,7 @@ impl KQueue {
     pub(crate) fn adopt(&self, kn: &Arc<Knote>) -> Result {
         self.tracked.lock().push(kn.clone(), GFP_ATOMIC)?;
         self.has_dead.store(true, ordering::Release);
-        // SAFETY: The work item is initialised and lives as long as the kqueue; release()
-        // cancels it after the last knote that could adopt is gone.
-        unsafe { helper::kq_schedule_work(self.reap_work.get()) };
+        self.schedule_reap();
         Ok(())
     }
 
@@ -472,9 +487,7 @@ impl KQueue {
         // is used again or the kqueue is closed (it is stale: `file` is 0).
         if self.dead.lock().push(kn.clone(), GFP_KERNEL).is_ok() {
             self.has_dead.store(true, ordering::Release);
-            // SAFETY: The work item is initialised and lives as long as the kqueue; release()
-            // cancels it after the last knote left `FILES` (no more calls of this function).
-            unsafe { helper::kq_schedule_work(self.reap_work.get()) };
+            self.schedule_reap();
         }
     }
 
@@ -501,7 +514,7 @@ impl KQueue {
         if self.closing.load(ordering::Acquire) {
             return Err(EBADF);
         }
-        let args: KqKeventArgs = UserSlice::new(arg, abi::KQ_KEVENT_ARGS_SIZE).reader().read()?;
+        let args: KqKeventArgs = user_io::read_args(arg)?;
         if args.flags & !abi::KQ_KEVENT_KQFD != 0 || args.nchanges < 0 || args.nevents < 0 {
             return Err(EINVAL);
         }
@@ -514,7 +527,7 @@ impl KQueue {
         }
         let timeout = match args.timeout {
             0 => None,
-            p => Some(UserSlice::new(UserPtr::from_addr(p as usize), 16).reader().read::<KqTimespec>()?),
+            p => Some(user_io::read_timespec(UserPtr::from_addr(p as usize))?),
         };
         let mut sink = EventSink {
             base: UserPtr::from_addr(args.eventlist as usize),
@@ -542,10 +555,12 @@ impl KQueue {
         if args.nchanges == 0 && !self.has_dead.load(ordering::Relaxed) {
             return Ok(());
         }
-        let mut inner = self.inner.lock();
-        self.reap_dead(&mut inner);
+        let mut inner = None;
         let res = self.apply_changes_locked(&mut inner, args, sink, compat);
-        let to_evaluate = core::mem::take(&mut inner.to_evaluate);
+        let to_evaluate = match inner.as_mut() {
+            Some(guard) => core::mem::take(&mut guard.to_evaluate),
+            None => KVec::new(),
+        };
         drop(inner);
         self.kick_reaper();
         for kn in to_evaluate.iter() {
@@ -554,20 +569,24 @@ impl KQueue {
         res
     }
 
-    fn apply_changes_locked(
-        &self,
-        inner: &mut KqInner,
+    /// `inner` is taken on the first change that needs it (a NOTE_TRIGGER does not, see
+    /// `trigger`) and then held to the end of the changelist.
+    fn apply_changes_locked<'a>(
+        &'a self,
+        inner: &mut Option<MutexGuard<'a, KqInner>>,
         args: &KqKeventArgs,
         sink: &mut EventSink,
         compat: bool,
     ) -> Result {
+        if args.nchanges == 0 {
+            // Here only for the knotes of released files.
+            self.reap_dead(inner.insert(self.inner.lock()));
+            return Ok(());
+        }
         let base = UserPtr::from_addr(args.changelist as usize);
         for i in 0..args.nchanges as usize {
-            // Knotes of files released meanwhile go now, not after the batch: their charge is
-            // already given back, so their memory must not pile up under a long changelist.
-            self.reap_dead(inner);
             let at = base.wrapping_byte_add(i * KEVENT_SIZE);
-            let mut kev: KEvent = UserSlice::new(at, KEVENT_SIZE).reader().read()?;
+            let mut kev: KEvent = user_io::read_kevent(at)?;
             if kev.filter == 0 {
                 continue;
             }
@@ -576,7 +595,17 @@ impl KQueue {
                 kev.udata &= u32::MAX as u64;
             }
             kev.flags &= !abi::EV_SYSFLAGS;
-            let res = self.register(inner, &kev);
+            let res = match self.trigger(&kev) {
+                Some(res) => res,
+                None => {
+                    let guard = inner.get_or_insert_with(|| self.inner.lock());
+                    // Knotes of files released meanwhile go now, not after the batch: their
+                    // charge is already given back, so their memory must not pile up under a
+                    // long changelist.
+                    self.reap_dead(guard);
+                    self.register(guard, &kev)
+                }
+            };
             if res.is_ok() && kev.flags & abi::EV_RECEIPT == 0 {
                 continue;
             }
@@ -597,10 +626,18 @@ impl KQueue {
     /// could not take, get the work scheduled again.
     fn kick_reaper(&self) {
         if self.has_dead.load(ordering::Acquire) {
-            // SAFETY: The work item is initialised and lives as long as the kqueue; release()
-            // cancels it after the last kevent() call and the last knote are gone.
-            unsafe { helper::kq_schedule_work(self.reap_work.get()) };
+            self.schedule_reap();
         }
+    }
+
+    /// Schedules `reap_work`: from `file_closed` (under a `FILES` shard lock), `adopt` (under
+    /// the process table's lock) or a kevent() call, all of which release() excludes before it
+    /// looks at `reap_armed`.
+    fn schedule_reap(&self) {
+        self.reap_armed.store(true, ordering::Relaxed);
+        // SAFETY: The work item is initialised and lives as long as the kqueue; release()
+        // cancels it after the last kevent() call and the last knote are gone.
+        unsafe { helper::kq_schedule_work(self.reap_work.get()) };
     }
 
     /// Drops the knotes whose file was released (see `file_closed`) and enters the knotes
@@ -620,18 +657,76 @@ impl KQueue {
         }
     }
 
+    /// The registered knote for `key`.
+    fn lookup(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
+        self.index.lock().get(key).cloned()
+    }
+
+    /// Enters `kn` in the registry (`inner` held; nothing is registered under its key).
+    fn enter(&self, _inner: &mut KqInner, kn: &Arc<Knote>) -> Result {
+        let node = RBTreeNode::new(kn.key, kn.clone(), GFP_KERNEL_ACCOUNT)?;
+        let replaced = self.index.lock().insert(node);
+        drop(replaced); // none (see above); a node is freed outside the lock
+        Ok(())
+    }
+
+    /// Takes `kn` out of the registry if it is the registered one (`inner` held).
+    fn leave(&self, _inner: &mut KqInner, kn: &Arc<Knote>) {
+        let node = {
+            let mut index = self.index.lock();
+            match index.get(&kn.key) {
+                Some(k) if Arc::ptr_eq(k, kn) => index.remove_node(&kn.key),
+                _ => None,
+            }
+        };
+        drop(node);
+    }
+
     /// A NOTE_TRACK knote joins the registry, unless it was already dropped (delivered as
     /// EV_ONESHOT). A knote left there for an earlier process with the same number goes.
     fn enter_tracked(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
         if kn.with_state(|st| st.deleted) {
             return;
         }
-        if let Some(old) = inner.knotes.get(&kn.key).cloned() {
+        if let Some(old) = self.lookup(&kn.key) {
             self.drop_knote(inner, &old);
         }
-        if inner.knotes.try_create_and_insert(kn.key, kn.clone(), GFP_KERNEL_ACCOUNT).is_err() {
+        if self.enter(inner, kn).is_err() {
             self.drop_knote(inner, kn);
         }
+    }
+
+    /// A change that touches only an existing knote's state (a NOTE_TRIGGER: no EV_ADD,
+    /// EV_DELETE, EV_ENABLE, EV_DISABLE, ..., to a filter that `touches_state_only`), applied
+    /// under `index` and `ready` without `inner`, so producers never wait behind a scan or each
+    /// other's changelists. It does what `register` → `modify` → `finish_register` do for it.
+    /// `None`: not such a change (the caller registers it under `inner`).
+    fn trigger(&self, kev: &KEvent) -> Option<Result> {
+        if kev.flags & !(abi::EV_RECEIPT | abi::EV_KEEPUDATA) != 0 {
+            return None;
+        }
+        let ops = filter::lookup(kev.filter).ok()?;
+        if !ops.touches_state_only() {
+            return None;
+        }
+        let index = self.index.lock();
+        let Some(kn) = index.get(&KnoteKey { ident: kev.ident, filter: kev.filter }) else {
+            return Some(Err(ENOENT));
+        };
+        let mut ready = self.ready.lock();
+        let st = kn.state.access_mut(&mut ready);
+        ops.touch_state(st, kev);
+        if kev.flags & abi::EV_KEEPUDATA == 0 {
+            st.kevent.udata = kev.udata;
+        }
+        let fired = !st.disabled && ops.event(st);
+        let queued = (st.active || fired) && self.activate_locked(&mut ready, kn.as_arc_borrow());
+        drop(ready);
+        drop(index);
+        if queued {
+            self.wake_for_new_event(false);
+        }
+        Some(Ok(()))
     }
 
     /// One change (FreeBSD `kqueue_register`).
@@ -646,7 +741,7 @@ impl KQueue {
             false => None,
         };
         let key = KnoteKey { ident: kev.ident, filter: kev.filter };
-        let mut found = inner.knotes.get(&key).cloned();
+        let mut found = self.lookup(&key);
         if let (Some(kn), Some(f)) = (&found, &file) {
             if descriptor::is_stale(kn, f) {
                 self.drop_knote(inner, kn);
@@ -657,7 +752,7 @@ impl KQueue {
             Some(kn) => kn,
             None if kev.flags & abi::EV_ADD == 0 => return Err(ENOENT),
             None if kev.flags & abi::EV_KEEPUDATA != 0 => return Err(EINVAL),
-            None => return self.add(inner, kev, ops, key, file.as_ref()),
+            None => return self.add(inner, kev, ops, file.as_ref()),
         };
         if kev.flags & abi::EV_DELETE != 0 {
             self.drop_knote(inner, &kn);
@@ -685,7 +780,6 @@ impl KQueue {
         inner: &mut KqInner,
         kev: &KEvent,
         ops: &'static dyn FilterOps,
-        key: KnoteKey,
         file: Option<&FileRef>,
     ) -> Result {
         let init = ops.prepare(self, kev, file)?;
@@ -695,9 +789,9 @@ impl KQueue {
             self.drop_knote(inner, &kn);
             return Err(e);
         }
-        if let Err(e) = inner.knotes.try_create_and_insert(key, kn.clone(), GFP_KERNEL_ACCOUNT) {
+        if let Err(e) = self.enter(inner, &kn) {
             self.drop_knote(inner, &kn);
-            return Err(e.into());
+            return Err(e);
         }
         self.finish_register(inner, &kn, kev);
         Ok(())
@@ -779,9 +873,7 @@ impl KQueue {
     /// Removes `kn` from the registry (if it is the registered one), the ready list and its
     /// event source (the filter's `f_detach`).
     fn drop_knote(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
-        if inner.knotes.get(&kn.key).is_some_and(|k| Arc::ptr_eq(k, kn)) {
-            inner.knotes.remove(&kn.key);
-        }
+        self.leave(inner, kn);
         let mut ready = self.ready.lock();
         kn.state.access_mut(&mut ready).deleted = true;
         let item = ready.unqueue(kn);
@@ -821,8 +913,9 @@ impl KQueue {
     /// One pass over the ready list (FreeBSD `kqueue_scan`): reports up to `sink.room()` events.
     /// Every knote the pass settles is stamped with it (level-triggered ones go back to the
     /// tail), and the pass ends at the first stamped knote, so none is reported twice in one
-    /// call. See the module
-    /// comment for the states and locks.
+    /// call. One hold of `ready` per knote takes it and decides its fate (two for a descriptor
+    /// knote, evaluated in between without locks). See the module comment for the states and
+    /// locks.
     fn scan(&self, sink: &mut EventSink) -> Result {
         // Lockless look first (a waiter re-checks under the lock before it sleeps).
         if self.pending_hint.load(ordering::Relaxed) == 0 {
@@ -832,15 +925,16 @@ impl KQueue {
         scan.pass = scan.pass.wrapping_add(1);
         let pass = scan.pass;
         let mut inner = Some(self.inner.lock());
-        let mut result = Ok(());
-        let more = loop {
+        let (result, more) = loop {
             let mut ready = self.ready.lock();
-            if sink.room() == 0 || result.is_err() {
-                break ready.queued > 0;
+            let taken = match sink.room() {
+                0 => None,
+                _ => ready.take_into_flux(pass),
+            };
+            let Some(item) = taken else { break (Ok(()), ready.queued > 0) };
+            if let Step::Stop(result, more) = self.look_at(item, pass, ready, &mut inner, sink) {
+                break (result, more);
             }
-            let Some(item) = ready.take_into_flux(pass) else { break ready.queued > 0 };
-            drop(ready);
-            result = self.look_at(item, pass, &mut inner, sink);
         };
         drop(inner);
         drop(scan);
@@ -853,42 +947,40 @@ impl KQueue {
         result
     }
 
-    /// Settles one knote the scan took into flux: reports it into `sink` if its condition holds,
-    /// then puts it back on the list, lets it go or drops it. `inner` is held on entry and on
-    /// return; a descriptor knote is evaluated without it (see `apply_changes`).
+    /// Settles one knote the scan took into flux (under `ready`, which it releases): reports it
+    /// into `sink` if its condition holds, then puts it back on the list, lets it go or drops
+    /// it, and says whether the pass goes on. `inner` is held on entry and on return; a
+    /// descriptor knote is evaluated without it (see `apply_changes`) and without `ready`.
     fn look_at<'a>(
         &'a self,
         item: ListArc<Knote>,
         pass: u64,
+        mut ready: IrqSpinLockGuard<'a, ReadyInner>,
         inner: &mut Option<MutexGuard<'a, KqInner>>,
         sink: &mut EventSink,
-    ) -> Result {
-        let verdict = match item.ops.evaluated_late() {
-            true => {
-                let mut ready = self.ready.lock();
-                let st = item.state.access_mut(&mut ready);
-                if st.disabled || st.deleted {
-                    let gone = ready.release_from_flux(item, pass);
-                    self.publish(&ready);
-                    drop(ready);
-                    drop(gone);
-                    return Ok(());
-                }
-                // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
-                st.active = false;
-                let (sfflags, sdata) = (st.sfflags, st.sdata);
-                drop(ready);
-                drop(inner.take());
-                Some(item.ops.evaluate(&item, sfflags, sdata))
-            }
+    ) -> Step {
+        let st = item.state.access_mut(&mut ready);
+        let verdict = if item.ops.evaluated_late() && !st.disabled && !st.deleted {
+            // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
+            st.active = false;
+            let (sfflags, sdata) = (st.sfflags, st.sdata);
+            drop(ready);
+            drop(inner.take());
+            let verdict = item.ops.evaluate(&item, sfflags, sdata);
+            let guard = inner.insert(self.inner.lock());
+            self.reap_dead(guard);
+            ready = self.ready.lock();
+            Some(verdict)
+        } else if !item.ops.evaluated_late() && item.ops.on_descriptor() {
             // A descriptor knote whose events come from elsewhere (a vnode's inode, a pidfd's
             // process) is reported only while its descriptor still names its file.
-            false if item.ops.on_descriptor() && !descriptor::still_named(&item) => Some(Verdict::Stale),
-            false => None,
+            drop(ready);
+            let named = descriptor::still_named(&item);
+            ready = self.ready.lock();
+            (!named).then_some(Verdict::Stale)
+        } else {
+            None
         };
-        let guard = inner.get_or_insert_with(|| self.inner.lock());
-        self.reap_dead(guard);
-        let mut ready = self.ready.lock();
         let st = item.state.access_mut(&mut ready);
         let stale = matches!(verdict, Some(Verdict::Stale));
         let decided = match &verdict {
@@ -909,15 +1001,26 @@ impl KQueue {
             After::Done => (None, Some(ready.release_from_flux(item, pass))),
             After::Drop => (Some(ready.release_from_flux(item, pass)), None),
         };
+        // The pass ends when this record fills the sink or nothing unstamped is queued.
+        let full = out.is_some() && sink.room() == 1;
+        let last = full || !ready.has_unstamped(pass);
+        let more = ready.queued > 0;
         self.publish(&ready);
         drop(ready);
         drop(gone);
         if let Some(kn) = doomed {
-            self.drop_knote(guard, &kn);
+            // `inner` is held again here (taken back after any evaluation).
+            if let Some(guard) = inner.as_mut() {
+                self.drop_knote(guard, &kn);
+            }
         }
-        match out {
+        let result = match out {
             Some(out) => sink.put(&out),
             None => Ok(()),
+        };
+        match last || result.is_err() {
+            true => Step::Stop(result, more),
+            false => Step::Go,
         }
     }
 
@@ -969,7 +1072,7 @@ impl KQueue {
         self.closing.store(true, ordering::Release);
         let mut inner = self.inner.lock();
         loop {
-            let Some(kn) = inner.knotes.values().next().cloned() else { break };
+            let Some(kn) = self.index.lock().values().next().cloned() else { break };
             self.drop_knote(&mut inner, &kn);
         }
         // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
@@ -991,11 +1094,19 @@ impl KQueue {
         // Every knote is unhooked and out of `FILES`: no more hand-overs, no more wake-ups.
         *self.dead.lock() = KVec::new();
         drop(inner);
+        // A work item never scheduled needs no cancelling (most kqueues: `poll_work` is only
+        // scheduled once the kqueue was polled, `reap_work` once a knote died by a close or a
+        // NOTE_TRACK child was adopted; both flags were set before, under locks this function
+        // took since, or by calls that cannot run any more).
         // SAFETY: The work items are initialised; nothing schedules them any more (no knote
         // is hooked or in `FILES`).
         unsafe {
-            bindings::cancel_work_sync(self.poll_work.get());
-            bindings::cancel_work_sync(self.reap_work.get());
+            if self.polled.load(ordering::Relaxed) {
+                bindings::cancel_work_sync(self.poll_work.get());
+            }
+            if self.reap_armed.load(ordering::Relaxed) {
+                bindings::cancel_work_sync(self.reap_work.get());
+            }
         }
         if self.polled.load(ordering::Relaxed) {
             self.pollers.wake_pollfree();
@@ -1010,7 +1121,8 @@ impl KQueue {
     /// never from here: that would take the watched file's locks under `inner`).
     pub(crate) fn show_fdinfo(&self, m: &kernel::seq_file::SeqFile) {
         let inner = self.inner.lock();
-        for kn in inner.knotes.values() {
+        let index = self.index.lock();
+        for kn in index.values() {
             let ready = self.ready.lock();
             let st = kn.state.access(&ready);
             let (flags, fflags, data, active, disabled) =
@@ -1022,9 +1134,18 @@ impl KQueue {
                 kn.key.ident, kn.key.filter, flags, fflags, data, active as u8, disabled as u8
             );
         }
+        drop(index);
         drop(inner);
         self.kick_reaper();
     }
+}
+
+/// Whether a scan pass goes on after settling a knote.
+enum Step {
+    /// Look at the next queued knote.
+    Go,
+    /// The pass is over: its result, and whether knotes stay queued (for the next sleeper).
+    Stop(Result, bool),
 }
 
 /// What happens to a knote after it was reported.

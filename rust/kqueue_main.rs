@@ -41,6 +41,7 @@ mod kqueue;
 mod limits;
 mod poll_hook;
 mod proc_watch;
+mod user_io;
 mod wait;
 
 module! {

@@ -3,7 +3,8 @@
 # Usage: build-kernel.sh [debug|perf]
 #   debug (default): tinyconfig + kernel/base.config + kernel/debug.config (lockdep, KASAN,
 #                    kmemleak, ...): the kernel every test runs on.
-#   perf:            tinyconfig + kernel/base.config only: for benchmarks against epoll.
+#   perf:            tinyconfig + kernel/base.config + kernel/perf.config (-O2, tracepoints):
+#                    for benchmarks against epoll.
 # Both are built with clang-22 (LLVM=-22, required for KASAN with Rust). The build directory is
 # cached under $KQ_CACHE/kbuild/<key>, where <key> hashes the kernel source version, the config
 # fragments and every tool version that goes into the build, so a second run (or CI on the same
@@ -14,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd); top=$(dirname "$here")
 export PATH=$KQ_KPATH
 case ${1:-debug} in
   debug) FRAGS=("$top"/kernel/base.config "$top"/kernel/debug.config) ;;
-  perf)  FRAGS=("$top"/kernel/base.config) ;;
+  perf)  FRAGS=("$top"/kernel/base.config "$top"/kernel/perf.config) ;;
   *) echo "usage: build-kernel.sh [debug|perf]" >&2; exit 2 ;;
 esac
 MAKEARGS=(ARCH=x86_64 LLVM="$KQ_LLVM")

@@ -8,6 +8,7 @@
 #      KQ_SMP (4), KQ_MEM (1G), KQ_VM_TIMEOUT seconds (1800),
 #      KQ_TEST_TIMEOUT per test binary (300), KQ_APPEND extra cmdline, QEMU_CPU cpu model
 #      (kvm: host; tcg: max,la57=off, see below),
+#      KQ_QEMU_ARGS extra QEMU arguments (word-split; e.g. -plugin for an instruction profile),
 #      KQ_QUIET=1: stdout gets only the command's output (KQ_OUT_BEGIN..KQ_OUT_END), stderr
 #      the failed harness checks.
 # No NIC: the guest only needs loopback (and iPXE would slow the boot).
@@ -80,7 +81,8 @@ fi
 start=$(date +%s.%N)
 boot() { # one boot of the guest into $log; sets qrc (QEMU's, or timeout's, status)
   set +e
-  timeout -k 10 "$tmo" qemu-system-x86_64 "${acc[@]}" -smp "${KQ_SMP:-4}" -m "${KQ_MEM:-1G}" \
+  # shellcheck disable=SC2086 # KQ_QEMU_ARGS: several words on purpose
+  timeout -k 10 "$tmo" qemu-system-x86_64 "${acc[@]}" ${KQ_QEMU_ARGS:-} -smp "${KQ_SMP:-4}" -m "${KQ_MEM:-1G}" \
     -nographic -no-reboot -nic none -kernel "$kernel" -initrd "$initrd" \
     -append "console=ttyS0 loglevel=4 $panic_args kq.mode=$mode kq.timeout=${KQ_TEST_TIMEOUT:-300} ${KQ_APPEND:-}" \
     </dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" | view

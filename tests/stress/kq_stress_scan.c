@@ -26,6 +26,15 @@
  *    generations before each kevent() call, and no event of a generation
  *    that was already gone when the call began may come back (a deleted knote
  *    resurrected by the scan that had it in flux).
+ *  - trigger_races: 4 producer threads NOTE_TRIGGER (flags 0 + EV_KEEPUDATA: the path
+ *    that takes no `inner`, only the registry index) 8 EV_CLEAR user knotes with
+ *    NOTE_FFCOPY sequence numbers, while a deleter thread EV_DELETEs and re-adds them with
+ *    a new generation in udata and 2 scanners collect. A trigger may only fail with
+ *    ENOENT (its knote deleted at that moment); no event may carry a generation whose
+ *    EV_DELETE had returned before the kevent() began, nor a sequence number above what
+ *    was triggered. At the end every knote is triggered once more by each producer with a
+ *    known last number, and each must then be reported exactly once with the last
+ *    producer's number (no trigger lost between a scan and a concurrent trigger).
  *  - no_duplicate_in_one_call: 80 always-active level-triggered knotes,
  *    3 scanners with event lists of 128, 80 and 50: no knote twice in one
  *    returned array, and every call returns min(nevents, 80) records.
@@ -564,6 +573,191 @@ TEST_F_TIMEOUT(slow, no_event_after_delete, 90)
 		TH_LOG("left over: ident %llu filter %d udata 0x%llx", (unsigned long long)ev.ident,
 		       ev.filter, (unsigned long long)UDV(ev));
 	free(d);
+}
+
+/* ---- NOTE_TRIGGER without the registry lock, racing EV_DELETE and scans --------------- */
+
+#define TRG_KNOTES 8
+#define TRG_PRODUCERS 4
+#define TRG_SCANNERS 2
+#define TRG_RUN_MS 3000
+#define TRG_IDENT(i) (900 + (uint64_t)(i))
+#define TRG_SEQ_MASK 0xffffffu
+
+struct trg {
+	int kq;
+	atomic_ullong gone[TRG_KNOTES];		/* last generation whose EV_DELETE returned */
+	atomic_uint max_seq;			/* highest sequence number triggered so far */
+	atomic_bool stop, deleting;
+	atomic_long triggers, enoent, events;
+	struct stress_bad bad;
+};
+
+struct trg_producer {
+	struct trg *t;
+	int id;
+};
+
+static int trg_trigger(int kq, int i, unsigned int seq)
+{
+	return kq_ctl(kq, TRG_IDENT(i), EVFILT_USER, EV_KEEPUDATA,
+		      NOTE_TRIGGER | NOTE_FFCOPY | (seq & TRG_SEQ_MASK), 0, 0);
+}
+
+static void *trg_producer_fn(void *arg)
+{
+	struct trg_producer *tp = arg;
+	struct trg *t = tp->t;
+	uint64_t rs = rnd_seed(100 + tp->id);
+
+	while (!atomic_load(&t->stop)) {
+		/* numbers rise: every producer takes the next one */
+		unsigned int seq = atomic_fetch_add(&t->max_seq, 1) + 1;
+		int i = (int)rnd_below(&rs, TRG_KNOTES), r = trg_trigger(t->kq, i, seq);
+
+		atomic_fetch_add(&t->triggers, 1);
+		if (r == ENOENT && atomic_load(&t->deleting))
+			atomic_fetch_add(&t->enoent, 1);
+		else if (r)
+			stress_fail(&t->bad, NULL, "NOTE_TRIGGER of knote %d: %s", i, strerrorname_np(r));
+	}
+	return NULL;
+}
+
+static void *trg_deleter_fn(void *arg)
+{
+	struct trg *t = arg;
+	uint64_t gen[TRG_KNOTES], rs = rnd_seed(77);
+
+	for (int i = 0; i < TRG_KNOTES; i++)
+		gen[i] = 1;	/* the test added generation 1; 0 in gone[] means none gone */
+
+	while (!atomic_load(&t->stop)) {
+		int i = (int)rnd_below(&rs, TRG_KNOTES), r;
+		uint64_t g = gen[i] + 1;
+
+		r = user_del(t->kq, TRG_IDENT(i));
+		if (r)
+			stress_fail(&t->bad, NULL, "knote %d: EV_DELETE: %s", i, strerrorname_np(r));
+		atomic_store(&t->gone[i], gen[i]);
+		gen[i] = g;
+		r = kq_ctl(t->kq, TRG_IDENT(i), EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0,
+			   (uint64_t)(i + 1) << 40 | g);
+		if (r)
+			stress_fail(&t->bad, NULL, "knote %d: EV_ADD: %s", i, strerrorname_np(r));
+		if (rnd_below(&rs, 4) == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void trg_check(struct trg *t, const struct kevent *ev, const uint64_t *snap,
+		      unsigned int max_seq)
+{
+	uint64_t ud = UDV(*ev), g = ud & DEL_GEN_MASK;
+	int i = (int)(ud >> 40) - 1;
+
+	if (i < 0 || i >= TRG_KNOTES || ev->filter != EVFILT_USER || ev->ident != TRG_IDENT(i) ||
+	    (ev->flags & (KQ_ACTION_FLAGS | EV_ERROR))) {
+		stress_fail(&t->bad, ev, "malformed record");
+		return;
+	}
+	if (snap && g <= snap[i])
+		stress_fail(&t->bad, ev, "knote %d: event of generation %llu, deleted before this "
+			    "kevent() began (generation %llu was gone then)", i,
+			    (unsigned long long)g, (unsigned long long)snap[i]);
+	if ((ev->fflags & TRG_SEQ_MASK) > (max_seq & TRG_SEQ_MASK))
+		stress_fail(&t->bad, ev, "knote %d: sequence %u never triggered (max %u)", i,
+			    ev->fflags & TRG_SEQ_MASK, max_seq & TRG_SEQ_MASK);
+}
+
+static void *trg_scanner_fn(void *arg)
+{
+	struct trg *t = arg;
+	struct timespec ms = { 0, NSEC_PER_MSEC };
+	struct kevent ev[TRG_KNOTES];
+
+	while (!atomic_load(&t->stop)) {
+		uint64_t snap[TRG_KNOTES];
+		unsigned int max_seq;
+		int n;
+
+		for (int i = 0; i < TRG_KNOTES; i++)
+			snap[i] = atomic_load(&t->gone[i]);
+		n = kevent(t->kq, NULL, 0, ev, TRG_KNOTES, &ms);
+		max_seq = atomic_load(&t->max_seq);
+		if (n < 0) {
+			stress_fail(&t->bad, NULL, "kevent(): %s", strerrorname_np(errno));
+			break;
+		}
+		for (int k = 0; k < n; k++)
+			trg_check(t, &ev[k], snap, max_seq);
+		atomic_fetch_add(&t->events, n);
+	}
+	return NULL;
+}
+
+TEST(trigger_races)
+{
+	struct trg *t = calloc(1, sizeof(*t));
+	struct trg_producer tp[TRG_PRODUCERS];
+	pthread_t th_p[TRG_PRODUCERS], th_s[TRG_SCANNERS], th_d;
+	struct kevent ev[TRG_KNOTES * 2];
+	unsigned int last[TRG_KNOTES];
+	bool seen[TRG_KNOTES] = { false };
+	int n;
+
+	alarm(25);	/* the harness's own limit is 30 s */
+	ASSERT_NE(NULL, t);
+	t->kq = kqueue();
+	ASSERT_LE(0, t->kq);
+	for (int i = 0; i < TRG_KNOTES; i++)
+		ASSERT_EQ(0, kq_ctl(t->kq, TRG_IDENT(i), EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0,
+				    (uint64_t)(i + 1) << 40 | 1));
+	atomic_store(&t->deleting, true);
+	for (int i = 0; i < TRG_SCANNERS; i++)
+		ASSERT_EQ(0, pthread_create(&th_s[i], NULL, trg_scanner_fn, t));
+	for (int i = 0; i < TRG_PRODUCERS; i++) {
+		tp[i] = (struct trg_producer){ .t = t, .id = i };
+		ASSERT_EQ(0, pthread_create(&th_p[i], NULL, trg_producer_fn, &tp[i]));
+	}
+	ASSERT_EQ(0, pthread_create(&th_d, NULL, trg_deleter_fn, t));
+	sleep_ms(TRG_RUN_MS);
+	atomic_store(&t->stop, true);
+	pthread_join(th_d, NULL);
+	for (int i = 0; i < TRG_PRODUCERS; i++)
+		pthread_join(th_p[i], NULL);
+	for (int i = 0; i < TRG_SCANNERS; i++)
+		pthread_join(th_s[i], NULL);
+	TH_LOG("%ld triggers (%ld hit a deleted knote), %ld events",
+	       (long)atomic_load(&t->triggers), (long)atomic_load(&t->enoent),
+	       (long)atomic_load(&t->events));
+	ASSERT_EQ(0, STRESS_REPORT(&t->bad));
+
+	/* The last word: drain, then every producer triggers every knote once, racing. */
+	while (kq_poll(t->kq, ev, TRG_KNOTES) > 0)
+		;
+	atomic_store(&t->deleting, false);
+	atomic_store(&t->stop, false);
+	for (int i = 0; i < TRG_KNOTES; i++) {
+		last[i] = atomic_fetch_add(&t->max_seq, 1) + 1;
+		ASSERT_EQ(0, trg_trigger(t->kq, i, last[i]));
+	}
+	n = kq_get(t->kq, ev, TRG_KNOTES * 2, 1000);
+	ASSERT_EQ(TRG_KNOTES, n);
+	for (int k = 0; k < n; k++) {
+		int i = (int)(UDV(ev[k]) >> 40) - 1;
+
+		trg_check(t, &ev[k], NULL, atomic_load(&t->max_seq));
+		ASSERT_TRUE(i >= 0 && i < TRG_KNOTES);
+		EXPECT_FALSE(seen[i]) TH_LOG("knote %d reported twice", i);
+		seen[i] = true;
+		EXPECT_EQ(last[i], ev[k].fflags & TRG_SEQ_MASK) TH_LOG("knote %d", i);
+	}
+	ASSERT_EQ(0, STRESS_REPORT(&t->bad));
+	ASSERT_EQ(0, kq_poll(t->kq, ev, TRG_KNOTES));
+	close(t->kq);
+	free(t);
 }
 
 /* ---- no knote twice in one returned array ------------------------------------------------- */

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+//! kevent()'s user memory: the argument block, the timeout and the records, read and written
+//! as whole blocks of 64-bit words inside one user-access section each (`kq_helper.c`), as
+//! epoll writes its records, instead of an out-of-line `copy_{from,to}_user` (a `rep movs`)
+//! per block. Nothing here owns anything; every function returns EFAULT for a bad address.
+
+use crate::abi::{KEvent, KqKeventArgs, KqTimespec};
+use crate::helper;
+use kernel::{prelude::*, uaccess::UserPtr};
+
+/// An ABI block made of `WORDS` 64-bit words, `#[repr(C)]`, 8-byte aligned, every bit
+/// pattern valid.
+///
+/// # Safety
+///
+/// Implementors must be exactly `WORDS * 8` bytes of plain integer fields.
+unsafe trait Words: Default {
+    const WORDS: usize;
+}
+
+// SAFETY: 40 bytes: three u64 and four 32-bit integers (abi.rs asserts the size).
+unsafe impl Words for KqKeventArgs {
+    const WORDS: usize = 5;
+}
+// SAFETY: 16 bytes: two i64.
+unsafe impl Words for KqTimespec {
+    const WORDS: usize = 2;
+}
+// SAFETY: 64 bytes of integer fields (abi.rs asserts the size).
+unsafe impl Words for KEvent {
+    const WORDS: usize = 8;
+}
+
+const _: () = assert!(core::mem::size_of::<KqKeventArgs>() == 8 * <KqKeventArgs as Words>::WORDS);
+const _: () = assert!(core::mem::size_of::<KqTimespec>() == 8 * <KqTimespec as Words>::WORDS);
+const _: () = assert!(core::mem::size_of::<KEvent>() == 8 * <KEvent as Words>::WORDS);
+
+fn errno(rc: kernel::ffi::c_int) -> Result {
+    match rc {
+        0 => Ok(()),
+        _ => Err(EFAULT),
+    }
+}
+
+/// Reads kevent()'s argument block.
+pub(crate) fn read_args(at: UserPtr) -> Result<KqKeventArgs> {
+    let mut v = KqKeventArgs::default();
+    // SAFETY: `v` is `WORDS` writable, aligned u64 words (`Words`); the helper reads user memory
+    // only through the user-access primitives.
+    errno(unsafe { helper::kq_get_args((&raw mut v).cast(), at.as_const_ptr()) })?;
+    Ok(v)
+}
+
+/// Reads the timeout.
+pub(crate) fn read_timespec(at: UserPtr) -> Result<KqTimespec> {
+    let mut v = KqTimespec::default();
+    // SAFETY: As in `read_args`.
+    errno(unsafe { helper::kq_get_timespec((&raw mut v).cast(), at.as_const_ptr()) })?;
+    Ok(v)
+}
+
+/// Reads one change record.
+pub(crate) fn read_kevent(at: UserPtr) -> Result<KEvent> {
+    let mut v = KEvent::default();
+    // SAFETY: As in `read_args`.
+    errno(unsafe { helper::kq_get_kevent((&raw mut v).cast(), at.as_const_ptr()) })?;
+    Ok(v)
+}
+
+/// Writes one event record.
+pub(crate) fn write_kevent(at: UserPtr, kev: &KEvent) -> Result {
+    // SAFETY: `kev` is `WORDS` readable, aligned u64 words (`Words`); the helper writes user
+    // memory only through the user-access primitives.
+    errno(unsafe { helper::kq_put_kevent(at.as_mut_ptr(), (kev as *const KEvent).cast()) })
+}
