@@ -52,6 +52,13 @@ struct FileWatch {
     /// Set once fsnotify destroyed the mark (no close event will come): the entry then holds a
     /// reference to the file (`kq_mark_lost`), dropped when the entry goes.
     pinned: bool,
+    /// With no knote left the entry stays, with its mark, until the file's close event (or the
+    /// mark's loss, or module unload): a pipe or socket registered again, as event loops do
+    /// with every change of interest, then costs no mark and no entry. Not for regular files,
+    /// whose mark also hears every write (an idle entry would make writers pay for it), nor for
+    /// pinned entries (their file reference would keep the file open). An idle entry's memory is
+    /// bounded by the open files and accounted to their opener's memory cgroup.
+    lingers: bool,
 }
 
 // SAFETY: `mark` is an opaque handle only passed back to `kq_close_watch_put`, from any thread.
@@ -143,14 +150,22 @@ impl CloseWatch {
 
 impl Drop for CloseWatch {
     fn drop(&mut self) {
-        // Every kqueue is closed, so every mark was put: wait for them, drop the group. No
-        // handler can run after that, so the shards may go.
-        // SAFETY: Pairs with `kq_close_watch_init` in `new`; no knote exists any more.
+        // Every kqueue is closed: no knote is left. Then every mark is put: wait for them, drop
+        // the group. No handler can run after that, so the shards may go.
+        // Idle entries (`FileWatch::lingers`) still hold their marks: put them first.
+        for shard in self.0.iter() {
+            let table = core::mem::replace(&mut *shard.lock(), Table(None));
+            let Some(mut tree) = table.0 else { continue };
+            loop {
+                let Some(key) = tree.keys().next().copied() else { break };
+                if let Some(w) = tree.remove(&key) {
+                    w.release(key.1);
+                }
+            }
+        }
+        // SAFETY: Pairs with `kq_close_watch_init` in `new`; no knote and no entry exists.
         unsafe { helper::kq_close_watch_exit() };
         SHARDS_AT.store(0, ordering::Release);
-        for shard in self.0.iter() {
-            *shard.lock() = Table(None);
-        }
     }
 }
 
@@ -175,6 +190,9 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
     let mut knotes = KVec::new();
     knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
     kn.watch_slot.store(0, ordering::Relaxed);
+    // SAFETY: The caller holds a reference to `file`; `f_inode` and its `i_mode` type bits
+    // never change.
+    let regular = unsafe { u32::from((*(*file).f_inode).i_mode) } & bindings::S_IFMT == bindings::S_IFREG;
     // SAFETY: The caller holds a reference to `file`.
     let mark = unsafe { helper::kq_close_watch_get(file) };
     // SAFETY: Reads the ERR_PTR encoding of the returned handle.
@@ -182,7 +200,8 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
         // SAFETY: As above.
         return Err(Error::from_errno(unsafe { bindings::PTR_ERR(mark) } as i32));
     }
-    if let Err(e) = files.try_create_and_insert(key, FileWatch { mark, knotes, pinned: false }, GFP_KERNEL_ACCOUNT) {
+    let w = FileWatch { mark, knotes, pinned: false, lingers: !regular };
+    if let Err(e) = files.try_create_and_insert(key, w, GFP_KERNEL_ACCOUNT) {
         // SAFETY: `mark` came from `kq_close_watch_get` and is not stored anywhere.
         unsafe { helper::kq_close_watch_put(mark) };
         return Err(e.into());
@@ -227,7 +246,7 @@ pub(crate) fn forget(kn: &Knote) {
             moved.watch_slot.store(slot, ordering::Relaxed);
         }
     }
-    if w.knotes.is_empty() {
+    if w.knotes.is_empty() && !(w.lingers && !w.pinned) {
         if let Some(w) = files.remove(&key) {
             drop(guard);
             w.release(file);
@@ -284,7 +303,9 @@ pub(crate) unsafe extern "C" fn kq_mark_lost(inode: *mut bindings::inode, mark: 
             }
             // SAFETY: `key.1` is a file of `inode` whose close handler has not run (its entry is
             // here); the helper checks under RCU that it still is one before keeping it.
-            if w.mark == mark && !w.pinned && unsafe { helper::kq_file_tryget(key.1 as *mut bindings::file, inode) } {
+            // An idle entry (no knote: `lingers`) just goes; one with knotes pins its file.
+            let idle = w.knotes.is_empty();
+            if w.mark == mark && !w.pinned && !idle && unsafe { helper::kq_file_tryget(key.1 as *mut bindings::file, inode) } {
                 w.pinned = true;
             } else if w.mark == mark && !w.pinned {
                 // Without memory to list it, it stays: its knotes drop it as stale at their next
