@@ -23,6 +23,12 @@
 #                             returns N itself)
 #   make vm-shell [DIR=/path] an interactive root shell in the VM with kqueue.ko loaded, the Rust
 #                             demos in /bin and a copy of DIR in /mnt/user (Ctrl-A X quits QEMU)
+#   make profile MODE=pending|pipe|rt|create|adddel [N=iterations]
+#                             kernel instructions per iteration, by function (kqueue.ko and
+#                             kernel), of a kqueue workload and its epoll counterpart, each run
+#                             N times (default 100000; 20000 for create, adddel) in the
+#                             perf-kernel VM under QEMU -icount with a TCG plugin, minus a
+#                             baseline run; side by side (tools/insnprof/README.md)
 #   make install [PREFIX=/usr/local] [DESTDIR=]
 #                             the C library, <sys/event.h>, pkg-config file and man pages
 #                             (userspace/Makefile); make uninstall removes them
@@ -47,7 +53,7 @@ SECS ?= 600
 CALLS ?= 1000000
 SEED ?=
 
-.PHONY: all module setup kernel userspace demo check torture fuzz vm-run vm-shell install uninstall \
+.PHONY: all module setup kernel userspace demo check torture fuzz vm-run vm-shell profile install uninstall \
 	modules_install install-module uninstall-module clean help
 all: module
 
@@ -83,6 +89,11 @@ vm-run:
 vm-shell:
 	@scripts/pipeline.sh shell "$(if $(DIR),$(abspath $(DIR)))"
 
+profile:
+	@case '$(MODE)' in pending|pipe|rt|create|adddel) ;; \
+	  *) echo "usage: make profile MODE=pending|pipe|rt|create|adddel [N=iterations]" >&2; exit 2 ;; esac
+	@tools/insnprof/profile.sh '$(MODE)' '$(N)'
+
 install uninstall:
 	$(MAKE) -C userspace $@ PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 
@@ -97,8 +108,8 @@ clean:
 	@kdir="$(KDIR)"; . scripts/env.sh; \
 	[ -n "$$kdir" ] || kdir=$$(ls -d "$$KQ_CACHE"/kbuild/*/.kq-built 2>/dev/null | head -n1 | xargs -r dirname); \
 	if [ -f Kbuild ] && [ -n "$$kdir" ]; then scripts/kmake.sh $(CURDIR) "$$kdir" clean; fi
-	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/demo tests/stress tests/fuzz tests/filters tests/splat; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
+	for d in userspace tests/kqueue tests/compat32 tests/bench tests/fd tests/demo tests/stress tests/fuzz tests/filters tests/splat tools/insnprof; do [ ! -f $$d/Makefile ] || $(MAKE) -C $$d clean; done
 	rm -rf build
 
 help:
-	@sed -n '1,36p' Makefile
+	@sed -n '/^#/!q;p' Makefile   # the header comment

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * kq_prof MODE N: the workloads of tools/insnprof (make profile). Sets up, then runs one
+ * operation N times, then prints "done MODE N". Each kq_ mode has an ep_ counterpart doing the
+ * same job with epoll:
+ *
+ *   kq_pending  kevent() collecting an already-pending EVFILT_USER event (level: stays ready)
+ *   ep_pending  epoll_wait() collecting a readable eventfd (level-triggered)
+ *   kq_pipe     kevent() collecting EVFILT_READ of a pipe holding one byte
+ *   ep_pipe     epoll_wait() on the same pipe
+ *   kq_rt       user-event round trip: one kevent() that triggers (NOTE_TRIGGER) an EV_CLEAR
+ *               EVFILT_USER knote and collects it
+ *   ep_rt       eventfd write() + epoll_wait() + read()
+ *   kq_create   kqueue() + close()
+ *   ep_create   epoll_create1() + close()
+ *   kq_adddel   EV_ADD then EV_DELETE of EVFILT_READ on a pipe (two kevent() calls)
+ *   ep_adddel   EPOLL_CTL_ADD then EPOLL_CTL_DEL of the same pipe
+ *   none        the set-up only (a kqueue, an epoll, a pipe, an eventfd): the baseline
+ *
+ * Every mode creates the same descriptors first, so the baseline differs from a workload run
+ * by the loop alone. Exit status 1 on a failed call, 2 on a wrong result.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/event.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static const struct timespec zero;
+
+#define CHK(x) do { if ((x) < 0) { perror(#x); exit(1); } } while (0)
+#define WANT(x) do { if (!(x)) { fprintf(stderr, "kq_prof: %s: not %s\n", mode, #x); exit(2); } } while (0)
+
+int main(int argc, char **argv)
+{
+	const char *mode;
+	long n, i;
+	struct kevent ch, ev, c2[2];
+	struct epoll_event ee = { .events = EPOLLIN }, eo;
+	int kq, ep, p[2], efd;
+	uint64_t one = 1, v;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|create|adddel, or none)\n");
+		return 1;
+	}
+	mode = argv[1];
+	n = atol(argv[2]);
+	kq = kqueue();
+	ep = epoll_create1(0);
+	efd = eventfd(0, EFD_NONBLOCK);
+	CHK(kq);
+	CHK(ep);
+	CHK(efd);
+	CHK(pipe(p));
+	CHK(write(p[1], "x", 1));
+
+	if (!strcmp(mode, "kq_pending")) {
+		EV_SET(&ch, 1, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0, 0);
+		CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
+		for (i = 0; i < n; i++)
+			WANT(kevent(kq, NULL, 0, &ev, 1, &zero) == 1);
+	} else if (!strcmp(mode, "ep_pending")) {
+		CHK(write(efd, &one, 8));
+		CHK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ee));
+		for (i = 0; i < n; i++)
+			WANT(epoll_wait(ep, &eo, 1, 0) == 1);
+	} else if (!strcmp(mode, "kq_pipe")) {
+		EV_SET(&ch, p[0], EVFILT_READ, EV_ADD, 0, 0, 0);
+		CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
+		for (i = 0; i < n; i++)
+			WANT(kevent(kq, NULL, 0, &ev, 1, &zero) == 1);
+	} else if (!strcmp(mode, "ep_pipe")) {
+		CHK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ee));
+		for (i = 0; i < n; i++)
+			WANT(epoll_wait(ep, &eo, 1, 0) == 1);
+	} else if (!strcmp(mode, "kq_rt")) {
+		EV_SET(&ch, 1, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, 0);
+		CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
+		EV_SET(&ch, 1, EVFILT_USER, 0, NOTE_TRIGGER, 0, 0);
+		for (i = 0; i < n; i++)
+			WANT(kevent(kq, &ch, 1, &ev, 1, &zero) == 1);
+	} else if (!strcmp(mode, "ep_rt")) {
+		CHK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ee));
+		for (i = 0; i < n; i++) {
+			WANT(write(efd, &one, 8) == 8);
+			WANT(epoll_wait(ep, &eo, 1, 0) == 1);
+			WANT(read(efd, &v, 8) == 8);
+		}
+	} else if (!strcmp(mode, "kq_create")) {
+		for (i = 0; i < n; i++) {
+			int k = kqueue();
+
+			CHK(k);
+			close(k);
+		}
+	} else if (!strcmp(mode, "ep_create")) {
+		for (i = 0; i < n; i++) {
+			int k = epoll_create1(0);
+
+			CHK(k);
+			close(k);
+		}
+	} else if (!strcmp(mode, "kq_adddel")) {
+		EV_SET(&c2[0], p[0], EVFILT_READ, EV_ADD, 0, 0, 0);
+		EV_SET(&c2[1], p[0], EVFILT_READ, EV_DELETE, 0, 0, 0);
+		for (i = 0; i < n; i++) {
+			CHK(kevent(kq, &c2[0], 1, NULL, 0, NULL));
+			CHK(kevent(kq, &c2[1], 1, NULL, 0, NULL));
+		}
+	} else if (!strcmp(mode, "ep_adddel")) {
+		for (i = 0; i < n; i++) {
+			CHK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ee));
+			CHK(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+		}
+	} else if (strcmp(mode, "none")) {
+		fprintf(stderr, "kq_prof: unknown mode '%s'\n", mode);
+		return 1;
+	}
+	printf("done %s %ld\n", mode, n);
+	return 0;
+}
