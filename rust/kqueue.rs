@@ -78,9 +78,11 @@
 //!   nothing; the scan sees `deleted` when it takes `ready` again and lets the knote go. A
 //!   record is only copied out with `inner` held since the decision, so none is returned after
 //!   EV_DELETE returned.
-//! - Close of the watched file (`file_closed`, under `FILES`, not `inner`): unhooks, sets
-//!   `deleted`, unqueues, hands the knote to `dead` and schedules `reap_work`, which drops it
-//!   from the registry under `inner`. Its per-user charge goes at once, its memory then.
+//! - Close of the watched file (`file_closed`, under `FILES`): unhooks, sets `deleted`,
+//!   unqueues, and drops the knote from the registry if `inner` can be had without waiting
+//!   (a try: `FILES` nests inside `inner` elsewhere); else hands it to `dead` and schedules
+//!   `reap_work`, which does it under `inner`. Its per-user charge goes at once, its memory
+//!   with the registry's reference.
 //! - POLLFREE (`poll_hook`): the owner of the wait queue unlinks the hook; the knote is
 //!   queued, and the scan finds its file gone (stale) or still there.
 //! - A process or signal event (tracepoint probe, under a `proc_watch` table lock): finds only
@@ -470,8 +472,8 @@ impl KQueue {
     }
 
     /// `kn`'s file is being released (`file_watch`, under `FILES`, process context): it was
-    /// unhooked; it is deleted, off the ready list and uncharged at once, and `reap_work` drops
-    /// it from the registry (which frees it).
+    /// unhooked; it is deleted, off the ready list and uncharged at once, and dropped from the
+    /// registry (which frees it) now or by `reap_work`.
     pub(crate) fn file_closed(&self, kn: &Arc<Knote>) {
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
@@ -483,8 +485,17 @@ impl KQueue {
         drop(ready);
         drop(item);
         drop(charge);
-        // Without memory the knote stays in the registry, inert, until its descriptor number
-        // is used again or the kqueue is closed (it is stale: `file` is 0).
+        // It leaves the registry now if `inner` is free: only tried, as `inner` comes before
+        // `FILES` everywhere else and may be held across a user page fault for as long as user
+        // space likes (a close() must not wait for that). Its file is gone and it is unhooked,
+        // so nothing is left to detach.
+        if let Some(mut inner) = self.inner.try_lock() {
+            self.leave(&mut inner, kn);
+            return;
+        }
+        // Else `reap_work` (or the next kevent()) drops it. Without memory the knote stays in
+        // the registry, inert, until its descriptor number is used again or the kqueue is
+        // closed (it is stale: `file` is 0).
         if self.dead.lock().push(kn.clone(), GFP_KERNEL).is_ok() {
             self.has_dead.store(true, ordering::Release);
             self.schedule_reap();

@@ -15,6 +15,9 @@
  *   ep_create   epoll_create1() + close()
  *   kq_adddel   EV_ADD then EV_DELETE of EVFILT_READ on a pipe (two kevent() calls)
  *   ep_adddel   EPOLL_CTL_ADD then EPOLL_CTL_DEL of the same pipe
+ *   kq_regclose a new pipe, EV_ADD of EVFILT_READ on its read end, close() of both ends (the
+ *               knote goes with the close)
+ *   ep_regclose a new pipe, EPOLL_CTL_ADD of its read end, close() of both ends
  *   none        the set-up only (a kqueue, an epoll, a pipe, an eventfd): the baseline
  *
  * Every mode creates the same descriptors first, so the baseline differs from a workload run
@@ -46,7 +49,7 @@ int main(int argc, char **argv)
 	uint64_t one = 1, v;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|create|adddel, or none)\n");
+		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|create|adddel|regclose, or none)\n");
 		return 1;
 	}
 	mode = argv[1];
@@ -117,6 +120,20 @@ int main(int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			CHK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ee));
 			CHK(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+		}
+	} else if (!strcmp(mode, "kq_regclose") || !strcmp(mode, "ep_regclose")) {
+		for (i = 0; i < n; i++) {
+			int q[2];
+
+			CHK(pipe(q));
+			if (mode[0] == 'k') {
+				EV_SET(&ch, q[0], EVFILT_READ, EV_ADD, 0, 0, 0);
+				CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
+			} else {
+				CHK(epoll_ctl(ep, EPOLL_CTL_ADD, q[0], &ee));
+			}
+			close(q[0]);
+			close(q[1]);
 		}
 	} else if (strcmp(mode, "none")) {
 		fprintf(stderr, "kq_prof: unknown mode '%s'\n", mode);
