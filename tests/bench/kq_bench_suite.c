@@ -46,7 +46,8 @@
  *     from /proc/stat (user+nice+system+irq+softirq of the "cpu" line, tick-sampled, 10 ms
  *     units) over the window. It cannot see hard-irq work that interrupts an idle CPU (the
  *     tick books it as idle, and without CONFIG_IRQ_TIME_ACCOUNTING nothing else counts it),
- *     which is where a timer callback runs: it reads 0 for kqueue here. _soak: the spare
+ *     which is where a timer callback runs: it reads 0 for kqueue here (the row also prints
+ *     expirations, records and wait calls per second, and the busy CPUs). _soak: the spare
  *     capacity of CPU 0 instead (a SCHED_IDLE thread counting loop iterations against a
  *     baseline window; see soak below), which sees everything; KQ_BENCH_SOAK=0 leaves it out.
  *   pipe_throughput_watched_65536B_same_cpu (_two_cpus with KQ_BENCH_PIPE_CPUS=2): a writer
@@ -254,7 +255,7 @@ static const char *fig(char *buf, double v)
 
 /* The summary: rows written by the test processes (forked by the harness) into shared memory. */
 struct sum_row {
-	char name[48], unit[64], goal[32], extra[256];
+	char name[48], unit[64], goal[32], extra[400];
 	double kq, ep, ratio;
 };
 struct summary {
@@ -1046,6 +1047,7 @@ static long long busy_ticks(void)
 struct timers {
 	int n, q, *tfd;
 	long long exp;		/* expirations counted in the window */
+	long long recs, calls;	/* records (events / timerfd reads) and wait calls in it */
 	double busy_ns, secs;	/* CPU ns used (by the chosen method), window length */
 	struct soak *soak;	/* NULL: /proc/stat; else the soakers, with... */
 	double base;		/* ...their iterations per second, all together, with nothing else */
@@ -1068,6 +1070,7 @@ static int timers_collect(struct timers *t, enum api api, int ms, int count)
 			snprintf(t->why, sizeof(t->why), "%s wait: %s", api_name[api], strerror(errno));
 			return -1;
 		}
+		t->calls += count;
 		for (int i = 0; i < n; i++) {
 			if (api == KQ) {
 				if (kev[i].flags & EV_ERROR) {
@@ -1082,7 +1085,7 @@ static int timers_collect(struct timers *t, enum api api, int ms, int count)
 				return -1;
 			}
 			if (count)
-				t->exp += x;
+				t->exp += x, t->recs++;
 		}
 	}
 	return 0;
@@ -1118,7 +1121,7 @@ static int timers_run(struct timers *t, enum api api, int ms)
 	int64_t t0;
 	int rc = -1;
 
-	t->exp = 0;
+	t->exp = t->recs = t->calls = 0;
 	if (api == KQ) {
 		struct kevent *ch = calloc(t->n, sizeof(*ch));
 
@@ -1190,9 +1193,10 @@ TEST_F_TIMEOUT(suite, timers_1000, 300)
 	int soak_on = knob("KQ_BENCH_SOAK", 1, 0, 1);
 	struct timers t = { .n = 1000, .q = -1 };
 	/* [0]: /proc/stat, [1]: soakers */
-	struct series k[2] = { 0 }, e[2] = { 0 }, kx = { 0 }, ex = { 0 }, kb = { 0 }, eb = { 0 };
+	struct series k[2] = { 0 }, e[2] = { 0 }, kx = { 0 }, ex = { 0 }, kb = { 0 }, eb = { 0 },
+		      kr = { 0 }, er = { 0 }, kc = { 0 }, ec = { 0 };
 	struct soak *soak = calloc(1, sizeof(*soak));
-	char extra[256], b[4][32];
+	char extra[400], b[8][32];
 
 	ASSERT_NE(NULL, soak);
 	if (busy_ticks() < 0)
@@ -1228,6 +1232,8 @@ TEST_F_TIMEOUT(suite, timers_1000, 300)
 				add(api == KQ ? &k[m] : &e[m], t.busy_ns / t.exp);
 				if (m == 0) {
 					add(api == KQ ? &kx : &ex, t.exp / t.secs);
+					add(api == KQ ? &kr : &er, t.recs / t.secs);
+					add(api == KQ ? &kc : &ec, t.calls / t.secs);
 					add(api == KQ ? &kb : &eb, t.busy_ns / 1e9 / t.secs);
 				}
 			}
@@ -1242,9 +1248,12 @@ TEST_F_TIMEOUT(suite, timers_1000, 300)
 	free(t.tfd);
 	free(soak);
 	ASSERT_STREQ("", t.why);
-	snprintf(extra, sizeof(extra), "expirations/s: kqueue=%s timerfd=%s busy-CPUs: kqueue=%s timerfd=%s",
+	snprintf(extra, sizeof(extra), "per s: expirations kqueue=%s timerfd=%s, records %s / %s, "
+		 "waits %s / %s; busy CPUs %s / %s",
 		 fig(b[0], median(kx.v, kx.n)), fig(b[1], median(ex.v, ex.n)),
-		 fig(b[2], median(kb.v, kb.n)), fig(b[3], median(eb.v, eb.n)));
+		 fig(b[2], median(kr.v, kr.n)), fig(b[3], median(er.v, er.n)),
+		 fig(b[4], median(kc.v, kc.n)), fig(b[5], median(ec.v, ec.n)),
+		 fig(b[6], median(kb.v, kb.n)), fig(b[7], median(eb.v, eb.n)));
 	report("timers_1000_1ms_procstat", &k[0], &e[0], "CPU-ns/expiration (lower is better)",
 	       "keep (< 1)", extra);
 	if (soak_on)
