@@ -8,7 +8,8 @@
 # a "not ok" line, or that prints no result or fewer than its "1..N" plan, adds one failure,
 # so a crash or a timeout never passes silently. A log without "KQ_END" (VM crashed or hung)
 # adds one failure, and so does an unfinished binary; for such a log the summary first shows
-# the crash (below). Exit status 0 only if nothing failed and something passed.
+# the crash (below). A binary that ran in an earlier log too is listed as "name (log file)".
+# Exit status 0 only if nothing failed and something passed.
 #
 # Crash report of a log without KQ_END: the binary that was running (the last KQ_BIN_BEGIN
 # without its KQ_BIN_END, or the vm-run command, or the harness), the first kernel report
@@ -97,7 +98,10 @@ function endfile(   first) {
 }
 /^KQ_BEGIN/ { begun = 1 }
 /^KQ_END/   { ended = 1 }
-/^KQ_BIN_BEGIN / { cur = $2; seg[++nseg] = cur; sp[cur] = sf[cur] = ss[cur] = 0; plan[cur] = ""; next }
+# A binary run again in another log (the perf runs: wall-clock, then instruction-counted) is
+# its own segment, named after that log.
+/^KQ_BIN_BEGIN / { cur = $2; if (cur in rcs || cur in sp) { nw = split(file, lw, "/"); cur = cur " (" lw[nw] ")" }
+                   seg[++nseg] = cur; sp[cur] = sf[cur] = ss[cur] = 0; plan[cur] = ""; next }
 /^KQ_BIN_END /   { if (cur != "") { rc = $3; sub(/^rc=/, "", rc); endseg(rc + 0) }; next }
 /^1\.\.[0-9]+/   { if (cur != "") { p = $0; sub(/^1\.\./, "", p); plan[cur] = p + 0 }; next }
 /^(not ok|ok)( |$)/ {

@@ -9,7 +9,9 @@
  * reads the byte back; only the wait call is timed. Both loops run
  * interleaved in blocks so that drift on the machine affects them alike.
  * Registration is timed too: N EV_ADD changes in kevent() batches of 1 000
- * against N epoll_ctl(EPOLL_CTL_ADD) calls.
+ * against N epoll_ctl(EPOLL_CTL_ADD) calls. Last, close() of the kqueue holding the N + 1
+ * knotes and of the epoll holding the N + 1 registrations are timed:
+ *   # bench close pipes=N kqueue_ms=... epoll_ms=... ratio=...
  *
  * Output is TAP: one "ok" line per N, "not ok" only when a call fails (the
  * figures are information, not pass/fail criteria), with "# " lines giving the
@@ -247,7 +249,7 @@ static int block_ep(struct run *r, int iters, int64_t *ns)
 static int bench(int num, int want)
 {
 	struct run r = { .n = want, .kq = -1, .ep = -1, .active = { -1, -1 } };
-	int64_t reg_kq = 0, reg_ep = 0, t_kq = 0, t_ep = 0, t0, t_close;
+	int64_t reg_kq = 0, reg_ep = 0, t_kq = 0, t_ep = 0, t0, t_close, t_close_ep;
 	long iters = 0;
 	int created;
 
@@ -279,6 +281,10 @@ static int bench(int num, int want)
 	close(r.kq);
 	r.kq = -1;
 	t_close = now_ns() - t0;
+	t0 = now_ns();
+	close(r.ep);
+	r.ep = -1;
+	t_close_ep = now_ns() - t0;
 
 	printf("ok %d pipes=%d\n", num, r.n);
 	if (r.n < want)
@@ -288,6 +294,8 @@ static int bench(int num, int want)
 	       (double)reg_kq / (r.n + 1), BATCH, (double)reg_ep / (r.n + 1),
 	       reg_ep ? (double)reg_kq / reg_ep : 0.0);
 	printf("# pipes=%d close(kqueue) with %d knotes: %.2f ms\n", r.n, r.n + 1, t_close / 1e6);
+	printf("# bench close pipes=%d kqueue_ms=%.2f epoll_ms=%.2f ratio=%.2f\n", r.n, t_close / 1e6,
+	       t_close_ep / 1e6, t_close_ep ? (double)t_close / t_close_ep : 0.0);
 	printf("# pipes=%d iterations=%ld per method\n", r.n, iters);
 	printf("# bench pipes=%d kevent_ns=%.0f epoll_ns=%.0f ratio=%.2f\n", r.n,
 	       (double)t_kq / iters, (double)t_ep / iters, t_ep ? (double)t_kq / t_ep : 0.0);
