@@ -141,6 +141,14 @@ pub(crate) trait FilterOps: Sync {
         Ok(())
     }
 
+    /// Once the close of its file was handled (unhooked, out of `FILES`), `detach` has nothing
+    /// left to undo: the knote is tied to its file alone, so the close handler may drop it
+    /// from the registry without calling `detach` (`KQueue::file_closed`). False for a knote
+    /// also tied to something else (EVFILT_PROCDESC: its process's watch).
+    fn tied_to_file_alone(&self) -> bool {
+        false
+    }
+
     /// A change that carries no EV_ADD/EV_DELETE/EV_ENABLE/EV_DISABLE/... (a NOTE_TRIGGER)
     /// touches only the knote's state under `ready` (`touch_state`), so it is applied without
     /// `inner`, found through the registry's `index` (`KQueue::trigger`).

@@ -84,6 +84,10 @@ impl FilterOps for Readiness {
         descriptor::unbind(kn);
     }
 
+    fn tied_to_file_alone(&self) -> bool {
+        true
+    }
+
     /// The scan evaluates the knote (`evaluate`) and drops it from the list if false.
     fn event(&self, _st: &mut KnoteState) -> bool {
         true

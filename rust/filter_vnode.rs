@@ -86,6 +86,10 @@ impl FilterOps for Vnode {
         descriptor::unbind_watched(kn);
     }
 
+    fn tied_to_file_alone(&self) -> bool {
+        true
+    }
+
     fn touch(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, kev: &KEvent) -> Result {
         crate::filter::touch_interest(kn, kev, NOTES)
     }

@@ -79,9 +79,10 @@
 //!   record is only copied out with `inner` held since the decision, so none is returned after
 //!   EV_DELETE returned.
 //! - Close of the watched file (`file_closed`, under `FILES`): unhooks, sets `deleted`,
-//!   unqueues, and drops the knote from the registry if `inner` can be had without waiting
-//!   (a try: `FILES` nests inside `inner` elsewhere); else hands it to `dead` and schedules
-//!   `reap_work`, which does it under `inner`. Its per-user charge goes at once, its memory
+//!   unqueues, and drops a knote tied to its file alone (`FilterOps::tied_to_file_alone`)
+//!   from the registry if `inner` can be had without waiting (a try: `FILES` nests inside
+//!   `inner` elsewhere); else hands it to `dead` and schedules `reap_work`, which drops and
+//!   detaches it under `inner` (a pidfd's knote leaves its process's watch there). Its per-user charge goes at once, its memory
 //!   with the registry's reference.
 //! - POLLFREE (`poll_hook`): the owner of the wait queue unlinks the hook; the knote is
 //!   queued, and the scan finds its file gone (stale) or still there.
@@ -485,13 +486,16 @@ impl KQueue {
         drop(ready);
         drop(item);
         drop(charge);
-        // It leaves the registry now if `inner` is free: only tried, as `inner` comes before
-        // `FILES` everywhere else and may be held across a user page fault for as long as user
-        // space likes (a close() must not wait for that). Its file is gone and it is unhooked,
-        // so nothing is left to detach.
-        if let Some(mut inner) = self.inner.try_lock() {
-            self.leave(&mut inner, kn);
-            return;
+        // A knote tied to its file alone leaves the registry now if `inner` is free: only
+        // tried, as `inner` comes before `FILES` everywhere else and may be held across a user
+        // page fault for as long as user space likes (a close() must not wait for that). Its
+        // file is gone and it is unhooked, so nothing is left to detach. Any other (a pidfd's
+        // knote, also in its process's watch) needs `detach` under `inner`: `reap_work`.
+        if kn.ops.tied_to_file_alone() {
+            if let Some(mut inner) = self.inner.try_lock() {
+                self.leave(&mut inner, kn);
+                return;
+            }
         }
         // Else `reap_work` (or the next kevent()) drops it. Without memory the knote stays in
         // the registry, inert, until its descriptor number is used again or the kqueue is

@@ -378,6 +378,33 @@ TEST(close_removes_knote)
 	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
 }
 
+/*
+ * The pidfd's close, then the kqueue's close, then the exit: the knote left its process's
+ * watch with the pidfd's close, so the exit finds nothing of the freed kqueue (a close path
+ * that forgot the process watch was a KASAN use-after-free here, in the exit's probe).
+ */
+TEST(close_then_kqueue_close_then_exit)
+{
+	struct gate g;
+	int status, pfd, kq2;
+	pid_t pid;
+
+	alarm(15);
+	ASSERT_EQ(0, gate_init(&g));
+	pid = spawn_waiting(&g, 0);
+	ASSERT_LT(0, pid);
+	pfd = pidfd_open(pid, 0);
+	ASSERT_LE(0, pfd);
+	kq2 = kqueue();
+	ASSERT_LE(0, kq2);
+	ASSERT_OK(pd_add(kq2, pfd, NOTE_EXIT, 0, 0));
+	ASSERT_EQ(0, close(pfd));
+	ASSERT_EQ(0, close(kq2));
+	gate_open(&g);
+	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	ASSERT_TRUE(WIFEXITED(status));
+}
+
 /* close() also drops an event already pending. */
 TEST(close_drops_pending_event)
 {
