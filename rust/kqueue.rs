@@ -998,14 +998,15 @@ impl KQueue {
         };
         let st = item.state.access_mut(&mut ready);
         let stale = matches!(verdict, Some(Verdict::Stale));
+        let mut record = KEvent::default();
         let decided = match &verdict {
             Some(Verdict::Stale) => None,
-            Some(Verdict::Eval(ev)) => deliver_fd(st, ev),
-            None => deliver(item.ops, st).map(|(out, next)| (Some(out), next)),
+            Some(Verdict::Eval(ev)) => deliver_fd(st, ev, &mut record),
+            None => deliver(item.ops, st, &mut record).map(|next| (true, next)),
         };
-        let (out, next) = match decided {
+        let (reported, next) = match decided {
             Some(d) => d,
-            None => (None, if stale { After::Drop } else { After::Done }),
+            None => (false, if stale { After::Drop } else { After::Done }),
         };
         // (knote to drop from the registry, reference to let go)
         let (doomed, gone) = match next {
@@ -1017,7 +1018,7 @@ impl KQueue {
             After::Drop => (Some(ready.release_from_flux(item, pass)), None),
         };
         // The pass ends when this record fills the sink or nothing unstamped is queued.
-        let full = out.is_some() && sink.room() == 1;
+        let full = reported && sink.room() == 1;
         let last = full || !ready.has_unstamped(pass);
         let more = ready.queued > 0;
         self.publish(&ready);
@@ -1029,9 +1030,9 @@ impl KQueue {
                 self.drop_knote(guard, &kn);
             }
         }
-        let result = match out {
-            Some(out) => sink.put(&out),
-            None => Ok(()),
+        let result = match reported {
+            true => sink.put(&record),
+            false => Ok(()),
         };
         match last || result.is_err() {
             true => Step::Stop(result, more),
@@ -1204,62 +1205,64 @@ unsafe extern "C" fn kq_reap_work(work: *mut bindings::work_struct) {
 }
 
 /// `deliver` for a late-evaluated knote just evaluated to `ev` (FreeBSD `kqueue_scan` with the
-/// filter's `f_event`): `None` when nothing is reported and the knote stays off the list; a
-/// `None` record when the condition is false but a wake-up came during the evaluation (look
-/// again next time).
-fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval) -> Option<(Option<KEvent>, After)> {
+/// filter's `f_event`): `None` when nothing is reported and the knote stays off the list; else
+/// whether a record was written to `out` (not when the condition is false but a wake-up came
+/// during the evaluation: look again next time) and what comes next.
+fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval, out: &mut KEvent) -> Option<(bool, After)> {
     if st.disabled || st.deleted {
         return None;
     }
     filter::store(st, ev);
     let rewoken = st.active;
     if !ev.active {
-        return if rewoken { Some((None, After::Requeue)) } else { None };
+        return if rewoken { Some((false, After::Requeue)) } else { None };
     }
     // No EV_CLEAR reset: `data` is recomputed at every look, as FreeBSD's fd filters do.
-    let out = st.kevent;
+    *out = st.kevent;
     let flags = st.kevent.flags;
     if flags & abi::EV_ONESHOT != 0 {
-        return Some((Some(out), After::Drop));
+        return Some((true, After::Drop));
     }
     if flags & abi::EV_DISPATCH != 0 {
         st.disabled = true;
         st.active = false;
-        return Some((Some(out), After::Done));
+        return Some((true, After::Done));
     }
     if flags & abi::EV_CLEAR != 0 && !rewoken {
-        return Some((Some(out), After::Done));
+        return Some((true, After::Done));
     }
     st.active = true;
-    Some((Some(out), After::Requeue))
+    Some((true, After::Requeue))
 }
 
 /// Decides the fate of a knote popped off the ready list: `None` when nothing is reported
-/// (disabled, or its condition no longer holds), else the record and what comes next.
-fn deliver(ops: &dyn FilterOps, st: &mut KnoteState) -> Option<(KEvent, After)> {
+/// (disabled, or its condition no longer holds), else what comes next, the record written to
+/// `out` (in place: the 64-byte record is not moved through return values).
+fn deliver(ops: &dyn FilterOps, st: &mut KnoteState, out: &mut KEvent) -> Option<After> {
     if st.disabled || st.deleted {
         return None;
     }
     if st.kevent.flags & abi::EV_ONESHOT != 0 {
-        return Some((ops.process(st), After::Drop));
+        *out = ops.process(st);
+        return Some(After::Drop);
     }
     if !ops.event(st) {
         st.active = false;
         return None;
     }
-    let out = ops.process(st);
+    *out = ops.process(st);
     if st.kevent.flags & (abi::EV_CLEAR | abi::EV_DISPATCH) == 0 {
-        return Some((out, After::Requeue));
+        return Some(After::Requeue);
     }
     if st.kevent.flags & abi::EV_DISPATCH != 0 {
         st.disabled = true;
     } else if ops.event(st) {
         // EV_CLEAR, and the filter kept something back for the next retrieval (a process's
         // exit behind its NOTE_CHILD report): it stays queued (stamped: not in this call).
-        return Some((out, After::Requeue));
+        return Some(After::Requeue);
     }
     st.active = false;
-    Some((out, After::Done))
+    Some(After::Done)
 }
 
 /// When a kevent() call stops waiting.
