@@ -1087,10 +1087,14 @@ impl KQueue {
     pub(crate) fn release(&self) {
         self.closing.store(true, ordering::Release);
         let mut inner = self.inner.lock();
-        loop {
-            let Some(kn) = self.index.lock().values().next().cloned() else { break };
-            self.drop_knote(&mut inner, &kn);
+        // The whole registry at once (nothing adds to it: no kevent() runs, and additions hold
+        // `inner`); each knote's `leave` then finds nothing to do. Its nodes and references go
+        // at the end, outside `index`.
+        let registry = core::mem::replace(&mut *self.index.lock(), RBTree::new());
+        for kn in registry.values() {
+            self.drop_knote(&mut inner, kn);
         }
+        drop(registry);
         // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
         // A probe adds to `tracked` under the process table's lock, so once the table lock was
         // taken after the last one was dropped, none can come.
