@@ -141,6 +141,13 @@ pub(crate) trait FilterOps: Sync {
         Ok(())
     }
 
+    /// Late-evaluated filters: whether the file's poll, answered when the knote was hooked
+    /// (`attach`), already said its condition cannot hold, so the registration needs no
+    /// evaluation; consumes that answer (later changes evaluate). Under `ready`.
+    fn quiet_since_attach(&self, _st: &mut KnoteState) -> bool {
+        false
+    }
+
     /// Once the close of its file was handled (unhooked, out of `FILES`), `detach` has nothing
     /// left to undo: the knote is tied to its file alone, so the close handler may drop it
     /// from the registry without calling `detach` (`KQueue::file_closed`). False for a knote

@@ -37,6 +37,18 @@ pub(crate) struct Readiness {
     interest: u32,
 }
 
+/// `words[QUIET_SINCE_ATTACH]`: the poll answered while hooking showed none of the filter's
+/// events (`Readiness::quiet`), so the registration skips its evaluation (consumed there).
+const QUIET_SINCE_ATTACH: usize = 0;
+
+impl Readiness {
+    /// Whether a poll mask rules the condition out: no readable (or writable) event, no
+    /// hang-up, no error. EVFILT_EMPTY's condition (the send buffer drained) has no poll bit.
+    fn quiet(&self, mask: u32) -> bool {
+        self.number != abi::EVFILT_EMPTY && mask & self.interest == 0
+    }
+}
+
 pub(crate) static READ: Readiness = Readiness { number: abi::EVFILT_READ, interest: POLLIN_SET };
 pub(crate) static WRITE: Readiness = Readiness { number: abi::EVFILT_WRITE, interest: POLLOUT_SET };
 pub(crate) static EMPTY: Readiness = Readiness { number: abi::EVFILT_EMPTY, interest: u32::MAX };
@@ -76,8 +88,21 @@ impl FilterOps for Readiness {
         descriptor::bind(kn, file)?;
         // SAFETY: The file is live; the hooks are embedded in the pinned knote, which is
         // unhooked (`detach`) before it can be freed.
-        unsafe { kn.hooks.hook(kn, file.as_ptr(), self.interest) }?;
+        let mask = unsafe { kn.hooks.hook(kn, file.as_ptr(), self.interest) }?;
+        if self.quiet(mask) {
+            kn.with_state(|st| {
+                // NOTE_LOWAT may ask for less than the file's own low-water mark that poll
+                // applies (a socket's SO_RCVLOWAT, or 0 bytes): poll's answer says nothing then.
+                if self.number != abi::EVFILT_READ || st.sfflags & abi::NOTE_LOWAT == 0 {
+                    st.words[QUIET_SINCE_ATTACH] = 1;
+                }
+            });
+        }
         Ok(())
+    }
+
+    fn quiet_since_attach(&self, st: &mut KnoteState) -> bool {
+        core::mem::take(&mut st.words[QUIET_SINCE_ATTACH]) != 0
     }
 
     fn detach(&self, kn: &Knote, _reg: &mut KnoteReg) {

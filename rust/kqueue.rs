@@ -855,14 +855,7 @@ impl KQueue {
     /// Common tail of EV_ADD and modification: udata (unless EV_KEEPUDATA), EV_DISABLE/EV_ENABLE
     /// (EV_ADD enables), then re-evaluate the condition and queue if it holds.
     fn finish_register(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) {
-        // Late-evaluated filters are evaluated after the changelist, without `inner` (see
-        // `apply_changes`); beyond MAX_DEFERRED_EVALUATIONS in one call, or without memory,
-        // the knote is queued instead and the scan evaluates it (and drops it if false).
-        let already = inner.to_evaluate.last().is_some_and(|k| Arc::ptr_eq(k, kn));
-        let deferred = kn.ops.evaluated_late()
-            && (already
-                || (inner.to_evaluate.len() < MAX_DEFERRED_EVALUATIONS
-                    && inner.to_evaluate.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok()));
+        let late = kn.ops.evaluated_late();
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
         if kev.flags & abi::EV_KEEPUDATA == 0 {
@@ -873,9 +866,27 @@ impl KQueue {
         } else if kev.flags & (abi::EV_ENABLE | abi::EV_ADD) != 0 {
             st.disabled = false;
         }
-        if deferred {
-            return;
+        if late {
+            // The file's poll, answered as the knote was hooked, may already say that the
+            // condition cannot hold (an idle pipe or socket): then nothing is evaluated now; a
+            // wake-up since has queued the knote for the scan anyway.
+            if kn.ops.quiet_since_attach(st) {
+                return;
+            }
+            drop(ready);
+            // Evaluated after the changelist, without `inner` (see `apply_changes`); beyond
+            // MAX_DEFERRED_EVALUATIONS in one call, or without memory, the knote is queued
+            // instead and the scan evaluates it (and drops it if false).
+            let already = inner.to_evaluate.last().is_some_and(|k| Arc::ptr_eq(k, kn));
+            if already
+                || (inner.to_evaluate.len() < MAX_DEFERRED_EVALUATIONS
+                    && inner.to_evaluate.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok())
+            {
+                return;
+            }
+            ready = self.ready.lock();
         }
+        let st = kn.state.access_mut(&mut ready);
         let fired = !st.disabled && kn.ops.event(st);
         let active = st.active || fired;
         let queued = active && self.activate_locked(&mut ready, kn.as_arc_borrow());

@@ -84,6 +84,23 @@ TEST_F(tcp, so_rcvlowat_honoured_without_note_lowat)
 	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 8, &ev);
 }
 
+/*
+ * NOTE_LOWAT below the socket's SO_RCVLOWAT, with the data already there at EV_ADD: poll says
+ * "not readable" (it applies SO_RCVLOWAT), the knote's own threshold is met, so it fires at
+ * once (the registration must not trust poll's answer here).
+ */
+TEST_F(tcp, note_lowat_below_so_rcvlowat_fires_on_add)
+{
+	struct kevent ev;
+	int hundred = 100;
+
+	ASSERT_EQ(0, setsockopt(self->sv[1], SOL_SOCKET, SO_RCVLOWAT, &hundred, sizeof(hundred)));
+	ASSERT_EQ(10, put(self->sv[0], 10));
+	sleep_ms(50);
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, NOTE_LOWAT, 5, 0));
+	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 10, &ev);
+}
+
 /* ---- TCP ----------------------------------------------------------------------------------------- */
 
 TEST_F(tcp_listen, tcp_listen_data_is_accept_queue_length)

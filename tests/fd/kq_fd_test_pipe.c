@@ -29,6 +29,15 @@ TEST_F(pipe, read_empty_pipe_no_event)
 	ASSERT_NO_EVENT(self->kq, self->p[0], EVFILT_READ);
 }
 
+/* NOTE_LOWAT with data 0 fires on an empty pipe, at once (FreeBSD filt_piperead: data >= 0). */
+TEST_F(pipe, read_note_lowat_zero_fires_on_empty_pipe)
+{
+	struct kevent ev;
+
+	ASSERT_OK(fd_add(self->kq, self->p[0], EVFILT_READ, 0, NOTE_LOWAT, 0, 0));
+	ASSERT_EVENT_DATA(self->kq, self->p[0], EVFILT_READ, 0, &ev);
+}
+
 TEST_F(pipe, read_data_is_bytes_in_pipe)
 {
 	struct kevent ev;
