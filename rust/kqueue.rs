@@ -734,8 +734,7 @@ impl KQueue {
         if kev.flags & abi::EV_KEEPUDATA == 0 {
             st.kevent.udata = kev.udata;
         }
-        let fired = !st.disabled && ops.event(st);
-        let queued = (st.active || fired) && self.activate_locked(&mut ready, kn.as_arc_borrow());
+        let queued = self.queue_if_reportable(&mut ready, kn);
         drop(ready);
         drop(index);
         if queued {
@@ -886,14 +885,20 @@ impl KQueue {
             }
             ready = self.ready.lock();
         }
-        let st = kn.state.access_mut(&mut ready);
-        let fired = !st.disabled && kn.ops.event(st);
-        let active = st.active || fired;
-        let queued = active && self.activate_locked(&mut ready, kn.as_arc_borrow());
+        let queued = self.queue_if_reportable(&mut ready, kn);
         drop(ready);
         if queued {
             self.wake_for_new_event(false);
         }
+    }
+
+    /// After a change (`finish_register`, `trigger`): queues `kn` if it is enabled and active
+    /// or its filter now says it is to be reported; returns whether it was newly queued (the
+    /// caller wakes a waiter after unlocking).
+    fn queue_if_reportable(&self, ready: &mut ReadyInner, kn: &Arc<Knote>) -> bool {
+        let st = kn.state.access_mut(ready);
+        let fired = !st.disabled && kn.ops.event(st);
+        (st.active || fired) && self.activate_locked(ready, kn.as_arc_borrow())
     }
 
     /// Removes `kn` from the registry (if it is the registered one), the ready list and its
