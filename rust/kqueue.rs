@@ -991,7 +991,8 @@ impl KQueue {
         sink: &mut EventSink,
     ) -> Step {
         let st = item.state.access_mut(&mut ready);
-        let verdict = if item.ops.evaluated_late() && !st.disabled && !st.deleted {
+        let late = item.ops.evaluated_late();
+        let verdict = if late && !st.disabled && !st.deleted {
             // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
             st.active = false;
             let (sfflags, sdata) = (st.sfflags, st.sdata);
@@ -1002,7 +1003,7 @@ impl KQueue {
             self.reap_dead(guard);
             ready = self.ready.lock();
             Some(verdict)
-        } else if !item.ops.evaluated_late() && item.ops.on_descriptor() {
+        } else if !late && item.ops.on_descriptor() {
             // A descriptor knote whose events come from elsewhere (a vnode's inode, a pidfd's
             // process) is reported only while its descriptor still names its file.
             drop(ready);
