@@ -96,6 +96,7 @@
 //!   the work items are cancelled.
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
+use crate::deferred::Deferred;
 use crate::descriptor::{self, FileRef};
 use crate::filter::{self, FilterOps, Verdict};
 use crate::helper::{self, KqFdEval};
@@ -121,14 +122,10 @@ use kernel::{
 
 const KEVENT_SIZE: usize = abi::KEVENT_SIZE;
 const NSEC_PER_SEC: i64 = 1_000_000_000;
-/// Descriptor knotes one changelist may leave for evaluation after it (bounds the memory a
-/// long changelist makes us allocate: one pointer each).
-const MAX_DEFERRED_EVALUATIONS: usize = 1024;
-
 /// State protected by the `inner` mutex.
 pub(crate) struct KqInner {
     /// Descriptor knotes added or changed by the current changelist, evaluated after it.
-    to_evaluate: KVec<Arc<Knote>>,
+    to_evaluate: Deferred,
 }
 
 /// State protected by the irq-safe `ready` spinlock.
@@ -329,7 +326,7 @@ impl KQueue {
             try_pin_init!(KQueue {
                 scan <- new_mutex!(ScanInner { pass: 0 }, "kqueue::scan"),
                 inner <- new_mutex!(
-                    KqInner { to_evaluate: KVec::new() },
+                    KqInner { to_evaluate: Deferred::new() },
                     "kqueue::inner"
                 ),
                 index <- new_spinlock!(RBTree::new(), "kqueue::index"),
@@ -573,12 +570,14 @@ impl KQueue {
         let mut inner = None;
         let res = self.apply_changes_locked(&mut inner, args, sink, compat);
         let to_evaluate = match inner.as_mut() {
-            Some(guard) => core::mem::take(&mut guard.to_evaluate),
-            None => KVec::new(),
+            Some(guard) if !guard.to_evaluate.is_empty() => {
+                Some(core::mem::replace(&mut guard.to_evaluate, Deferred::new()))
+            }
+            _ => None,
         };
         drop(inner);
         self.kick_reaper();
-        for kn in to_evaluate.iter() {
+        for kn in to_evaluate.iter().flat_map(Deferred::iter) {
             self.evaluate_registered(kn);
         }
         res
@@ -873,14 +872,10 @@ impl KQueue {
                 return;
             }
             drop(ready);
-            // Evaluated after the changelist, without `inner` (see `apply_changes`); beyond
-            // MAX_DEFERRED_EVALUATIONS in one call, or without memory, the knote is queued
-            // instead and the scan evaluates it (and drops it if false).
-            let already = inner.to_evaluate.last().is_some_and(|k| Arc::ptr_eq(k, kn));
-            if already
-                || (inner.to_evaluate.len() < MAX_DEFERRED_EVALUATIONS
-                    && inner.to_evaluate.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok())
-            {
+            // Evaluated after the changelist, without `inner` (see `apply_changes`); when the
+            // list is full (`deferred`), the knote is queued instead and the scan evaluates it
+            // (and drops it if false).
+            if inner.to_evaluate.push(kn) {
                 return;
             }
             ready = self.ready.lock();

@@ -23,6 +23,7 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "abi.rs"]
 mod abi;
+mod deferred;
 mod descriptor;
 mod device;
 mod file_watch;
