@@ -25,7 +25,8 @@
 //! knows its slot in its file's vector (`Knote::watch_slot`, written under the shard), so
 //! forgetting one is O(1).
 //!
-//! Lock order: (fsnotify SRCU →) `FILES` → C `kq_watch_lock` → fsnotify's group lock;
+//! Lock order: (fsnotify SRCU →) `FILES` → C `kq_watch_locks[]` (sharded by inode too) →
+//! (`kq_sb_lock` →) an fsnotify group's mark lock;
 //! `FILES` → a kqueue's `dead` lock; `FILES` → a watched file's wait-queue lock (unhooking)
 //! → a kqueue's `ready` lock. kevent() takes `inner` → `FILES`.
 

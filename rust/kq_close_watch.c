@@ -19,13 +19,24 @@
  * (fsnotify_add_inode_mark, fsnotify_find_inode_mark, FMODE_FSNOTIFY_NONE) have no Rust
  * binding.
  *
- * Locks: kq_watch_lock (a mutex) serialises get/put of marks; it nests inside Rust's FILES
- * lock and outside the group's mark_mutex (taken inside fsnotify_add_mark/destroy_mark).
+ * Sharded by inode, like Rust's FILES table, so that registrations and closes of different
+ * inodes do not meet on one lock: KQ_SHARDS fsnotify groups, each with its own mutex in
+ * kq_watch_locks[] (fsnotify's own per-group mark_mutex would otherwise serialise every mark
+ * added or destroyed system-wide). An inode's mark always belongs to the group of its shard
+ * (kq_shard_of(inode)), so every event is handled once.
+ *
+ * Locks: kq_watch_locks[i] (a mutex) serialises get/put of shard i's marks and their users,
+ * vnode_users and dropping fields; it nests inside Rust's FILES shard lock and outside group
+ * i's mark_mutex (taken inside fsnotify_add_mark/destroy_mark). kq_sb_lock (the super block
+ * marks, rare: directories watched by EVFILT_VNODE) nests inside a kq_watch_locks[] entry and
+ * outside group 0's mark_mutex (sb marks belong to group 0). No code holds two of
+ * kq_watch_locks[] or two groups' mark_mutex at once.
  */
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <linux/fsnotify_backend.h>
+#include <linux/hash.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 
@@ -62,17 +73,28 @@ struct kq_imark {
 	struct fsnotify_mark fsn;
 	struct inode *inode;		/* the marked inode (pinned by the mark); NULL: an sb mark */
 	struct super_block *sb;		/* an sb mark's super block (see kq_sb_watch) */
-	struct list_head sb_link;	/* an sb mark in kq_sb_marks; under kq_watch_lock */
-	unsigned int users;		/* watched files on this inode; under kq_watch_lock */
-	unsigned int vnode_users;	/* EVFILT_VNODE knotes among them; under kq_watch_lock */
+	struct list_head sb_link;	/* an sb mark in kq_sb_marks; under kq_sb_lock */
+	unsigned int users;		/* inode mark: watched files on this inode; sb mark: watched
+					 * directories of the sb. Under the shard's lock (kq_sb_lock) */
+	unsigned int vnode_users;	/* EVFILT_VNODE knotes among them; under the shard's lock */
 	u32 base_mask;			/* the mask without vnode knotes */
-	bool dropping;			/* our last put is destroying it; under kq_watch_lock */
+	bool dropping;			/* our last put is destroying it; under the shard's lock */
 };
 
-static struct fsnotify_group *kq_group;
-static DEFINE_MUTEX(kq_watch_lock);
+#define KQ_SHARD_BITS	4
+#define KQ_SHARDS	(1 << KQ_SHARD_BITS)
+
+/* Shard i: its fsnotify group and the lock over its marks (see the top of the file). */
+static struct fsnotify_group *kq_groups[KQ_SHARDS];
+static struct mutex kq_watch_locks[KQ_SHARDS];
 /* The super blocks with a directory watched by EVFILT_VNODE, and their marks (kq_sb_watch). */
+static DEFINE_MUTEX(kq_sb_lock);
 static LIST_HEAD(kq_sb_marks);
+
+static unsigned int kq_shard_of(const struct inode *inode)
+{
+	return hash_ptr(inode, KQ_SHARD_BITS);
+}
 
 /*
  * The NOTE_* bits of an event on the marked inode. Directory-entry events (create, delete,
@@ -196,17 +218,30 @@ bool kq_file_tryget(struct file *file, struct inode *inode)
 
 int kq_close_watch_init(void)
 {
-	kq_group = fsnotify_alloc_group(&kq_fsnotify_ops, 0);
-	if (IS_ERR(kq_group))
-		return PTR_ERR(kq_group);
+	struct fsnotify_group *group;
+	int i;
+
+	for (i = 0; i < KQ_SHARDS; i++) {
+		mutex_init(&kq_watch_locks[i]);
+		group = fsnotify_alloc_group(&kq_fsnotify_ops, 0);
+		if (IS_ERR(group)) {
+			while (i--)
+				fsnotify_put_group(kq_groups[i]);
+			return PTR_ERR(group);
+		}
+		kq_groups[i] = group;
+	}
 	return 0;
 }
 
 /* Module exit: every mark was put (every kqueue is closed); wait until they are freed. */
 void kq_close_watch_exit(void)
 {
+	int i;
+
 	fsnotify_wait_marks_destroyed();
-	fsnotify_put_group(kq_group);
+	for (i = 0; i < KQ_SHARDS; i++)
+		fsnotify_put_group(kq_groups[i]);
 }
 
 /* Whether closing file produces an fsnotify close event (false for anonymous inodes). */
@@ -241,25 +276,27 @@ int kq_vnode_check(struct file *file, u32 *nlink, s64 *size)
 void *kq_close_watch_get(struct file *file)
 {
 	struct inode *inode = file_inode(file);
+	unsigned int shard = kq_shard_of(inode);
+	struct mutex *lock = &kq_watch_locks[shard];
 	struct fsnotify_mark *found;
 	struct kq_imark *im;
 	int err;
 
-	mutex_lock(&kq_watch_lock);
-	found = fsnotify_find_inode_mark(inode, kq_group);
+	mutex_lock(lock);
+	found = fsnotify_find_inode_mark(inode, kq_groups[shard]);
 	if (found) {
 		im = container_of(found, struct kq_imark, fsn);
 		im->users++;
 		fsnotify_put_mark(found);	/* the lookup's reference; ours is the creation one */
-		mutex_unlock(&kq_watch_lock);
+		mutex_unlock(lock);
 		return im;
 	}
 	im = kzalloc(sizeof(*im), GFP_KERNEL_ACCOUNT);
 	if (!im) {
-		mutex_unlock(&kq_watch_lock);
+		mutex_unlock(lock);
 		return ERR_PTR(-ENOMEM);
 	}
-	fsnotify_init_mark(&im->fsn, kq_group);
+	fsnotify_init_mark(&im->fsn, kq_groups[shard]);
 	im->inode = inode;
 	im->base_mask = FS_CLOSE_WRITE | FS_CLOSE_NOWRITE;
 	/* Regular files have no wait queue: writes and truncations wake their knotes instead. */
@@ -268,7 +305,7 @@ void *kq_close_watch_get(struct file *file)
 	im->fsn.mask = im->base_mask;
 	im->users = 1;
 	err = fsnotify_add_inode_mark(&im->fsn, inode, 0);
-	mutex_unlock(&kq_watch_lock);
+	mutex_unlock(lock);
 	if (err) {
 		fsnotify_put_mark(&im->fsn);
 		return ERR_PTR(err);
@@ -282,13 +319,14 @@ void *kq_close_watch_get(struct file *file)
  * knote's descriptor is gone. So while directories of a super block are watched by vnode
  * knotes, the super block carries a mark for FS_DELETE, and the handler hands a removed
  * directory's inode to its knotes (the file table finds them, or nobody). Counted per super
- * block under kq_watch_lock; a watched directory's open file keeps the super block mounted.
+ * block under kq_sb_lock; a watched directory's open file keeps the super block mounted. The
+ * marks belong to group 0.
  */
 static void kq_sb_watch(struct super_block *sb, bool add)
 {
 	struct kq_imark *sm;
 
-	lockdep_assert_held(&kq_watch_lock);
+	mutex_lock(&kq_sb_lock);
 	list_for_each_entry(sm, &kq_sb_marks, sb_link) {
 		if (sm->sb != sb)
 			continue;
@@ -296,25 +334,27 @@ static void kq_sb_watch(struct super_block *sb, bool add)
 			sm->users++;
 		} else if (--sm->users == 0) {
 			list_del(&sm->sb_link);
-			fsnotify_destroy_mark(&sm->fsn, kq_group);
+			fsnotify_destroy_mark(&sm->fsn, sm->fsn.group);
 			fsnotify_put_mark(&sm->fsn);
 		}
-		return;
+		goto out;
 	}
 	if (!add)
-		return;
+		goto out;
 	sm = kzalloc(sizeof(*sm), GFP_KERNEL_ACCOUNT);
 	if (!sm)
-		return;		/* rmdir of a watched directory goes unreported (no memory) */
-	fsnotify_init_mark(&sm->fsn, kq_group);
+		goto out;	/* rmdir of a watched directory goes unreported (no memory) */
+	fsnotify_init_mark(&sm->fsn, kq_groups[0]);
 	sm->fsn.mask = FS_DELETE;
 	sm->sb = sb;
 	sm->users = 1;
 	if (fsnotify_add_mark(&sm->fsn, sb, FSNOTIFY_OBJ_TYPE_SB, 0)) {
 		fsnotify_put_mark(&sm->fsn);
-		return;
+		goto out;
 	}
 	list_add(&sm->sb_link, &kq_sb_marks);
+out:
+	mutex_unlock(&kq_sb_lock);
 }
 
 /* An EVFILT_VNODE knote on the mark's inode comes (add) or goes: the first widens the mark's
@@ -322,9 +362,10 @@ static void kq_sb_watch(struct super_block *sb, bool add)
 void kq_close_watch_vnode(void *handle, bool add)
 {
 	struct kq_imark *im = handle;
+	struct mutex *lock = &kq_watch_locks[kq_shard_of(im->inode)];
 	unsigned int users;
 
-	mutex_lock(&kq_watch_lock);
+	mutex_lock(lock);
 	users = im->vnode_users + (add ? 1 : -1);
 	WRITE_ONCE(im->vnode_users, users);	/* read without the lock by the handler */
 	if (add && users == 1)
@@ -333,22 +374,23 @@ void kq_close_watch_vnode(void *handle, bool add)
 		fsnotify_modify_mark_mask(&im->fsn, 0, KQ_VNODE_MASK & ~im->base_mask);
 	if (S_ISDIR(im->inode->i_mode))
 		kq_sb_watch(im->inode->i_sb, add);
-	mutex_unlock(&kq_watch_lock);
+	mutex_unlock(lock);
 }
 
 /* Drops one watcher of the mark; the last one destroys it. Process context. */
 void kq_close_watch_put(void *handle)
 {
 	struct kq_imark *im = handle;
+	struct mutex *lock = &kq_watch_locks[kq_shard_of(im->inode)];
 	bool last;
 
-	mutex_lock(&kq_watch_lock);
+	mutex_lock(lock);
 	last = --im->users == 0;
 	if (last) {
 		WRITE_ONCE(im->dropping, true);
-		fsnotify_destroy_mark(&im->fsn, kq_group);
+		fsnotify_destroy_mark(&im->fsn, im->fsn.group);
 	}
-	mutex_unlock(&kq_watch_lock);
+	mutex_unlock(lock);
 	if (last)
 		fsnotify_put_mark(&im->fsn);
 }
