@@ -148,8 +148,7 @@ impl Readiness {
         let mut out = KqFdEval::default();
         // SAFETY: We hold a reference to the file; `out` is a valid destination.
         unsafe {
-            let mask = helper::kq_poll_mask(file.as_ptr(), self.interest);
-            helper::kq_fd_evaluate(file.as_ptr(), self.number as i32, sfflags, sdata, mask, &mut out);
+            helper::kq_fd_evaluate(file.as_ptr(), self.number as i32, sfflags, sdata, self.interest, &mut out);
         }
         out
     }

@@ -64,7 +64,6 @@ extern "C" {
         knote: *const c_void,
         overflow: *mut bool,
     ) -> u32;
-    pub(crate) fn kq_poll_mask(file: *mut bindings::file, events: u32) -> u32;
     pub(crate) fn kq_poll_unhook(hooks: *mut RawPollHook, nr: u32);
 
     // kq_close_watch.c
@@ -94,7 +93,7 @@ extern "C" {
         filter: c_int,
         sfflags: u32,
         sdata: i64,
-        mask: u32,
+        events: u32,
         out: *mut KqFdEval,
     ) -> c_int;
 }

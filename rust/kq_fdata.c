@@ -14,8 +14,10 @@
  * udp_sk()->reader_queue), i_size_read(), and tty/ldisc structures. These are static inlines,
  * macros and struct layouts, not functions with Rust wrappers.
  *
- * The caller (Rust) has already handled kqueue files, called vfs_poll() with a NULL table for
- * `mask`, holds a reference on the file and a mutex of its own, and is in process context.
+ * The caller (Rust) has already handled kqueue files, holds a reference on the file and a
+ * mutex of its own, and is in process context. The file's poll mask is asked for (vfs_poll()
+ * with a NULL table) only by the evaluators that read it: sockets, ttys and other files; a
+ * pipe's or a regular file's values come from the pipe ring or the inode alone.
  * Only GPL-exported functions and header inlines are used; the one exception (the n_tty input
  * count, see kq_n_tty_data below) reads a private structure of drivers/tty/n_tty.c.
  */
@@ -28,6 +30,8 @@
 #include <linux/net.h>
 #include <linux/pipe_fs_i.h>
 #include <linux/poll.h>
+
+#include "kq_poll_hook.h"
 #include <linux/skbuff.h>
 #include <linux/string.h>
 #include <linux/tcp.h>
@@ -647,7 +651,7 @@ int kq_fd_check(struct file *file, int filter)
 }
 
 /* See kq_fdata.h. EVFILT_EMPTY on a non-socket and unknown filters give all zeroes. */
-int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll_t mask,
+int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll_t events,
 		   struct kq_fd_eval *out)
 {
 	struct pipe_inode_info *pipe;
@@ -660,7 +664,7 @@ int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll
 		return 0;
 	sock = sock_from_file(file);
 	if (sock) {
-		kq_sock_eval(sock, filter, sfflags, sdata, mask, out);
+		kq_sock_eval(sock, filter, sfflags, sdata, kq_poll_mask(file, events), out);
 		return 0;
 	}
 	if (filter == KQ_FILTER_EMPTY)
@@ -676,12 +680,12 @@ int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll
 	else if (kq_file_is_vnode(file))
 		out->active = true;	/* filt_vfswrite: always, data 0 */
 	else if (tty && rd)
-		kq_tty_read(file, tty, mask, out);
+		kq_tty_read(file, tty, kq_poll_mask(file, events), out);
 	else if (tty)
-		kq_tty_write(file, tty, mask, out);
+		kq_tty_write(file, tty, kq_poll_mask(file, events), out);
 	else if (rd)
-		kq_other_read(mask, out);
+		kq_other_read(kq_poll_mask(file, events), out);
 	else
-		kq_other_write(mask, out);
+		kq_other_write(kq_poll_mask(file, events), out);
 	return 0;
 }

@@ -34,12 +34,12 @@ struct kq_fd_eval {
 int kq_fd_check(struct file *file, int filter);
 
 /*
- * Current values. `mask` is the file's current poll mask (the caller did vfs_poll with a NULL
- * table). sfflags/sdata: the user's fflags/data from the kevent (NOTE_LOWAT: sdata is the
+ * Current values. `events`: the filter's poll events, for the evaluators that ask the file's
+ * poll mask (sockets, ttys, other files; not pipes and regular files). sfflags/sdata: the user's fflags/data from the kevent (NOTE_LOWAT: sdata is the
  * threshold; NOTE_FILE_POLL for regular files). Caller holds a file reference; process
  * context, may sleep; called with a Rust mutex held but no spinlock. Returns 0.
  */
-int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll_t mask,
+int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll_t events,
 		   struct kq_fd_eval *out);
 
 #endif
