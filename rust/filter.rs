@@ -141,11 +141,14 @@ pub(crate) trait FilterOps: Sync {
         Ok(())
     }
 
-    /// Late-evaluated filters: whether the file's poll, answered when the knote was hooked
-    /// (`attach`), already said its condition cannot hold, so the registration needs no
-    /// evaluation; consumes that answer (later changes evaluate). Under `ready`.
-    fn quiet_since_attach(&self, _st: &mut KnoteState) -> bool {
-        false
+    /// Late-evaluated filters: what the file's poll, answered when the knote was hooked
+    /// (`attach`), already says of the condition, so that the registration needs no
+    /// evaluation of its own: `Some(false)` it cannot hold; `Some(true)` it holds (the knote
+    /// is queued, and the scan evaluates it, as every queued late knote, before reporting);
+    /// `None` the poll cannot tell. Consumes that answer (later changes evaluate). Under
+    /// `ready`.
+    fn known_since_attach(&self, _st: &mut KnoteState) -> Option<bool> {
+        None
     }
 
     /// Once the close of its file was handled (unhooked, out of `FILES`), `detach` has nothing

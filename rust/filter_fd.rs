@@ -37,15 +37,32 @@ pub(crate) struct Readiness {
     interest: u32,
 }
 
-/// `words[QUIET_SINCE_ATTACH]`: the poll answered while hooking showed none of the filter's
-/// events (`Readiness::quiet`), so the registration skips its evaluation (consumed there).
-const QUIET_SINCE_ATTACH: usize = 0;
+/// `words[SINCE_ATTACH]`: what the poll answered while hooking says of the condition
+/// (`Readiness::poll_says`), so that the registration skips its evaluation (consumed there).
+const SINCE_ATTACH: usize = 0;
+/// `SINCE_ATTACH` values: the poll could not tell, or it showed none of the filter's events,
+/// or some.
+const UNKNOWN: i64 = 0;
+const QUIET: i64 = 1;
+const READY: i64 = 2;
 
 impl Readiness {
-    /// Whether a poll mask rules the condition out: no readable (or writable) event, no
-    /// hang-up, no error. EVFILT_EMPTY's condition (the send buffer drained) has no poll bit.
-    fn quiet(&self, mask: u32) -> bool {
-        self.number != abi::EVFILT_EMPTY && mask & self.interest == 0
+    /// What a poll mask says of the condition with the user's `sfflags`. EVFILT_EMPTY's
+    /// condition (the send buffer drained) has no poll bit; NOTE_LOWAT may ask for more or
+    /// less than the file's own low-water mark that poll applies (a socket's SO_RCVLOWAT, or 0
+    /// bytes). Otherwise the evaluators (`kq_fdata.c`) fire on the poll's readable (writable),
+    /// hang-up and error bits, with rare exceptions (a connection-mode socket not connected yet
+    /// is writable to poll, not to EVFILT_WRITE; a zero-length datagram): such a knote is
+    /// queued and the scan's evaluation drops it unreported, as one whose data a reader took
+    /// since its wake-up (FreeBSD's queued knotes behave the same until `kqueue_scan`).
+    fn poll_says(&self, mask: u32, sfflags: u32) -> i64 {
+        if self.number == abi::EVFILT_EMPTY || sfflags & abi::NOTE_LOWAT != 0 {
+            UNKNOWN
+        } else if mask & self.interest == 0 {
+            QUIET
+        } else {
+            READY
+        }
     }
 }
 
@@ -89,20 +106,16 @@ impl FilterOps for Readiness {
         // SAFETY: The file is live; the hooks are embedded in the pinned knote, which is
         // unhooked (`detach`) before it can be freed.
         let mask = unsafe { kn.hooks.hook(kn, file.as_ptr(), self.interest) }?;
-        if self.quiet(mask) {
-            kn.with_state(|st| {
-                // NOTE_LOWAT may ask for less than the file's own low-water mark that poll
-                // applies (a socket's SO_RCVLOWAT, or 0 bytes): poll's answer says nothing then.
-                if self.number != abi::EVFILT_READ || st.sfflags & abi::NOTE_LOWAT == 0 {
-                    st.words[QUIET_SINCE_ATTACH] = 1;
-                }
-            });
-        }
+        kn.with_state(|st| st.words[SINCE_ATTACH] = self.poll_says(mask, st.sfflags));
         Ok(())
     }
 
-    fn quiet_since_attach(&self, st: &mut KnoteState) -> bool {
-        core::mem::take(&mut st.words[QUIET_SINCE_ATTACH]) != 0
+    fn known_since_attach(&self, st: &mut KnoteState) -> Option<bool> {
+        match core::mem::take(&mut st.words[SINCE_ATTACH]) {
+            QUIET => Some(false),
+            READY => Some(true),
+            _ => None,
+        }
     }
 
     fn detach(&self, kn: &Knote, _reg: &mut KnoteReg) {

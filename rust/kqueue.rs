@@ -864,21 +864,24 @@ impl KQueue {
         } else if kev.flags & (abi::EV_ENABLE | abi::EV_ADD) != 0 {
             st.disabled = false;
         }
-        if late {
-            // The file's poll, answered as the knote was hooked, may already say that the
-            // condition cannot hold (an idle pipe or socket): then nothing is evaluated now; a
-            // wake-up since has queued the knote for the scan anyway.
-            if kn.ops.quiet_since_attach(st) {
-                return;
+        // The file's poll, answered as the knote was hooked, may already say whether the
+        // condition holds. If not (an idle pipe or socket), nothing is evaluated now: a wake-up
+        // since has queued the knote for the scan anyway. If it does (data waiting, room to
+        // write), the knote is queued below and the scan evaluates it before it reports it, as
+        // every queued late knote (`look_at`), so `data` is computed once, when collected.
+        match late.then(|| kn.ops.known_since_attach(st)) {
+            None | Some(Some(true)) => {}
+            Some(Some(false)) => return,
+            Some(None) => {
+                drop(ready);
+                // Evaluated after the changelist, without `inner` (see `apply_changes`); when
+                // the list is full (`deferred`), the knote is queued instead and the scan
+                // evaluates it (and drops it if false).
+                if inner.to_evaluate.push(kn) {
+                    return;
+                }
+                ready = self.ready.lock();
             }
-            drop(ready);
-            // Evaluated after the changelist, without `inner` (see `apply_changes`); when the
-            // list is full (`deferred`), the knote is queued instead and the scan evaluates it
-            // (and drops it if false).
-            if inner.to_evaluate.push(kn) {
-                return;
-            }
-            ready = self.ready.lock();
         }
         let queued = self.queue_if_reportable(&mut ready, kn);
         drop(ready);
