@@ -41,6 +41,27 @@ static int64_t now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The mean time of one run of the statement, in ns, over n runs in a row. */
+#define PER_ITER_NS(n, ...)                                                            \
+	({                                                                             \
+		int64_t __t0 = now_ns();                                               \
+                                                                                       \
+		for (int __i = 0; __i < (n); __i++)                                    \
+			__VA_ARGS__;                                                   \
+		(double)(now_ns() - __t0) / (n);                                       \
+	})
+
+/* A kqueue, an epoll instance and an eventfd, each of which must be had. */
+static void open_kq_ep_efd(struct __test_metadata *_metadata, int *kq, int *ep, int *efd)
+{
+	*kq = kqueue();
+	*ep = epoll_create1(0);
+	*efd = eventfd(0, 0);
+	ASSERT_LE(0, *kq);
+	ASSERT_LE(0, *ep);
+	ASSERT_LE(0, *efd);
+}
+
 static void report(const char *what, double kq_ns, double ep_ns)
 {
 	ksft_print_msg("bench %s kqueue_ns=%.0f epoll_ns=%.0f ratio=%.2f\n", what, kq_ns, ep_ns,
@@ -143,59 +164,39 @@ TEST(pending_event_wait)
 	struct epoll_event e = { .events = EPOLLIN }, out;
 	struct kevent ch, ev;
 	uint64_t one = 1;
-	int kq = kqueue(), ep = epoll_create1(0), efd = eventfd(0, 0), i;
-	int64_t t0;
+	int kq, ep, efd;
 	double k, p;
 
-	ASSERT_LE(0, kq);
-	ASSERT_LE(0, ep);
-	ASSERT_LE(0, efd);
+	open_kq_ep_efd(_metadata, &kq, &ep, &efd);
 	EV_SET(&ch, 1, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0, NULL);	/* no EV_CLEAR: stays active */
 	ASSERT_EQ(0, kevent(kq, &ch, 1, NULL, 0, &zero_ts));
 	ASSERT_EQ(8, write(efd, &one, 8));
 	e.data.fd = efd;
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, efd, &e));
-	t0 = now_ns();
-	for (i = 0; i < ITERS; i++)
-		ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, &zero_ts));
-	k = (double)(now_ns() - t0) / ITERS;
-	t0 = now_ns();
-	for (i = 0; i < ITERS; i++)
-		ASSERT_EQ(1, epoll_wait(ep, &out, 1, 0));
-	p = (double)(now_ns() - t0) / ITERS;
+	k = PER_ITER_NS(ITERS, ASSERT_EQ(1, kevent(kq, NULL, 0, &ev, 1, &zero_ts)));
+	p = PER_ITER_NS(ITERS, ASSERT_EQ(1, epoll_wait(ep, &out, 1, 0)));
 	report("pending_event_wait (kevent vs epoll_wait, level-triggered)", k, p);
 }
 
 TEST(user_copy_calibration)
 {
 	char buf[184];
-	int fd = open("/dev/zero", O_RDONLY), i;
-	int64_t t0;
+	int fd = open("/dev/zero", O_RDONLY);
 	double small, big;
 
 	ASSERT_LE(0, fd);
-	t0 = now_ns();
-	for (i = 0; i < ITERS; i++)
-		ASSERT_EQ(8, read(fd, buf, 8));
-	small = (double)(now_ns() - t0) / ITERS;
-	t0 = now_ns();
-	for (i = 0; i < ITERS; i++)
-		ASSERT_EQ(184, read(fd, buf, 184));
-	big = (double)(now_ns() - t0) / ITERS;
+	small = PER_ITER_NS(ITERS, ASSERT_EQ(8, read(fd, buf, 8)));
+	big = PER_ITER_NS(ITERS, ASSERT_EQ(184, read(fd, buf, 184)));
 	ksft_print_msg("bench user_copy_calibration read8_ns=%.0f read184_ns=%.0f extra_per_byte_ns=%.1f\n",
 		       small, big, (big - small) / 176);
 	close(fd);
 	/* The ioctl path alone: an unknown request on a kqueue is ENOTTY straight from the module. */
 	fd = kqueue();
 	ASSERT_LE(0, fd);
-	t0 = now_ns();
-	for (i = 0; i < ITERS; i++)
-		ASSERT_EQ(-1, ioctl(fd, 0, 0));
-	ksft_print_msg("bench ioctl_enotty_ns=%.0f\n", (double)(now_ns() - t0) / ITERS);
-	t0 = now_ns();
-	for (i = 0; i < ITERS; i++)
-		ASSERT_EQ(0, kevent(fd, NULL, 0, NULL, 0, &zero_ts));
-	ksft_print_msg("bench kevent_empty_ns=%.0f\n", (double)(now_ns() - t0) / ITERS);
+	ksft_print_msg("bench ioctl_enotty_ns=%.0f\n",
+		       PER_ITER_NS(ITERS, ASSERT_EQ(-1, ioctl(fd, 0, 0))));
+	ksft_print_msg("bench kevent_empty_ns=%.0f\n",
+		       PER_ITER_NS(ITERS, ASSERT_EQ(0, kevent(fd, NULL, 0, NULL, 0, &zero_ts))));
 	close(fd);
 }
 
@@ -203,25 +204,17 @@ TEST(registration)
 {
 	struct epoll_event e = { .events = EPOLLIN };
 	struct kevent ch[2];
-	int kq = kqueue(), ep = epoll_create1(0), efd = eventfd(0, 0), i;
-	int64_t t0;
+	int kq, ep, efd;
 	double k, p;
 
-	ASSERT_LE(0, kq);
-	ASSERT_LE(0, ep);
-	ASSERT_LE(0, efd);
+	open_kq_ep_efd(_metadata, &kq, &ep, &efd);
 	EV_SET(&ch[0], 7, EVFILT_USER, EV_ADD, 0, 0, NULL);
 	EV_SET(&ch[1], 7, EVFILT_USER, EV_DELETE, 0, 0, NULL);
-	t0 = now_ns();
-	for (i = 0; i < REG_ITERS; i++)
-		ASSERT_EQ(0, kevent(kq, ch, 2, NULL, 0, &zero_ts));
-	k = (double)(now_ns() - t0) / REG_ITERS;
-	t0 = now_ns();
-	for (i = 0; i < REG_ITERS; i++) {
+	k = PER_ITER_NS(REG_ITERS, ASSERT_EQ(0, kevent(kq, ch, 2, NULL, 0, &zero_ts)));
+	p = PER_ITER_NS(REG_ITERS, {
 		ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, efd, &e));
 		ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_DEL, efd, NULL));
-	}
-	p = (double)(now_ns() - t0) / REG_ITERS;
+	});
 	report("add_delete_pair (one kevent call vs two epoll_ctl)", k, p);
 }
 

@@ -81,19 +81,11 @@ static inline int kq_find(int kq, uint64_t ident, int filter, struct kevent *out
 	struct kevent ev[64];
 
 	for (;;) {
-		int64_t left = deadline - now_ns();
-		struct timespec ts;
-		int n;
+		bool last;
+		int n = kq_get_until(kq, ev, 64, deadline, &last);
 
-		if (left < 0)
-			left = 0;
-		ts = ts_ns(left);
-		n = kevent(kq, NULL, 0, ev, 64, &ts);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		if (n < 0)
+			return n;
 		for (int i = 0; i < n; i++) {
 			if (ev[i].ident == ident && ev[i].filter == filter) {
 				if (out)
@@ -101,7 +93,7 @@ static inline int kq_find(int kq, uint64_t ident, int filter, struct kevent *out
 				return 1;
 			}
 		}
-		if (left == 0)
+		if (last)
 			return 0;
 		if (n > 0)
 			sleep_ms(1);	/* other level-triggered events: do not spin hard */
@@ -183,22 +175,7 @@ static inline int kq_count_of(int kq, uint64_t ident, int filter)
 	return c;
 }
 
-/* An event (ident, filter) must arrive within KQ_WAIT_MS; it is stored in *(evp). */
-#define ASSERT_EVENT(kq, ident, filter, evp)                                           \
-	ASSERT_EQ(1, kq_find(kq, (uint64_t)(ident), filter, evp, KQ_WAIT_MS))          \
-	TH_LOG("no EVFILT_%s event for ident %lld within %d ms", filt_name(filter),    \
-	       (long long)(ident), KQ_WAIT_MS)
-
-/* No event (ident, filter) may arrive within KQ_QUIET_MS. */
-#define ASSERT_NO_EVENT(kq, ident, filter)                                             \
-	do {                                                                           \
-		struct kevent __ev = { 0 };                                            \
-		int __r = kq_find(kq, (uint64_t)(ident), filter, &__ev, KQ_QUIET_MS);  \
-		ASSERT_EQ(0, __r)                                                      \
-		TH_LOG("unexpected EVFILT_%s event for ident %lld: flags 0x%x "        \
-		       "fflags 0x%x data %lld", filt_name(filter), (long long)(ident), \
-		       __ev.flags, __ev.fflags, (long long)__ev.data);                 \
-	} while (0)
+/* ASSERT_EVENT() and ASSERT_NO_EVENT(): kq_test_common.h, on kq_find() above. */
 
 /* The event with (ident, filter) must reach data == want within KQ_WAIT_MS. */
 #define ASSERT_EVENT_DATA(kq, ident, filter, want, evp)                                \
@@ -478,6 +455,21 @@ static inline void *later_write_fn(void *p)
 	sleep_ms(w->delay_ms);
 	w->result = put(w->fd, w->n);
 	return NULL;
+}
+
+/*
+ * A token-ring player's hand-on: the r bytes in b (tokens) go on to out,
+ * each turned into 'q' once *stop is set; *quit is set when a 'q' passes.
+ * 0, or -1 (errno) if the write did not take them all.
+ */
+static inline int ring_pass(int out, char *b, ssize_t r, atomic_bool *stop, int *quit)
+{
+	for (ssize_t i = 0; i < r; i++) {
+		if (atomic_load(stop))
+			b[i] = 'q';
+		*quit |= b[i] == 'q';
+	}
+	return write(out, b, r) == r ? 0 : -1;
 }
 
 #endif /* KQ_FD_COMMON_H */

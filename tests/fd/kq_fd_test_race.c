@@ -492,12 +492,7 @@ static void *pong_fn(void *p)
 		r = read(g->in, b, sizeof(b));
 		if (r <= 0)
 			continue;	/* a level-triggered re-report raced a read: harmless */
-		for (ssize_t i = 0; i < r; i++) {
-			if (atomic_load(g->stop))
-				b[i] = 'q';
-			quit |= b[i] == 'q';
-		}
-		if (write(g->out, b, r) != r) {
+		if (ring_pass(g->out, b, r, g->stop, &quit)) {
 			g->err = errno;
 			break;
 		}

@@ -38,15 +38,6 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
 #ifndef CLONE_NEWPID
 #define CLONE_NEWPID 0x20000000
 #endif
@@ -175,19 +166,11 @@ static inline int kq_find(int kq, uint64_t ident, int filter, struct kevent *out
 	if (stash_take(kq, ident, filter, out))
 		return 1;
 	for (;;) {
-		int64_t left = deadline - now_ns();
-		struct timespec ts;
-		int n, found = 0;
+		bool last;
+		int n = kq_get_until(kq, ev, 64, deadline, &last), found = 0;
 
-		if (left < 0)
-			left = 0;
-		ts = ts_ns(left);
-		n = kevent(kq, NULL, 0, ev, 64, &ts);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		if (n < 0)
+			return n;
 		for (int i = 0; i < n; i++) {
 			if (!found && ev[i].ident == ident && ev[i].filter == filter) {
 				if (out)
@@ -199,7 +182,7 @@ static inline int kq_find(int kq, uint64_t ident, int filter, struct kevent *out
 		}
 		if (found)
 			return 1;
-		if (left == 0)
+		if (last)
 			return 0;
 	}
 }
@@ -233,23 +216,7 @@ static inline int kq_count_of(int kq, uint64_t ident, int filter, struct kevent 
 	return c;
 }
 
-/* An event (ident, filter) must arrive within KQ_WAIT_MS; it is stored in *(evp). */
-#define ASSERT_EVENT(kq, ident, filter, evp)                                           \
-	ASSERT_EQ(1, (memset(evp, 0, sizeof(*(evp))),                                  \
-		      kq_find(kq, (uint64_t)(ident), filter, evp, KQ_WAIT_MS)))        \
-	TH_LOG("no EVFILT_%s event for ident %lld within %d ms", filt_name(filter),    \
-	       (long long)(ident), KQ_WAIT_MS)
-
-/* No event (ident, filter) may arrive within KQ_QUIET_MS. */
-#define ASSERT_NO_EVENT(kq, ident, filter)                                             \
-	do {                                                                           \
-		struct kevent __ev = { 0 };                                            \
-		int __r = kq_find(kq, (uint64_t)(ident), filter, &__ev, KQ_QUIET_MS);  \
-		ASSERT_EQ(0, __r)                                                      \
-		TH_LOG("unexpected EVFILT_%s event for ident %lld: flags 0x%x "        \
-		       "fflags 0x%x data %lld", filt_name(filter), (long long)(ident), \
-		       __ev.flags, __ev.fflags, (long long)__ev.data);                 \
-	} while (0)
+/* ASSERT_EVENT() and ASSERT_NO_EVENT(): kq_test_common.h, on kq_find() above. */
 
 /* Nothing at all may be pending in kq (nothing stashed, and one non-blocking look). */
 #define ASSERT_KQ_EMPTY(kq)                                                            \
@@ -275,6 +242,19 @@ static inline int kq_count_of(int kq, uint64_t ident, int filter, struct kevent 
 		EXPECT_TRUE((ev).flags & EV_CLEAR)                                     \
 		TH_LOG("EV_CLEAR is implied: flags 0x%x", (ev).flags);                 \
 	} while (0)
+
+/*
+ * The common tail of every NOTE_EXIT record (EVFILT_PROC, EVFILT_PROCDESC):
+ * data = the wait status, EV_EOF | EV_ONESHOT.
+ */
+static inline void assert_exit_status(struct __test_metadata *_metadata, const struct kevent *ev,
+				      int status)
+{
+	ASSERT_EQ((int64_t)status, ev->data)
+	TH_LOG("wait status 0x%llx, expected 0x%x", (long long)ev->data, status);
+	EXPECT_EQ(EV_EOF | EV_ONESHOT, ev->flags & (EV_EOF | EV_ONESHOT))
+	TH_LOG("flags 0x%x", ev->flags);
+}
 
 /* ---- processes ------------------------------------------------------------------ */
 
@@ -407,6 +387,99 @@ static inline int report_read(struct report *rp, int32_t *v, long timeout_ms)
 	return read(rp->r, v, sizeof(*v)) == sizeof(*v) ? 0 : -1;
 }
 
+/* A child that waits for the gate to open, then exit()s with code. */
+static inline pid_t spawn_waiting(struct gate *g, int code)
+{
+	pid_t pid = kq_fork();
+
+	if (pid == 0) {
+		gate_wait(g);
+		exit(code);
+	}
+	return pid;
+}
+
+/* A child that _exit()s at once with code. */
+static inline pid_t spawn_exiting(int code)
+{
+	pid_t pid = kq_fork();
+
+	if (pid == 0)
+		_exit(code);
+	return pid;
+}
+
+/* A new gate and a spawn_waiting() child behind it: both must work. */
+static inline pid_t gated_child(struct __test_metadata *_metadata, struct gate *g, int code)
+{
+	pid_t pid;
+
+	ASSERT_EQ(0, gate_init(g));
+	pid = spawn_waiting(g, code);
+	ASSERT_LT(0, pid);
+	return pid;
+}
+
+/*
+ * The gates (and report channel) of a child driven step by step: `step`
+ * releases it, `rep` (if given) says it did its step, `end` lets it exit.
+ */
+static inline void steps_init(struct __test_metadata *_metadata, struct gate *step,
+			      struct gate *end, struct report *rep)
+{
+	ASSERT_EQ(0, gate_init(step));
+	ASSERT_EQ(0, gate_init(end));
+	if (rep)
+		ASSERT_EQ(0, report_init(rep));
+}
+
+/* Release one step of the child and read the value it reports (within KQ_WAIT_MS). */
+static inline int32_t step_and_read(struct __test_metadata *_metadata, struct gate *step,
+				    struct report *rep)
+{
+	int32_t v = 0;
+
+	gate_step(step);
+	ASSERT_EQ(0, report_read(rep, &v, KQ_WAIT_MS));
+	return v;
+}
+
+static inline void *pause_forever(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
+/*
+ * A child with three more threads (pausing forever) behind a new gate: it
+ * reports once they run, then exit()s with code when the gate opens (90 if a
+ * thread could not be created). Returns once it has reported.
+ */
+static inline pid_t threaded_child(struct __test_metadata *_metadata, struct gate *g, int code)
+{
+	struct report rep;
+	int32_t v;
+	pid_t pid;
+
+	ASSERT_EQ(0, gate_init(g));
+	ASSERT_EQ(0, report_init(&rep));
+	pid = kq_fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		pthread_t t;
+
+		for (int i = 0; i < 3; i++)
+			if (pthread_create(&t, NULL, pause_forever, NULL))
+				_exit(90);
+		report_send(&rep, 1);
+		gate_wait(g);
+		exit(code);
+	}
+	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
+	return pid;
+}
+
 /* waitpid() with a deadline (polls WNOHANG); returns the pid or -1 (errno ETIMEDOUT on timeout). */
 static inline pid_t wait_pid_ms(pid_t pid, int *status, long timeout_ms)
 {
@@ -442,6 +515,15 @@ static inline int wait_zombie(pid_t pid, long timeout_ms)
 			return -1;
 		sleep_ms(5);
 	}
+}
+
+/* waitpid() of pid must succeed within KQ_WAIT_MS; returns its wait status. */
+static inline int reap(struct __test_metadata *_metadata, pid_t pid)
+{
+	int status = -1;
+
+	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	return status;
 }
 
 /* The wait(2) status that exit(code) produces, and the one of a death by sig. */
@@ -555,6 +637,39 @@ static inline void evlog_dump(struct __test_metadata *_metadata, const struct ev
 		TH_LOG("  event %d: ident %lld filter %s flags 0x%x fflags 0x%x data %lld%s", i,
 		       (long long)l->ev[i].ident, filt_name(l->ev[i].filter), l->ev[i].flags,
 		       l->ev[i].fflags, (long long)l->ev[i].data, l->taken[i] ? " (taken)" : "");
+}
+
+/* A zeroed log on the heap (it is too large for the stack of some cases). */
+static inline struct evlog *evlog_new(struct __test_metadata *_metadata)
+{
+	struct evlog *l = calloc(1, sizeof(*l));
+
+	ASSERT_NE(NULL, l);
+	return l;
+}
+
+/* evlog_wait() within KQ_WAIT_MS that must find the event (else the log is dumped). */
+static inline struct kevent *evlog_expect(struct __test_metadata *_metadata, int kq,
+					  struct evlog *l, uint64_t ident, int filter,
+					  unsigned int fflags)
+{
+	struct kevent *e = evlog_wait(kq, l, ident, filter, fflags, KQ_WAIT_MS);
+
+	ASSERT_NE(NULL, e) evlog_dump(_metadata, l);
+	return e;
+}
+
+/* After KQ_QUIET_MS more, the log must hold exactly `want` events (ident, filter) in all. */
+static inline void evlog_expect_total(struct __test_metadata *_metadata, int kq, struct evlog *l,
+				      uint64_t ident, int filter, int want, bool fatal)
+{
+	int n = evlog_count_after(kq, l, ident, filter, KQ_QUIET_MS);
+
+	if (fatal) {
+		ASSERT_EQ(want, n) evlog_dump(_metadata, l);
+	} else {
+		EXPECT_EQ(want, n) evlog_dump(_metadata, l);
+	}
 }
 
 /* ---- re-executing this binary (NOTE_EXEC) ------------------------------------------ */

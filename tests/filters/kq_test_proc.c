@@ -23,28 +23,6 @@ static int proc_chg(int kq, pid_t pid, unsigned int flags)
 	return kq_ctl(kq, (uint64_t)pid, EVFILT_PROC, flags, 0, 0, 0);
 }
 
-/* A child that waits for the gate to open, then exit()s with code. */
-static pid_t spawn_waiting(struct gate *g, int code)
-{
-	pid_t pid = kq_fork();
-
-	if (pid == 0) {
-		gate_wait(g);
-		exit(code);
-	}
-	return pid;
-}
-
-/* A child that _exit()s at once with code. */
-static pid_t spawn_exiting(int code)
-{
-	pid_t pid = kq_fork();
-
-	if (pid == 0)
-		_exit(code);
-	return pid;
-}
-
 /* Fork a child that _exit(0)s, and reap it (in a child process of the test). */
 static void fork_and_reap(void)
 {
@@ -61,12 +39,26 @@ static void fork_and_reap(void)
 	do {                                                                           \
 		EXPECT_RECORD(ev, pid, EVFILT_PROC);                                   \
 		ASSERT_TRUE((ev).fflags & NOTE_EXIT) TH_LOG("fflags 0x%x", (ev).fflags); \
-		ASSERT_EQ((int64_t)(status), (ev).data)                                \
-		TH_LOG("wait status 0x%llx, expected 0x%x", (long long)(ev).data,      \
-		       (int)(status));                                                 \
-		EXPECT_EQ(EV_EOF | EV_ONESHOT, (ev).flags & (EV_EOF | EV_ONESHOT))     \
-		TH_LOG("flags 0x%x", (ev).flags);                                      \
+		assert_exit_status(_metadata, &(ev), status);                          \
 	} while (0)
+
+/* The NOTE_EXIT record of pid must come (within KQ_WAIT_MS), with this wait status. */
+static void expect_exit(struct __test_metadata *_metadata, int kq, pid_t pid, int status,
+			struct kevent *ev)
+{
+	ASSERT_EVENT(kq, pid, EVFILT_PROC, ev);
+	ASSERT_EXIT_RECORD(*ev, pid, status);
+}
+
+/* The same, looked for in an event log. */
+static struct kevent *evlog_expect_exit(struct __test_metadata *_metadata, int kq,
+					struct evlog *log, pid_t pid, int status)
+{
+	struct kevent *e = evlog_expect(_metadata, kq, log, pid, EVFILT_PROC, NOTE_EXIT);
+
+	ASSERT_EXIT_RECORD(*e, pid, status);
+	return e;
+}
 
 /* ---- NOTE_EXIT ---- */
 
@@ -77,21 +69,17 @@ TEST(exit_status_of_exit)
 	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 3);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 3);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 0x77));
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	gate_open(&g);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(3));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(3), &ev);
 	EXPECT_EQ(NOTE_EXIT, ev.fflags);
 	EXPECT_TRUE(WIFEXITED(ev.data));
 	EXPECT_EQ(3, WEXITSTATUS(ev.data));
 	EXPECT_EQ(0x77, UDV(ev));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	EXPECT_EQ(status, ev.data);
 }
 
@@ -99,11 +87,9 @@ TEST(exit_status_of__exit)
 {
 	struct kevent ev;
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	ASSERT_EQ(0, gate_init(&g));
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
@@ -113,28 +99,22 @@ TEST(exit_status_of__exit)
 	}
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 0));
 	gate_open(&g);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(255));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(255), &ev);
+	reap(_metadata, pid);
 }
 
 TEST(exit_status_zero)
 {
 	struct kevent ev;
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 0));
 	gate_open(&g);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, 0);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_exit(_metadata, kq, pid, 0, &ev);
+	reap(_metadata, pid);
 }
 
 TEST(exit_status_of_sigkill)
@@ -144,18 +124,14 @@ TEST(exit_status_of_sigkill)
 	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, SIG_STATUS(SIGKILL));
+	expect_exit(_metadata, kq, pid, SIG_STATUS(SIGKILL), &ev);
 	EXPECT_TRUE(WIFSIGNALED(ev.data));
 	EXPECT_EQ(SIGKILL, WTERMSIG(ev.data));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	EXPECT_EQ(status, ev.data);
 }
 
@@ -163,20 +139,15 @@ TEST(exit_status_of_sigterm)
 {
 	struct kevent ev;
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(0, kill(pid, SIGTERM));
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, SIG_STATUS(SIGTERM));
+	expect_exit(_metadata, kq, pid, SIG_STATUS(SIGTERM), &ev);
 	EXPECT_EQ(SIGTERM, WTERMSIG(ev.data));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* After NOTE_EXIT the knote is gone: EV_DELETE gives ENOENT, nothing more comes. */
@@ -184,21 +155,16 @@ TEST(knote_gone_after_exit)
 {
 	struct kevent ev;
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 1);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 1);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT | NOTE_FORK | NOTE_EXEC, 0, 0));
 	gate_open(&g);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(1));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(1), &ev);
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	ASSERT_ERRNO(ENOENT, proc_chg(kq, pid, EV_DELETE));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	ASSERT_KQ_EMPTY(kq);
 }
 
@@ -209,8 +175,7 @@ TEST(zombie_fires_at_once)
 	int status, n;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	pid = spawn_exiting(9);
 	ASSERT_LT(0, pid);
 	ASSERT_EQ(0, wait_zombie(pid, KQ_WAIT_MS));
@@ -221,7 +186,7 @@ TEST(zombie_fires_at_once)
 	EXPECT_EQ(0x5a, UDV(ev[0]));
 	ASSERT_ERRNO(ENOENT, proc_chg(kq, pid, EV_DELETE));
 	/* The kqueue did not reap it. */
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	EXPECT_EQ(EXIT_STATUS(9), status);
 }
 
@@ -230,20 +195,16 @@ TEST(zombie_killed_fires_at_once)
 {
 	struct kevent ev;
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(0, wait_zombie(pid, KQ_WAIT_MS));
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(1, kq_count_of(kq, pid, EVFILT_PROC, &ev));
 	ASSERT_EXIT_RECORD(ev, pid, SIG_STATUS(SIGKILL));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* ---- EV_ADD errors ---- */
@@ -265,8 +226,7 @@ TEST(nonexistent_pid_esrch)
 {
 	long pid_max;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	pid_max = read_long("/proc/sys/kernel/pid_max");
 	ASSERT_LT(1, pid_max);
 	/* pids are below pid_max: pid_max itself never existed. */
@@ -279,14 +239,12 @@ TEST(nonexistent_pid_esrch)
 
 TEST(reaped_pid_esrch)
 {
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	pid = spawn_exiting(0);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	ASSERT_ERRNO(ESRCH, proc_add(kq, pid, NOTE_EXIT, 0, 0));
 	ASSERT_ERRNO(ENOENT, proc_chg(kq, pid, EV_DELETE));
 	ASSERT_KQ_EMPTY(kq);
@@ -296,8 +254,7 @@ TEST(pid_zero_and_negative_esrch)
 {
 	static const int64_t bad[] = { 0, -1, -5, INT32_MIN };
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int64_t r = kq_receipt(kq, (uint64_t)bad[i], EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, 0,
 				       NULL);
@@ -316,8 +273,7 @@ TEST(ident_beyond_pid_range_refused)
 	uint64_t ident = (1ULL << 32) | (uint64_t)getpid();
 	int64_t r;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	r = kq_receipt(kq, ident, EVFILT_PROC, EV_ADD, NOTE_FORK, 0, 0, NULL);
 	EXPECT_TRUE(r == ESRCH || r == EINVAL) TH_LOG("ident %#llx: got %lld (expected ESRCH)",
 						     (unsigned long long)ident, (long long)r);
@@ -530,13 +486,10 @@ TEST(note_fork)
 {
 	struct kevent ev;
 	struct gate step, end;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
+	KQ_OPEN_ALARM(kq, 15);
+	steps_init(_metadata, &step, &end, NULL);
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -556,10 +509,9 @@ TEST(note_fork)
 	/* Cleared: nothing more until the exit. */
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	gate_open(&end);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(2));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(2), &ev);
 	EXPECT_EQ(NOTE_EXIT, ev.fflags);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* Two forks before one retrieval: one event. */
@@ -568,15 +520,10 @@ TEST(note_fork_twice_one_event)
 	struct kevent ev;
 	struct report rep;
 	struct gate step, end;
-	int status;
-	int32_t v;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
+	KQ_OPEN_ALARM(kq, 15);
+	steps_init(_metadata, &step, &end, &rep);
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -588,14 +535,13 @@ TEST(note_fork_twice_one_event)
 		_exit(0);
 	}
 	ASSERT_OK(proc_add(kq, pid, NOTE_FORK, 0, 0));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
+	step_and_read(_metadata, &step, &rep);
 	ASSERT_EQ(1, kq_count_of(kq, pid, EVFILT_PROC, &ev));
 	EXPECT_EQ(NOTE_FORK, ev.fflags);
 	ASSERT_EQ(0, kq_count_of(kq, pid, EVFILT_PROC, NULL));
 	ASSERT_OK(proc_chg(kq, pid, EV_DELETE));
 	gate_open(&end);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* A child whose step is `fn` (run after the step gate), reporting when done, then waiting for end. */
@@ -653,20 +599,14 @@ static void fork_kind(struct __test_metadata *_metadata, void (*fn)(void), bool 
 	struct gate step, end;
 	struct report rep;
 	struct kevent ev;
-	int status;
-	int32_t v;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
+	KQ_OPEN_ALARM(kq, 15);
+	steps_init(_metadata, &step, &end, &rep);
 	pid = spawn_stepper(&step, &end, &rep, fn, 4);
 	ASSERT_LT(0, pid);
 	ASSERT_OK(proc_add(kq, pid, NOTE_FORK | NOTE_EXIT, 0, 0));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
+	step_and_read(_metadata, &step, &rep);
 	if (want_fork) {
 		ASSERT_EQ(1, kq_count_of(kq, pid, EVFILT_PROC, &ev));
 		EXPECT_EQ(NOTE_FORK, ev.fflags);
@@ -674,11 +614,10 @@ static void fork_kind(struct __test_metadata *_metadata, void (*fn)(void), bool 
 		ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	}
 	gate_open(&end);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(4));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(4), &ev);
 	/* Nothing of the step is left over in the exit's record. */
 	EXPECT_EQ(NOTE_EXIT, ev.fflags);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 TEST(vfork_is_note_fork)
@@ -703,37 +642,28 @@ TEST(subset_only_requested)
 	struct gate step, end;
 	struct report rep;
 	struct kevent ev;
-	int status;
-	int32_t v;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
+	KQ_OPEN_ALARM(kq, 15);
+	steps_init(_metadata, &step, &end, &rep);
 	pid = spawn_stepper(&step, &end, &rep, fork_and_reap, 6);
 	ASSERT_LT(0, pid);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 0));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
+	step_and_read(_metadata, &step, &rep);
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	gate_open(&end);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(6));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(6), &ev);
 	EXPECT_EQ(NOTE_EXIT, ev.fflags);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* Watching itself: the test process's own forks. */
 TEST(watch_self_fork)
 {
 	struct kevent ev;
-	int status;
 	pid_t child;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	ASSERT_OK(proc_add(kq, getpid(), NOTE_FORK | NOTE_EXIT, 0, 0x5e1f));
 	ASSERT_NO_EVENT(kq, getpid(), EVFILT_PROC);
 	child = spawn_exiting(0);
@@ -742,7 +672,7 @@ TEST(watch_self_fork)
 	EXPECT_RECORD(ev, getpid(), EVFILT_PROC);
 	EXPECT_EQ(NOTE_FORK, ev.fflags);
 	EXPECT_EQ(0x5e1f, UDV(ev));
-	ASSERT_EQ(child, wait_pid_ms(child, &status, KQ_WAIT_MS));
+	reap(_metadata, child);
 	/* The child's exit is not ours. */
 	ASSERT_NO_EVENT(kq, getpid(), EVFILT_PROC);
 	ASSERT_OK(proc_chg(kq, getpid(), EV_DELETE));
@@ -757,10 +687,8 @@ TEST(note_exec)
 	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
+	KQ_OPEN_ALARM(kq, 20);
+	steps_init(_metadata, &step, &end, NULL);
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -782,10 +710,9 @@ TEST(note_exec)
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	/* The exec'd image exits with 5 once the gate opens. */
 	gate_open(&end);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(5));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(5), &ev);
 	EXPECT_EQ(NOTE_EXIT, ev.fflags);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	EXPECT_EQ(EXIT_STATUS(5), status);
 }
 
@@ -794,11 +721,9 @@ TEST(note_exec_and_exit_together)
 {
 	struct kevent ev;
 	struct gate step;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
+	KQ_OPEN_ALARM(kq, 20);
 	ASSERT_EQ(0, gate_init(&step));
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
@@ -813,7 +738,7 @@ TEST(note_exec_and_exit_together)
 	ASSERT_EQ(1, kq_count_of(kq, pid, EVFILT_PROC, &ev));
 	EXPECT_EQ(NOTE_EXEC | NOTE_EXIT, ev.fflags);
 	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(12));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* A failed execve() is no exec. */
@@ -821,11 +746,9 @@ TEST(failed_exec_is_not_note_exec)
 {
 	struct kevent ev;
 	struct gate step;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	ASSERT_EQ(0, gate_init(&step));
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
@@ -838,10 +761,9 @@ TEST(failed_exec_is_not_note_exec)
 	}
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXEC | NOTE_EXIT, 0, 0));
 	gate_step(&step);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(4));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(4), &ev);
 	EXPECT_EQ(NOTE_EXIT, ev.fflags);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* ---- NOTE_TRACK ---- */
@@ -871,49 +793,46 @@ static pid_t spawn_forker(struct gate *step, struct gate *end, struct report *re
 	return pid;
 }
 
+/* A spawn_forker() child, watched with fflags and udata, released to fork: the grandchild's pid. */
+static int32_t watched_forker(struct __test_metadata *_metadata, int kq, struct gate *step,
+			      struct gate *end, struct report *rep, unsigned int fflags,
+			      uint64_t udata, pid_t *pid)
+{
+	*pid = spawn_forker(step, end, rep);
+	ASSERT_LT(0, *pid);
+	ASSERT_OK(proc_add(kq, *pid, fflags, 0, udata));
+	return step_and_read(_metadata, step, rep);
+}
+
 TEST(track_registers_child_knote)
 {
 	struct gate step, end;
 	struct report rep;
 	struct kevent *e;
 	struct evlog *log;
-	int status;
 	int32_t g;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
-	pid = spawn_forker(&step, &end, &rep);
-	ASSERT_LT(0, pid);
-	ASSERT_OK(proc_add(kq, pid, NOTE_TRACK | NOTE_FORK | NOTE_EXIT, 0, 0x7ac));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &g, KQ_WAIT_MS));
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
+	steps_init(_metadata, &step, &end, &rep);
+	g = watched_forker(_metadata, kq, &step, &end, &rep, NOTE_TRACK | NOTE_FORK | NOTE_EXIT, 0x7ac,
+			   &pid);
 	/* The parent's knote: NOTE_FORK. */
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_FORK, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, pid, EVFILT_PROC, NOTE_FORK);
 	EXPECT_FALSE(e->fflags & (NOTE_EXIT | NOTE_CHILD));
 	/* The child's knote: NOTE_CHILD, data = the parent's pid, the same udata. */
-	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_CHILD, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, g, EVFILT_PROC, NOTE_CHILD);
 	EXPECT_RECORD(*e, g, EVFILT_PROC);
 	EXPECT_EQ(pid, e->data);
 	EXPECT_EQ(0x7ac, UDV(*e));
 	EXPECT_FALSE(e->flags & EV_EOF);
 	/* The registered knote exists, with the same fflags: it reports G's exit. */
 	gate_open(&end);
-	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, g, EXIT_STATUS(5));
+	e = evlog_expect_exit(_metadata, kq, log, g, EXIT_STATUS(5));
 	EXPECT_EQ(0x7ac, UDV(*e));
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, pid, EXIT_STATUS(6));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	e = evlog_expect_exit(_metadata, kq, log, pid, EXIT_STATUS(6));
+	reap(_metadata, pid);
 	/* Both knotes are gone now. */
 	ASSERT_ERRNO(ENOENT, proc_chg(kq, g, EV_DELETE));
 	ASSERT_ERRNO(ENOENT, proc_chg(kq, pid, EV_DELETE));
@@ -935,10 +854,8 @@ TEST(track_reports_pids_as_the_watcher_sees_them)
 	uint64_t g;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
 	ASSERT_EQ(0, pipe(go));
 	pid = clone3_fork(&args);
 	if (pid < 0 && errno == EINVAL)
@@ -961,8 +878,7 @@ TEST(track_reports_pids_as_the_watcher_sees_them)
 	close(go[0]);
 	ASSERT_OK(proc_add(kq, pid, NOTE_TRACK | NOTE_FORK | NOTE_EXIT, 0, 0x515));
 	ASSERT_EQ(1, write(go[1], "x", 1));
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_FORK, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, pid, EVFILT_PROC, NOTE_FORK);
 	/* The child's knote: whatever its ident, NOTE_CHILD with the watcher's pid of its parent. */
 	e = NULL;
 	for (int tries = 0; !e && tries < 30; tries++) {
@@ -982,12 +898,8 @@ TEST(track_reports_pids_as_the_watcher_sees_them)
 				       (long long)e->data);
 	EXPECT_NE(2, g) TH_LOG("the new knote is named by the namespace's own pid of the child");
 	EXPECT_NE((uint64_t)pid, g);
-	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, g, EXIT_STATUS(5));
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, pid, EXIT_STATUS(6));
+	e = evlog_expect_exit(_metadata, kq, log, g, EXIT_STATUS(5));
+	e = evlog_expect_exit(_metadata, kq, log, pid, EXIT_STATUS(6));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_EQ(EXIT_STATUS(6), status);
 	free(log);
@@ -1001,19 +913,12 @@ TEST(track_child_knote_exists_at_once)
 	int32_t g;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
-	pid = spawn_forker(&step, &end, &rep);
-	ASSERT_LT(0, pid);
-	ASSERT_OK(proc_add(kq, pid, NOTE_TRACK | NOTE_EXIT, 0, 0));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &g, KQ_WAIT_MS));
+	KQ_OPEN_ALARM(kq, 20);
+	steps_init(_metadata, &step, &end, &rep);
+	g = watched_forker(_metadata, kq, &step, &end, &rep, NOTE_TRACK | NOTE_EXIT, 0, &pid);
 	ASSERT_OK(proc_chg(kq, g, EV_DELETE));
 	gate_open(&end);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	ASSERT_EQ(EXIT_STATUS(6), status);
 }
 
@@ -1024,33 +929,21 @@ TEST(track_without_note_fork)
 	struct report rep;
 	struct kevent *e;
 	struct evlog *log;
-	int status;
 	int32_t g;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
-	pid = spawn_forker(&step, &end, &rep);
-	ASSERT_LT(0, pid);
-	ASSERT_OK(proc_add(kq, pid, NOTE_TRACK | NOTE_EXIT, 0, 0));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &g, KQ_WAIT_MS));
-	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_CHILD, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
+	steps_init(_metadata, &step, &end, &rep);
+	g = watched_forker(_metadata, kq, &step, &end, &rep, NOTE_TRACK | NOTE_EXIT, 0, &pid);
+	e = evlog_expect(_metadata, kq, log, g, EVFILT_PROC, NOTE_CHILD);
 	EXPECT_EQ(pid, e->data);
 	gate_open(&end);
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, pid, EVFILT_PROC, NOTE_EXIT);
 	EXPECT_EQ(NOTE_EXIT, e->fflags & (NOTE_EXIT | NOTE_FORK));
 	/* The parent's knote reported only its exit, in all. */
-	EXPECT_EQ(1, evlog_count_after(kq, log, pid, EVFILT_PROC, KQ_QUIET_MS))
-	evlog_dump(_metadata, log);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	evlog_expect_total(_metadata, kq, log, pid, EVFILT_PROC, 1, false);
+	reap(_metadata, pid);
 }
 
 /* Recursively: C forks G, G forks GG; GG's knote says data = G. */
@@ -1060,17 +953,12 @@ TEST(track_grandchild)
 	struct report rep;
 	struct kevent *e;
 	struct evlog *log;
-	int status;
 	int32_t g, gg;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
+	steps_init(_metadata, &step, &end, &rep);
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -1097,33 +985,24 @@ TEST(track_grandchild)
 		_exit(5);
 	}
 	ASSERT_OK(proc_add(kq, pid, NOTE_TRACK | NOTE_FORK | NOTE_EXIT, 0, 0x61));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &g, KQ_WAIT_MS));
+	g = step_and_read(_metadata, &step, &rep);
 	ASSERT_EQ(0, report_read(&rep, &gg, KQ_WAIT_MS));
 	/*
 	 * G's first event: NOTE_CHILD, and NOTE_FORK since G forked GG before
 	 * anything was retrieved (its knote, registered by tracking, has the same
 	 * fflags).
 	 */
-	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_CHILD, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, g, EVFILT_PROC, NOTE_CHILD);
 	EXPECT_EQ(pid, e->data);
 	EXPECT_EQ(NOTE_CHILD | NOTE_FORK, e->fflags);
-	e = evlog_wait(kq, log, gg, EVFILT_PROC, NOTE_CHILD, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, gg, EVFILT_PROC, NOTE_CHILD);
 	EXPECT_EQ(g, e->data);
 	EXPECT_EQ(0x61, UDV(*e));
 	gate_open(&end);
-	e = evlog_wait(kq, log, gg, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, gg, EXIT_STATUS(3));
-	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, g, EXIT_STATUS(4));
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, pid, EXIT_STATUS(5));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	e = evlog_expect_exit(_metadata, kq, log, gg, EXIT_STATUS(3));
+	e = evlog_expect_exit(_metadata, kq, log, g, EXIT_STATUS(4));
+	e = evlog_expect_exit(_metadata, kq, log, pid, EXIT_STATUS(5));
+	reap(_metadata, pid);
 	free(log);
 }
 
@@ -1137,19 +1016,14 @@ TEST(track_child_first_event_with_exec)
 	struct report rep, note;
 	struct kevent *e;
 	struct evlog *log;
-	int status;
 	struct pollfd pfd;
 	int32_t g;
 	pid_t pid;
 	char c;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
+	steps_init(_metadata, &step, &end, &rep);
 	ASSERT_EQ(0, report_init(&note));
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
@@ -1171,22 +1045,18 @@ TEST(track_child_first_event_with_exec)
 		_exit(0);
 	}
 	ASSERT_OK(proc_add(kq, pid, NOTE_TRACK | NOTE_EXEC | NOTE_EXIT, 0, 0));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &g, KQ_WAIT_MS));
+	g = step_and_read(_metadata, &step, &rep);
 	/* The exec'd image has run when this byte comes (nothing retrieved so far). */
 	pfd.fd = note.r;
 	pfd.events = POLLIN;
 	ASSERT_EQ(1, poll(&pfd, 1, KQ_WAIT_MS));
 	ASSERT_EQ(1, read(note.r, &c, 1));
-	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_CHILD, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, g, EVFILT_PROC, NOTE_CHILD);
 	EXPECT_EQ(NOTE_CHILD | NOTE_EXEC, e->fflags & (NOTE_CHILD | NOTE_EXEC | NOTE_EXIT));
 	EXPECT_EQ(pid, e->data);
 	gate_open(&end);
-	e = evlog_wait(kq, log, g, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, g, EXIT_STATUS(8));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	e = evlog_expect_exit(_metadata, kq, log, g, EXIT_STATUS(8));
+	reap(_metadata, pid);
 	free(log);
 }
 
@@ -1196,27 +1066,20 @@ TEST(track_self)
 	struct gate end;
 	struct kevent *e;
 	struct evlog *log;
-	int status;
 	pid_t child;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
 	ASSERT_EQ(0, gate_init(&end));
 	ASSERT_OK(proc_add(kq, getpid(), NOTE_TRACK | NOTE_FORK | NOTE_EXIT, 0, 0x5));
 	child = spawn_waiting(&end, 13);
 	ASSERT_LT(0, child);
-	e = evlog_wait(kq, log, getpid(), EVFILT_PROC, NOTE_FORK, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	e = evlog_wait(kq, log, child, EVFILT_PROC, NOTE_CHILD, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, getpid(), EVFILT_PROC, NOTE_FORK);
+	e = evlog_expect(_metadata, kq, log, child, EVFILT_PROC, NOTE_CHILD);
 	EXPECT_EQ(getpid(), e->data);
 	gate_open(&end);
-	e = evlog_wait(kq, log, child, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, child, EXIT_STATUS(13));
-	ASSERT_EQ(child, wait_pid_ms(child, &status, KQ_WAIT_MS));
+	e = evlog_expect_exit(_metadata, kq, log, child, EXIT_STATUS(13));
+	reap(_metadata, child);
 	free(log);
 }
 
@@ -1267,36 +1130,29 @@ TEST_F(knote_cap, track_error_reports_trackerr)
 	struct report rep;
 	struct kevent *e;
 	struct evlog *log;
-	int status;
 	int32_t g;
 	pid_t pid;
 
 	if (self->saved <= 0)
 		SKIP(return, "no %s", KNOTE_CAP);
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
+	steps_init(_metadata, &step, &end, &rep);
 	pid = spawn_forker(&step, &end, &rep);
 	ASSERT_LT(0, pid);
 	ASSERT_OK(proc_add(kq, pid, NOTE_TRACK | NOTE_FORK | NOTE_EXIT, 0, 0));
 	/* This user (root) has exactly this one knote now: no room for another. */
 	ASSERT_EQ(0, write_cap(1));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &g, KQ_WAIT_MS));
+	g = step_and_read(_metadata, &step, &rep);
 	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_TRACKERR, KQ_WAIT_MS);
 	ASSERT_EQ(0, write_cap(self->saved));
 	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
 	/* No knote for the child. */
 	ASSERT_ERRNO(ENOENT, proc_chg(kq, g, EV_DELETE));
 	gate_open(&end);
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, pid, EVFILT_PROC, NOTE_EXIT);
 	EXPECT_EQ(0, evlog_count_after(kq, log, g, EVFILT_PROC, KQ_QUIET_MS));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	free(log);
 }
 
@@ -1338,7 +1194,7 @@ TEST(sibling_can_be_watched)
 	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
 	ASSERT_EQ(0, v) TH_LOG("sibling's EV_ADD: %s", strerrorname_np(v));
 	gate_open(&end);
-	ASSERT_EQ(a, wait_pid_ms(a, &status, KQ_WAIT_MS));
+	status = reap(_metadata, a);
 	ASSERT_EQ(EXIT_STATUS(9), status);
 	ASSERT_EQ(b, wait_pid_ms(b, &status, 2 * KQ_WAIT_MS));
 	ASSERT_EQ(EXIT_STATUS(0), status)
@@ -1375,7 +1231,7 @@ TEST(parent_can_be_watched)
 	ASSERT_EQ(0, v) TH_LOG("child's EV_ADD of its parent: %s", strerrorname_np(v));
 	other = spawn_exiting(0);
 	ASSERT_LT(0, other);
-	ASSERT_EQ(other, wait_pid_ms(other, &status, KQ_WAIT_MS));
+	status = reap(_metadata, other);
 	ASSERT_EQ(c, wait_pid_ms(c, &status, 2 * KQ_WAIT_MS));
 	ASSERT_EQ(EXIT_STATUS(0), status)
 	TH_LOG("watcher: 11 = no NOTE_FORK, 12 = wrong fflags (status 0x%x)", status);
@@ -1386,20 +1242,16 @@ TEST(parent_can_be_watched)
 TEST(delete_before_exit_reports_nothing)
 {
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT | NOTE_FORK, 0, 0));
 	ASSERT_OK(proc_chg(kq, pid, EV_DELETE));
 	gate_open(&g);
 	ASSERT_EQ(0, wait_zombie(pid, KQ_WAIT_MS));
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	ASSERT_ERRNO(ENOENT, proc_chg(kq, pid, EV_DELETE));
 }
@@ -1409,48 +1261,38 @@ TEST(exit_while_disabled)
 {
 	struct kevent ev;
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 21);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 21);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, EV_DISABLE, 0));
 	gate_open(&g);
 	ASSERT_EQ(0, wait_zombie(pid, KQ_WAIT_MS));
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	ASSERT_OK(proc_chg(kq, pid, EV_ENABLE));
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(21));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(21), &ev);
 }
 
 TEST(two_kqueues_both_see_exit)
 {
 	struct kevent ev;
 	struct gate g;
-	int status, kq2;
+	int kq2;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	kq2 = kqueue();
 	ASSERT_LE(0, kq2);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 17);
-	ASSERT_LT(0, pid);
+	pid = gated_child(_metadata, &g, 17);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 1));
 	ASSERT_OK(proc_add(kq2, pid, NOTE_EXIT, 0, 2));
 	gate_open(&g);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(17));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(17), &ev);
 	EXPECT_EQ(1, UDV(ev));
-	ASSERT_EVENT(kq2, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(17));
+	expect_exit(_metadata, kq2, pid, EXIT_STATUS(17), &ev);
 	EXPECT_EQ(2, UDV(ev));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* EV_ONESHOT on NOTE_FORK: the first fork's event removes the knote. */
@@ -1459,26 +1301,20 @@ TEST(oneshot_fork)
 	struct gate step, end;
 	struct report rep;
 	struct kevent ev;
-	int status;
-	int32_t v;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
-	ASSERT_EQ(0, report_init(&rep));
+	KQ_OPEN_ALARM(kq, 15);
+	steps_init(_metadata, &step, &end, &rep);
 	pid = spawn_stepper(&step, &end, &rep, fork_and_reap, 0);
 	ASSERT_LT(0, pid);
 	ASSERT_OK(proc_add(kq, pid, NOTE_FORK | NOTE_EXIT, EV_ONESHOT, 0));
-	gate_step(&step);
-	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
+	step_and_read(_metadata, &step, &rep);
 	ASSERT_EQ(1, kq_count_of(kq, pid, EVFILT_PROC, &ev));
 	EXPECT_EQ(NOTE_FORK, ev.fflags);
 	EXPECT_TRUE(ev.flags & EV_ONESHOT);
 	ASSERT_ERRNO(ENOENT, proc_chg(kq, pid, EV_DELETE));
 	gate_open(&end);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 }
 
@@ -1525,23 +1361,19 @@ TEST(pid_reuse_after_exit_retrieved)
 	int status;
 	pid_t pid, q;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 11);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 20);
+	pid = gated_child(_metadata, &g, 11);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT | NOTE_FORK | NOTE_EXEC, 0, 0));
 	gate_open(&g);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(11));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(11), &ev);
+	status = reap(_metadata, pid);
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	q = spawn_with_pid(pid, newcomer);
 	if (q < 0) {
 		TH_LOG("clone3(set_tid=%d): %s: pid reuse not forced", pid, strerror(errno));
 	} else {
 		ASSERT_EQ(pid, q);
-		ASSERT_EQ(q, wait_pid_ms(q, &status, KQ_WAIT_MS));
+		status = reap(_metadata, q);
 		ASSERT_EQ(EXIT_STATUS(22), status);
 	}
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
@@ -1562,29 +1394,23 @@ TEST(pid_reuse_disabled_knote_keeps_first_process)
 	int status;
 	pid_t pid, q;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 11);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
+	pid = gated_child(_metadata, &g, 11);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT | NOTE_FORK, EV_DISABLE, 0));
 	gate_open(&g);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	q = spawn_with_pid(pid, newcomer);
 	if (q < 0)
 		SKIP(return, "clone3(set_tid=%d): %s: cannot force pid reuse", pid, strerror(errno));
 	ASSERT_EQ(pid, q);
-	ASSERT_EQ(q, wait_pid_ms(q, &status, KQ_WAIT_MS));
+	status = reap(_metadata, q);
 	ASSERT_EQ(EXIT_STATUS(22), status);
 	ASSERT_OK(proc_chg(kq, pid, EV_ENABLE));
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, 0, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, pid, EVFILT_PROC, 0);
 	EXPECT_EQ(NOTE_EXIT, e->fflags) TH_LOG("NOTE_FORK is the newcomer's");
 	ASSERT_EXIT_RECORD(*e, pid, EXIT_STATUS(11));
-	EXPECT_EQ(1, evlog_count_after(kq, log, pid, EVFILT_PROC, KQ_QUIET_MS))
-	evlog_dump(_metadata, log);
+	evlog_expect_total(_metadata, kq, log, pid, EVFILT_PROC, 1, false);
 	free(log);
 }
 
@@ -1597,14 +1423,10 @@ TEST(invalid_fflags_einval)
 		NOTE_EXIT | 0x8000, NOTE_EXIT | 0x00080000,
 	};
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int64_t r = kq_receipt(kq, pid, EVFILT_PROC, EV_ADD, bad[i], 0, 0, NULL);
 
@@ -1618,7 +1440,7 @@ TEST(invalid_fflags_einval)
 	ASSERT_EQ(0, kq_receipt(kq, pid, EVFILT_PROC, EV_ADD,
 				NOTE_EXIT | NOTE_FORK | NOTE_EXEC | NOTE_TRACK, 0, 0, NULL));
 	gate_open(&g);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* Invalid fflags on an EV_ADD that modifies an existing knote: EINVAL too, knote unchanged. */
@@ -1626,15 +1448,11 @@ TEST(invalid_fflags_on_modify_einval)
 {
 	struct kevent ev;
 	struct gate g;
-	int status;
 	int64_t r;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 3);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 3);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT, 0, 1));
 	r = kq_receipt(kq, pid, EVFILT_PROC, EV_ADD, NOTE_EXIT | 0x00080000, 0, 2, NULL);
 	EXPECT_EQ(EINVAL, r) TH_LOG("fflags 0x%x on an existing knote: got %lld",
@@ -1643,59 +1461,28 @@ TEST(invalid_fflags_on_modify_einval)
 	EXPECT_EQ(EINVAL, r) TH_LOG("fflags 0x100 on an existing knote: got %lld", (long long)r);
 	/* Still the first registration: NOTE_EXIT with udata 1. */
 	gate_open(&g);
-	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
-	ASSERT_EXIT_RECORD(ev, pid, EXIT_STATUS(3));
+	expect_exit(_metadata, kq, pid, EXIT_STATUS(3), &ev);
 	EXPECT_EQ(1, UDV(ev));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* ---- threads ---- */
-
-static void *pause_forever(void *arg)
-{
-	for (;;)
-		pause();
-	return arg;
-}
 
 /* exit() of a process with 4 threads: one NOTE_EXIT. */
 TEST(multithreaded_exit_once)
 {
 	struct gate step;
-	struct report rep;
-	struct kevent *e;
 	struct evlog *log;
-	int status;
-	int32_t v;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, report_init(&rep));
-	pid = kq_fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		pthread_t t;
-
-		for (int i = 0; i < 3; i++)
-			if (pthread_create(&t, NULL, pause_forever, NULL))
-				_exit(90);
-		report_send(&rep, 1);
-		gate_wait(&step);
-		exit(14);
-	}
-	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
+	pid = threaded_child(_metadata, &step, 14);
 	ASSERT_OK(proc_add(kq, pid, NOTE_EXIT | NOTE_FORK, 0, 0));
 	gate_open(&step);
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, pid, EXIT_STATUS(14));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
-	ASSERT_EQ(1, evlog_count_after(kq, log, pid, EVFILT_PROC, KQ_QUIET_MS))
-	evlog_dump(_metadata, log);
+	evlog_expect_exit(_metadata, kq, log, pid, EXIT_STATUS(14));
+	reap(_metadata, pid);
+	evlog_expect_total(_metadata, kq, log, pid, EVFILT_PROC, 1, true);
 	free(log);
 }
 
@@ -1715,16 +1502,12 @@ static void *last_thread(void *arg)
 TEST(leader_thread_exit_is_not_process_exit)
 {
 	struct report rep;
-	struct kevent *e;
 	struct evlog *log;
-	int status;
 	int32_t v;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
 	ASSERT_EQ(0, gate_init(&leader_gate));
 	ASSERT_EQ(0, report_init(&rep));
 	pid = kq_fork();
@@ -1744,12 +1527,9 @@ TEST(leader_thread_exit_is_not_process_exit)
 	sleep_ms(300);
 	ASSERT_NO_EVENT(kq, pid, EVFILT_PROC);
 	gate_open(&leader_gate);
-	e = evlog_wait(kq, log, pid, EVFILT_PROC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
-	ASSERT_EXIT_RECORD(*e, pid, EXIT_STATUS(0));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
-	ASSERT_EQ(1, evlog_count_after(kq, log, pid, EVFILT_PROC, KQ_QUIET_MS))
-	evlog_dump(_metadata, log);
+	evlog_expect_exit(_metadata, kq, log, pid, EXIT_STATUS(0));
+	reap(_metadata, pid);
+	evlog_expect_total(_metadata, kq, log, pid, EVFILT_PROC, 1, true);
 	free(log);
 }
 
@@ -1757,14 +1537,10 @@ TEST(receipt_and_record_shape)
 {
 	struct kevent rec, ev;
 	struct gate g;
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
 	ASSERT_EQ(0, kq_receipt(kq, pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, 0xabc, &rec));
 	EXPECT_EQ((uint64_t)pid, rec.ident);
 	EXPECT_EQ(EVFILT_PROC, rec.filter);
@@ -1773,7 +1549,7 @@ TEST(receipt_and_record_shape)
 	ASSERT_EVENT(kq, pid, EVFILT_PROC, &ev);
 	EXPECT_RECORD(ev, pid, EVFILT_PROC);
 	EXPECT_EQ(0xabc, UDV(ev));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 TEST_HARNESS_MAIN

@@ -20,17 +20,6 @@ static int pd_chg(int kq, int fd, unsigned int flags)
 	return kq_ctl(kq, (uint64_t)fd, EVFILT_PROCDESC, flags, 0, 0, 0);
 }
 
-static pid_t spawn_waiting(struct gate *g, int code)
-{
-	pid_t pid = kq_fork();
-
-	if (pid == 0) {
-		gate_wait(g);
-		exit(code);
-	}
-	return pid;
-}
-
 /* clone(CLONE_PIDFD) behaving like fork(): *pidfd gets the pidfd in the parent. */
 static pid_t clone_with_pidfd(int *pidfd)
 {
@@ -48,12 +37,35 @@ static pid_t clone_with_pidfd(int *pidfd)
 	do {                                                                           \
 		EXPECT_RECORD(ev, fd, EVFILT_PROCDESC);                                \
 		ASSERT_EQ(NOTE_EXIT, (ev).fflags);                                     \
-		ASSERT_EQ((int64_t)(status), (ev).data)                                \
-		TH_LOG("wait status 0x%llx, expected 0x%x", (long long)(ev).data,      \
-		       (int)(status));                                                 \
-		EXPECT_EQ(EV_EOF | EV_ONESHOT, (ev).flags & (EV_EOF | EV_ONESHOT))     \
-		TH_LOG("flags 0x%x", (ev).flags);                                      \
+		assert_exit_status(_metadata, &(ev), status);                          \
 	} while (0)
+
+/* The NOTE_EXIT record of pidfd fd must come (within KQ_WAIT_MS), with this wait status. */
+static void expect_pd_exit(struct __test_metadata *_metadata, int kq, int fd, int status,
+			   struct kevent *ev)
+{
+	ASSERT_EVENT(kq, fd, EVFILT_PROCDESC, ev);
+	ASSERT_PD_EXIT(*ev, fd, status);
+}
+
+/* pidfd_open(pid, flags), which must succeed. */
+static int open_pidfd(struct __test_metadata *_metadata, pid_t pid, unsigned int flags)
+{
+	int fd = pidfd_open(pid, flags);
+
+	ASSERT_LE(0, fd) TH_LOG("pidfd_open(%d): %s", pid, strerror(errno));
+	return fd;
+}
+
+/* A pidfd of pid (open_pidfd(pid, 0)) with a NOTE_EXIT knote (flags, udata) in kq. */
+static int watch_pidfd(struct __test_metadata *_metadata, int kq, pid_t pid, unsigned int flags,
+		       uint64_t udata)
+{
+	int fd = open_pidfd(_metadata, pid, 0);
+
+	ASSERT_OK(pd_add(kq, fd, NOTE_EXIT, flags, udata));
+	return fd;
+}
 
 TEST(pidfd_open_exit_status)
 {
@@ -62,20 +74,14 @@ TEST(pidfd_open_exit_status)
 	int status, pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 3);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd) TH_LOG("pidfd_open: %s", strerror(errno));
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0x3d));
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 3);
+	pfd = watch_pidfd(_metadata, kq, pid, 0, 0x3d);
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	gate_open(&g);
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(3));
+	expect_pd_exit(_metadata, kq, pfd, EXIT_STATUS(3), &ev);
 	EXPECT_EQ(0x3d, UDV(ev));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	EXPECT_EQ(status, ev.data);
 	close(pfd);
 }
@@ -84,23 +90,17 @@ TEST(pidfd_open_killed_status)
 {
 	struct kevent ev;
 	struct gate g;
-	int status, pfd;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
+	pfd = watch_pidfd(_metadata, kq, pid, 0, 0);
 	ASSERT_EQ(0, kill(pid, SIGKILL));
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, SIG_STATUS(SIGKILL));
+	expect_pd_exit(_metadata, kq, pfd, SIG_STATUS(SIGKILL), &ev);
 	EXPECT_TRUE(WIFSIGNALED(ev.data));
 	EXPECT_EQ(SIGKILL, WTERMSIG(ev.data));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* pidfd_open(PIDFD_NONBLOCK) gives a pidfd as well. */
@@ -108,21 +108,16 @@ TEST(pidfd_open_nonblock)
 {
 	struct kevent ev;
 	struct gate g;
-	int status, pfd;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, O_NONBLOCK);
-	ASSERT_LE(0, pfd);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
+	pfd = open_pidfd(_metadata, pid, O_NONBLOCK);
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(0, kill(pid, SIGTERM));
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, SIG_STATUS(SIGTERM));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_pd_exit(_metadata, kq, pfd, SIG_STATUS(SIGTERM), &ev);
+	reap(_metadata, pid);
 }
 
 TEST(clone3_pidfd)
@@ -130,11 +125,10 @@ TEST(clone3_pidfd)
 	struct kq_clone_args args;
 	struct kevent ev;
 	struct gate g;
-	int status, pfd = -1;
+	int pfd = -1;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	ASSERT_EQ(0, gate_init(&g));
 	memset(&args, 0, sizeof(args));
 	args.flags = CLONE_PIDFD;
@@ -150,20 +144,18 @@ TEST(clone3_pidfd)
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	gate_open(&g);
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(4));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_pd_exit(_metadata, kq, pfd, EXIT_STATUS(4), &ev);
+	reap(_metadata, pid);
 }
 
 TEST(clone_pidfd)
 {
 	struct kevent ev;
 	struct gate g;
-	int status, pfd = -1;
+	int pfd = -1;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	ASSERT_EQ(0, gate_init(&g));
 	pid = clone_with_pidfd(&pfd);
 	ASSERT_LE(0, pid) TH_LOG("clone: %s", strerror(errno));
@@ -174,9 +166,8 @@ TEST(clone_pidfd)
 	ASSERT_LE(0, pfd);
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	gate_open(&g);
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(6));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_pd_exit(_metadata, kq, pfd, EXIT_STATUS(6), &ev);
+	reap(_metadata, pid);
 }
 
 /* Exited, not reaped: fires at once with the status; the kqueue does not reap it. */
@@ -186,19 +177,15 @@ TEST(zombie_fires_at_once)
 	int status, pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	pid = kq_fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0)
-		_exit(7);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = spawn_exiting(7);
+	ASSERT_LT(0, pid);
+	pfd = open_pidfd(_metadata, pid, 0);
 	ASSERT_EQ(0, wait_zombie(pid, KQ_WAIT_MS));
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(1, kq_poll(kq, ev, 2));
 	ASSERT_PD_EXIT(ev[0], pfd, EXIT_STATUS(7));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	EXPECT_EQ(EXIT_STATUS(7), status);
 }
 
@@ -209,15 +196,11 @@ TEST(reaped_fires_at_once_data_zero)
 	int status, pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	pid = kq_fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0)
-		_exit(5);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	KQ_OPEN_ALARM(kq, 15);
+	pid = spawn_exiting(5);
+	ASSERT_LT(0, pid);
+	pfd = open_pidfd(_metadata, pid, 0);
+	status = reap(_metadata, pid);
 	ASSERT_EQ(EXIT_STATUS(5), status);
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(1, kq_poll(kq, ev, 2));
@@ -230,24 +213,19 @@ TEST(oneshot_implied)
 {
 	struct kevent ev;
 	struct gate g;
-	int status, pfd;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
+	pfd = watch_pidfd(_metadata, kq, pid, 0, 0);
 	gate_open(&g);
 	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
 	EXPECT_TRUE(ev.flags & EV_ONESHOT);
 	EXPECT_TRUE(ev.flags & EV_CLEAR);
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	ASSERT_ERRNO(ENOENT, pd_chg(kq, pfd, EV_DELETE));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	/* A new registration on the (still open) pidfd fires at once again. */
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
@@ -259,8 +237,7 @@ TEST(not_a_pidfd_einval)
 {
 	int p[2], s[2], efd, kq2, nul, pfd;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, pipe(p));
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, s));
 	efd = eventfd(0, 0);
@@ -278,8 +255,7 @@ TEST(not_a_pidfd_einval)
 	ASSERT_ERRNO(EINVAL, pd_add(kq, nul, NOTE_EXIT, 0, 0));
 	ASSERT_KQ_EMPTY(kq);
 	/* A pidfd is accepted (a filter that refuses everything fails here). */
-	pfd = pidfd_open(getpid(), 0);
-	ASSERT_LE(0, pfd);
+	pfd = open_pidfd(_metadata, getpid(), 0);
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_KQ_EMPTY(kq);
 }
@@ -288,10 +264,8 @@ TEST(closed_fd_ebadf)
 {
 	int fd;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	fd = pidfd_open(getpid(), 0);
-	ASSERT_LE(0, fd);
+	KQ_OPEN_ALARM(kq, 10);
+	fd = open_pidfd(_metadata, getpid(), 0);
 	ASSERT_EQ(0, close(fd));
 	ASSERT_ERRNO(EBADF, pd_add(kq, fd, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(EBADF, kq_receipt(kq, 987654, EVFILT_PROCDESC, EV_ADD, NOTE_EXIT, 0, 0, NULL));
@@ -306,16 +280,12 @@ TEST(bad_fflags_einval)
 		NOTE_EXIT | NOTE_TRACK, NOTE_EXIT | 0x1000, 0x1,
 	};
 	struct gate g;
-	int status, pfd;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
+	KQ_OPEN_ALARM(kq, 10);
+	pid = gated_child(_metadata, &g, 0);
+	pfd = open_pidfd(_metadata, pid, 0);
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int64_t r = kq_receipt(kq, pfd, EVFILT_PROCDESC, EV_ADD, bad[i], 0, 0, NULL);
 
@@ -324,7 +294,7 @@ TEST(bad_fflags_einval)
 	ASSERT_ERRNO(ENOENT, pd_chg(kq, pfd, EV_DELETE));
 	ASSERT_EQ(0, kq_receipt(kq, pfd, EVFILT_PROCDESC, EV_ADD, NOTE_EXIT, 0, 0, NULL));
 	gate_open(&g);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* fflags other than NOTE_EXIT on an EV_ADD that modifies an existing knote: EINVAL too. */
@@ -332,50 +302,39 @@ TEST(bad_fflags_on_modify_einval)
 {
 	struct kevent ev;
 	struct gate g;
-	int status, pfd;
+	int pfd;
 	int64_t r;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 2);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 1));
+	KQ_OPEN_ALARM(kq, 10);
+	pid = gated_child(_metadata, &g, 2);
+	pfd = watch_pidfd(_metadata, kq, pid, 0, 1);
 	r = kq_receipt(kq, pfd, EVFILT_PROCDESC, EV_ADD, NOTE_EXIT | NOTE_FORK, 0, 2, NULL);
 	EXPECT_EQ(EINVAL, r) TH_LOG("fflags 0x%x on an existing knote: got %lld",
 				    NOTE_EXIT | NOTE_FORK, (long long)r);
 	gate_open(&g);
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(2));
+	expect_pd_exit(_metadata, kq, pfd, EXIT_STATUS(2), &ev);
 	EXPECT_EQ(1, UDV(ev));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* close() of the pidfd removes the knote: no event at the exit, EV_DELETE is EBADF. */
 TEST(close_removes_knote)
 {
 	struct gate g;
-	int status, pfd;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
+	pfd = watch_pidfd(_metadata, kq, pid, 0, 0);
 	ASSERT_EQ(0, close(pfd));
 	gate_open(&g);
 	ASSERT_EQ(0, wait_zombie(pid, KQ_WAIT_MS));
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	ASSERT_KQ_EMPTY(kq);
 	ASSERT_ERRNO(EBADF, pd_chg(kq, pfd, EV_DELETE));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /*
@@ -390,18 +349,15 @@ TEST(close_then_kqueue_close_then_exit)
 	pid_t pid;
 
 	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
+	pid = gated_child(_metadata, &g, 0);
+	pfd = open_pidfd(_metadata, pid, 0);
 	kq2 = kqueue();
 	ASSERT_LE(0, kq2);
 	ASSERT_OK(pd_add(kq2, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(0, close(pfd));
 	ASSERT_EQ(0, close(kq2));
 	gate_open(&g);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	ASSERT_TRUE(WIFEXITED(status));
 }
 
@@ -409,24 +365,19 @@ TEST(close_then_kqueue_close_then_exit)
 TEST(close_drops_pending_event)
 {
 	struct gate g;
-	int status, pfd;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 0);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 0);
+	pfd = watch_pidfd(_metadata, kq, pid, 0, 0);
 	gate_open(&g);
 	ASSERT_EQ(0, wait_zombie(pid, KQ_WAIT_MS));
 	sleep_ms(50);
 	ASSERT_EQ(0, close(pfd));
 	ASSERT_KQ_EMPTY(kq);
 	ASSERT_ERRNO(EBADF, pd_chg(kq, pfd, EV_DELETE));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 }
 
 /* The number of a closed pidfd, reused by another pidfd, starts fresh. */
@@ -434,36 +385,32 @@ TEST(reused_number_starts_fresh)
 {
 	struct kevent ev;
 	struct gate g1, g2;
-	int status, pfd, pfd2;
+	int pfd, pfd2;
 	pid_t a, b;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	ASSERT_EQ(0, gate_init(&g1));
 	ASSERT_EQ(0, gate_init(&g2));
 	a = spawn_waiting(&g1, 1);
 	ASSERT_LT(0, a);
 	b = spawn_waiting(&g2, 2);
 	ASSERT_LT(0, b);
-	pfd = pidfd_open(a, 0);
-	ASSERT_LE(0, pfd);
+	pfd = open_pidfd(_metadata, a, 0);
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_EQ(0, close(pfd));
-	pfd2 = pidfd_open(b, 0);
-	ASSERT_LE(0, pfd2);
+	pfd2 = open_pidfd(_metadata, b, 0);
 	if (pfd2 != pfd) {
 		ASSERT_EQ(pfd, dup2(pfd2, pfd));
 		close(pfd2);
 	}
 	ASSERT_ERRNO(ENOENT, pd_chg(kq, pfd, EV_DELETE));
 	gate_open(&g1);
-	ASSERT_EQ(a, wait_pid_ms(a, &status, KQ_WAIT_MS));
+	reap(_metadata, a);
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	gate_open(&g2);
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(2));
-	ASSERT_EQ(b, wait_pid_ms(b, &status, KQ_WAIT_MS));
+	expect_pd_exit(_metadata, kq, pfd, EXIT_STATUS(2), &ev);
+	reap(_metadata, b);
 }
 
 /*
@@ -478,8 +425,7 @@ TEST(other_pid_namespace)
 	int status, pfd = -1;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
+	KQ_OPEN_ALARM(kq, 15);
 	ASSERT_EQ(0, gate_init(&g));
 	memset(&args, 0, sizeof(args));
 	args.flags = CLONE_PIDFD | CLONE_NEWPID;
@@ -497,9 +443,8 @@ TEST(other_pid_namespace)
 	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	gate_open(&g);
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(4));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_pd_exit(_metadata, kq, pfd, EXIT_STATUS(4), &ev);
+	status = reap(_metadata, pid);
 	ASSERT_EQ(EXIT_STATUS(4), status) TH_LOG("99: the child was not pid 1 in its namespace");
 }
 
@@ -508,13 +453,11 @@ TEST(fork_and_exec_not_reported)
 {
 	struct gate step, end;
 	struct kevent ev;
-	int status, pfd;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	ASSERT_EQ(0, gate_init(&step));
-	ASSERT_EQ(0, gate_init(&end));
+	KQ_OPEN_ALARM(kq, 20);
+	steps_init(_metadata, &step, &end, NULL);
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -525,40 +468,31 @@ TEST(fork_and_exec_not_reported)
 		exec_self(ops);
 		_exit(99);
 	}
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
+	pfd = watch_pidfd(_metadata, kq, pid, 0, 0);
 	gate_step(&step);
 	sleep_ms(300);	/* exec, then fork in the new image */
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	gate_open(&end);
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(9));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_pd_exit(_metadata, kq, pfd, EXIT_STATUS(9), &ev);
+	reap(_metadata, pid);
 }
 
 TEST(exit_while_disabled)
 {
 	struct kevent ev;
 	struct gate g;
-	int status, pfd;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 19);
-	ASSERT_LT(0, pid);
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, EV_DISABLE, 0));
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 19);
+	pfd = watch_pidfd(_metadata, kq, pid, EV_DISABLE, 0);
 	gate_open(&g);
 	ASSERT_EQ(0, wait_zombie(pid, KQ_WAIT_MS));
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	ASSERT_OK(pd_chg(kq, pfd, EV_ENABLE));
-	ASSERT_EVENT(kq, pfd, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, pfd, EXIT_STATUS(19));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	expect_pd_exit(_metadata, kq, pfd, EXIT_STATUS(19), &ev);
+	reap(_metadata, pid);
 }
 
 /* Two pidfds of one process, each with its knote: both fire. */
@@ -566,14 +500,11 @@ TEST(two_pidfds_both_fire)
 {
 	struct kevent ev;
 	struct gate g;
-	int status, a, b;
+	int a, b;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(15);
-	ASSERT_EQ(0, gate_init(&g));
-	pid = spawn_waiting(&g, 8);
-	ASSERT_LT(0, pid);
+	KQ_OPEN_ALARM(kq, 15);
+	pid = gated_child(_metadata, &g, 8);
 	a = pidfd_open(pid, 0);
 	b = pidfd_open(pid, 0);
 	ASSERT_LE(0, a);
@@ -581,61 +512,30 @@ TEST(two_pidfds_both_fire)
 	ASSERT_OK(pd_add(kq, a, NOTE_EXIT, 0, 1));
 	ASSERT_OK(pd_add(kq, b, NOTE_EXIT, 0, 2));
 	gate_open(&g);
-	ASSERT_EVENT(kq, a, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, a, EXIT_STATUS(8));
+	expect_pd_exit(_metadata, kq, a, EXIT_STATUS(8), &ev);
 	EXPECT_EQ(1, UDV(ev));
-	ASSERT_EVENT(kq, b, EVFILT_PROCDESC, &ev);
-	ASSERT_PD_EXIT(ev, b, EXIT_STATUS(8));
+	expect_pd_exit(_metadata, kq, b, EXIT_STATUS(8), &ev);
 	EXPECT_EQ(2, UDV(ev));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
-}
-
-static void *pause_forever(void *arg)
-{
-	for (;;)
-		pause();
-	return arg;
+	reap(_metadata, pid);
 }
 
 TEST(multithreaded_exit_once)
 {
-	struct report rep;
 	struct evlog *log;
 	struct kevent *e;
 	struct gate g;
-	int status, pfd;
-	int32_t v;
+	int pfd;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(20);
-	log = calloc(1, sizeof(*log));
-	ASSERT_NE(NULL, log);
-	ASSERT_EQ(0, gate_init(&g));
-	ASSERT_EQ(0, report_init(&rep));
-	pid = kq_fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		pthread_t t;
-
-		for (int i = 0; i < 3; i++)
-			if (pthread_create(&t, NULL, pause_forever, NULL))
-				_exit(90);
-		report_send(&rep, 1);
-		gate_wait(&g);
-		exit(15);
-	}
-	ASSERT_EQ(0, report_read(&rep, &v, KQ_WAIT_MS));
-	pfd = pidfd_open(pid, 0);
-	ASSERT_LE(0, pfd);
-	ASSERT_OK(pd_add(kq, pfd, NOTE_EXIT, 0, 0));
+	KQ_OPEN_ALARM(kq, 20);
+	log = evlog_new(_metadata);
+	pid = threaded_child(_metadata, &g, 15);
+	pfd = watch_pidfd(_metadata, kq, pid, 0, 0);
 	gate_open(&g);
-	e = evlog_wait(kq, log, pfd, EVFILT_PROCDESC, NOTE_EXIT, KQ_WAIT_MS);
-	ASSERT_NE(NULL, e) evlog_dump(_metadata, log);
+	e = evlog_expect(_metadata, kq, log, pfd, EVFILT_PROCDESC, NOTE_EXIT);
 	ASSERT_PD_EXIT(*e, pfd, EXIT_STATUS(15));
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
-	ASSERT_EQ(1, evlog_count_after(kq, log, pfd, EVFILT_PROCDESC, KQ_QUIET_MS))
-	evlog_dump(_metadata, log);
+	reap(_metadata, pid);
+	evlog_expect_total(_metadata, kq, log, pfd, EVFILT_PROCDESC, 1, true);
 	free(log);
 }
 
@@ -643,13 +543,11 @@ TEST(multithreaded_exit_once)
 TEST(own_pidfd_quiet)
 {
 	struct kevent rec;
-	int status, pfd;
+	int pfd;
 	pid_t child;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	pfd = pidfd_open(getpid(), 0);
-	ASSERT_LE(0, pfd);
+	KQ_OPEN_ALARM(kq, 10);
+	pfd = open_pidfd(_metadata, getpid(), 0);
 	ASSERT_EQ(0, kq_receipt(kq, pfd, EVFILT_PROCDESC, EV_ADD, NOTE_EXIT, 0, 7, &rec));
 	EXPECT_EQ((uint64_t)pfd, rec.ident);
 	EXPECT_EQ(EVFILT_PROCDESC, rec.filter);
@@ -657,7 +555,7 @@ TEST(own_pidfd_quiet)
 	ASSERT_LE(0, child);
 	if (child == 0)
 		_exit(0);
-	ASSERT_EQ(child, wait_pid_ms(child, &status, KQ_WAIT_MS));
+	reap(_metadata, child);
 	ASSERT_NO_EVENT(kq, pfd, EVFILT_PROCDESC);
 	ASSERT_OK(pd_chg(kq, pfd, EV_DELETE));
 }

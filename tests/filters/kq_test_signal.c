@@ -82,6 +82,28 @@ static int sig_chg(int kq, int sig, unsigned int flags)
 	return kq_ctl(kq, (uint64_t)sig, EVFILT_SIGNAL, flags, 0, 0, 0);
 }
 
+/* sig set to SIG_IGN, and a knote for it (flags, udata) in kq. */
+static void watch_ignored(struct __test_metadata *_metadata, int kq, int sig, unsigned int flags,
+			  uint64_t udata)
+{
+	ASSERT_EQ(0, dispose(sig, SIG_IGN));
+	ASSERT_OK(sig_add(kq, sig, flags, udata));
+}
+
+/* sig handled by count_handler, and a knote for it in kq. */
+static void watch_handled(struct __test_metadata *_metadata, int kq, int sig)
+{
+	ASSERT_EQ(0, handle(sig));
+	ASSERT_OK(sig_add(kq, sig, 0, 0));
+}
+
+/* kill(getpid(), sig), n times, each of which must succeed. */
+static void send_self(struct __test_metadata *_metadata, int sig, int n)
+{
+	for (int i = 0; i < n; i++)
+		ASSERT_EQ(0, kill(getpid(), sig));
+}
+
 /* The one event for sig must be there (within KQ_WAIT_MS) and say data == n. */
 #define ASSERT_SIGNALED(kq, sig, n)                                                    \
 	do {                                                                           \
@@ -100,22 +122,18 @@ static int sig_chg(int kq, int sig, unsigned int flags)
 
 TEST(kill_self)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR1));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR1);
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq, SIGUSR1, 1);
 	EXPECT_EQ(1, hits[SIGUSR1]);
 }
 
 TEST(raise_self)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR2));
-	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR2);
 	ASSERT_EQ(0, raise(SIGUSR2));
 	ASSERT_SIGNALED(kq, SIGUSR2, 1);
 }
@@ -123,10 +141,8 @@ TEST(raise_self)
 /* killpg() of the test's own process group (the harness makes one per case). */
 TEST(killpg_own_group)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR1));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR1);
 	ASSERT_EQ(0, killpg(getpgrp(), SIGUSR1));
 	ASSERT_SIGNALED(kq, SIGUSR1, 1);
 }
@@ -172,10 +188,8 @@ TEST(tgkill_other_thread)
 {
 	struct sleeper s;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR1));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR1);
 	ASSERT_EQ(0, sleeper_start(&s));
 	ASSERT_NE(gettid(), s.tid);
 	ASSERT_EQ(0, syscall(SYS_tgkill, getpid(), s.tid, SIGUSR1));
@@ -188,10 +202,8 @@ TEST(pthread_kill_other_thread)
 {
 	struct sleeper s;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR2));
-	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR2);
 	ASSERT_EQ(0, sleeper_start(&s));
 	ASSERT_EQ(0, pthread_kill(s.t, SIGUSR2));
 	ASSERT_TRUE(wait_hits(SIGUSR2, 1, KQ_WAIT_MS));
@@ -202,10 +214,8 @@ TEST(pthread_kill_other_thread)
 /* pthread_kill() of the calling thread itself. */
 TEST(pthread_kill_self)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR2));
-	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR2);
 	ASSERT_EQ(0, pthread_kill(pthread_self(), SIGUSR2));
 	ASSERT_SIGNALED(kq, SIGUSR2, 1);
 	EXPECT_EQ(1, hits[SIGUSR2]);
@@ -226,8 +236,7 @@ TEST(sigqueue_self)
 	struct sigaction sa;
 	union sigval v = { .sival_int = 4242 };
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = info_handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -246,10 +255,8 @@ TEST(posix_timer)
 	struct itimerspec its;
 	timer_t tid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR2));
-	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR2);
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_SIGNAL;
 	sev.sigev_signo = SIGUSR2;
@@ -272,8 +279,7 @@ TEST(setitimer_sigalrm)
 	struct itimerval it;
 
 	KQ_OPEN(kq);
-	ASSERT_EQ(0, handle(SIGALRM));
-	ASSERT_OK(sig_add(kq, SIGALRM, 0, 0));
+	watch_handled(_metadata, kq, SIGALRM);
 	memset(&it, 0, sizeof(it));
 	it.it_value.tv_usec = 30000;
 	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
@@ -285,8 +291,7 @@ TEST(setitimer_sigalrm)
 TEST(alarm_sigalrm)
 {
 	KQ_OPEN(kq);
-	ASSERT_EQ(0, handle(SIGALRM));
-	ASSERT_OK(sig_add(kq, SIGALRM, 0, 0));
+	watch_handled(_metadata, kq, SIGALRM);
 	alarm(1);
 	ASSERT_TRUE(wait_hits(SIGALRM, 1, 5000));
 	ASSERT_SIGNALED(kq, SIGALRM, 1);
@@ -305,8 +310,7 @@ TEST(fault_sigsegv_handled)
 {
 	volatile int *volatile bad = (volatile int *)(uintptr_t)16;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, dispose(SIGSEGV, segv_handler));
 	ASSERT_OK(sig_add(kq, SIGSEGV, 0, 0));
 	if (sigsetjmp(segv_jmp, 1) == 0)
@@ -321,10 +325,8 @@ TEST(from_child_process)
 	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR1));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR1);
 	pid = kq_fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -332,7 +334,7 @@ TEST(from_child_process)
 		kill(getppid(), SIGUSR1);
 		_exit(0);
 	}
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	ASSERT_EQ(EXIT_STATUS(0), status);
 	ASSERT_SIGNALED(kq, SIGUSR1, 2);
 }
@@ -341,12 +343,9 @@ TEST(from_child_process)
 
 TEST(ignored_counted)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR1, 0, 0);
+	send_self(_metadata, SIGUSR1, 2);
 	ASSERT_SIGNALED(kq, SIGUSR1, 2);
 	EXPECT_FALSE(is_pending(SIGUSR1));
 }
@@ -354,11 +353,10 @@ TEST(ignored_counted)
 /* A signal whose default action is to be ignored (SIGWINCH) is still generated. */
 TEST(default_ignored_counted)
 {
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, dispose(SIGWINCH, SIG_DFL));
 	ASSERT_OK(sig_add(kq, SIGWINCH, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGWINCH));
+	send_self(_metadata, SIGWINCH, 1);
 	ASSERT_SIGNALED(kq, SIGWINCH, 1);
 }
 
@@ -368,13 +366,12 @@ TEST(default_ignored_counted)
  */
 TEST(blocked_counted_and_still_pending)
 {
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, handle(SIGUSR1));
 	ASSERT_EQ(0, block(SIGUSR1, SIG_BLOCK));
 	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
 	for (int i = 0; i < 3; i++)
-		ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+		send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq, SIGUSR1, 3);
 	ASSERT_TRUE(is_pending(SIGUSR1));
 	ASSERT_EQ(0, hits[SIGUSR1]);
@@ -393,8 +390,7 @@ TEST(blocked_realtime_queued)
 	sigset_t set;
 	struct timespec ts = { 1, 0 };
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, block(SIGRTMIN + 1, SIG_BLOCK));
 	ASSERT_OK(sig_add(kq, SIGRTMIN + 1, 0, 0));
 	for (int i = 0; i < 3; i++) {
@@ -417,14 +413,12 @@ TEST(blocked_realtime_queued)
 
 TEST(handler_still_runs)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR2));
-	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR2);
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_TRUE(wait_hits(SIGUSR2, 1, KQ_WAIT_MS));
 	ASSERT_SIGNALED(kq, SIGUSR2, 1);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_TRUE(wait_hits(SIGUSR2, 2, KQ_WAIT_MS));
 	ASSERT_SIGNALED(kq, SIGUSR2, 1);
 	EXPECT_EQ(2, hits[SIGUSR2]);
@@ -436,15 +430,14 @@ TEST(signalfd_still_reads)
 	sigset_t set;
 	int sfd;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, block(SIGUSR2, SIG_BLOCK));
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	ASSERT_LE(0, sfd);
 	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_SIGNALED(kq, SIGUSR2, 1);
 	ASSERT_EQ(sizeof(si), read(sfd, &si, sizeof(si)));
 	EXPECT_EQ(SIGUSR2, si.ssi_signo);
@@ -453,7 +446,7 @@ TEST(signalfd_still_reads)
 	/* Reading it from the signalfd generates nothing. */
 	ASSERT_NO_SIGNAL(kq, SIGUSR2);
 	/* And a signalfd read before the kqueue looks does not hide it. */
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_EQ(sizeof(si), read(sfd, &si, sizeof(si)));
 	ASSERT_SIGNALED(kq, SIGUSR2, 1);
 	close(sfd);
@@ -464,11 +457,10 @@ TEST(sigwait_still_returns)
 	sigset_t set;
 	int sig = 0;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, block(SIGUSR1, SIG_BLOCK));
 	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq, SIGUSR1, 1);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -478,42 +470,28 @@ TEST(sigwait_still_returns)
 
 /* ---- SIGCHLD ---- */
 
-static pid_t spawn_exiting_child(void)
-{
-	pid_t pid = kq_fork();
-
-	if (pid == 0)
-		_exit(0);
-	return pid;
-}
-
 TEST(sigchld_default_counted)
 {
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, dispose(SIGCHLD, SIG_DFL));
 	ASSERT_OK(sig_add(kq, SIGCHLD, 0, 0));
-	pid = spawn_exiting_child();
+	pid = spawn_exiting(0);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	ASSERT_SIGNALED(kq, SIGCHLD, 1);
 }
 
 TEST(sigchld_handler_counted)
 {
-	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGCHLD));
-	ASSERT_OK(sig_add(kq, SIGCHLD, 0, 0));
-	pid = spawn_exiting_child();
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGCHLD);
+	pid = spawn_exiting(0);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	reap(_metadata, pid);
 	ASSERT_TRUE(wait_hits(SIGCHLD, 1, KQ_WAIT_MS));
 	ASSERT_SIGNALED(kq, SIGCHLD, 1);
 }
@@ -524,11 +502,9 @@ TEST(sigchld_ignored_child_exit_not_counted)
 	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGCHLD, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGCHLD, 0, 0));
-	pid = spawn_exiting_child();
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGCHLD, 0, 0);
+	pid = spawn_exiting(0);
 	ASSERT_LT(0, pid);
 	/* Auto-reaped: waitpid() ends with ECHILD once the child is gone. */
 	ASSERT_EQ(-1, wait_pid_ms(pid, &status, KQ_WAIT_MS));
@@ -536,23 +512,21 @@ TEST(sigchld_ignored_child_exit_not_counted)
 	ASSERT_NO_SIGNAL(kq, SIGCHLD);
 	/* Back to the default: the next child's exit counts. */
 	ASSERT_EQ(0, dispose(SIGCHLD, SIG_DFL));
-	pid = spawn_exiting_child();
+	pid = spawn_exiting(0);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	ASSERT_SIGNALED(kq, SIGCHLD, 1);
 }
 
 /* SIGCHLD set to SIG_IGN: not even a kill() of it counts. */
 TEST(sigchld_ignored_kill_not_counted)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGCHLD, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGCHLD, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGCHLD));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGCHLD, 0, 0);
+	send_self(_metadata, SIGCHLD, 1);
 	ASSERT_NO_SIGNAL(kq, SIGCHLD);
 	ASSERT_EQ(0, handle(SIGCHLD));
-	ASSERT_EQ(0, kill(getpid(), SIGCHLD));
+	send_self(_metadata, SIGCHLD, 1);
 	ASSERT_SIGNALED(kq, SIGCHLD, 1);
 }
 
@@ -562,12 +536,10 @@ TEST(several_before_one_retrieval)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, handle(SIGUSR1));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_handled(_metadata, kq, SIGUSR1);
 	for (int i = 0; i < 5; i++) {
-		ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+		send_self(_metadata, SIGUSR1, 1);
 		ASSERT_TRUE(wait_hits(SIGUSR1, i + 1, KQ_WAIT_MS));
 	}
 	/* One event (not five), data 5. */
@@ -579,13 +551,12 @@ TEST(several_before_one_retrieval)
 /* Signals generated before the EV_ADD are not counted. */
 TEST(add_starts_from_zero)
 {
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq, SIGUSR1, 1);
 }
 
@@ -594,66 +565,54 @@ TEST(clear_after_retrieval)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR2, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR2, 0, 0);
+	send_self(_metadata, SIGUSR2, 2);
 	ASSERT_EQ(1, kq_count_of(kq, SIGUSR2, EVFILT_SIGNAL, &ev));
 	EXPECT_EQ(2, ev.data);
 	EXPECT_TRUE(ev.flags & EV_CLEAR);
 	ASSERT_NO_SIGNAL(kq, SIGUSR2);
 	ASSERT_KQ_EMPTY(kq);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_SIGNALED(kq, SIGUSR2, 1);
 	ASSERT_NO_SIGNAL(kq, SIGUSR2);
 }
 
 TEST(delete_stops_counting_readd_from_zero)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR1, 0, 0);
+	send_self(_metadata, SIGUSR1, 2);
 	ASSERT_OK(sig_chg(kq, SIGUSR1, EV_DELETE));
 	ASSERT_KQ_EMPTY(kq);
 	for (int i = 0; i < 3; i++)
-		ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+		send_self(_metadata, SIGUSR1, 1);
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
 	ASSERT_ERRNO(ENOENT, sig_chg(kq, SIGUSR1, EV_DELETE));
 	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq, SIGUSR1, 1);
 }
 
 TEST(readd_keeps_count)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 1));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR1, 0, 1);
+	send_self(_metadata, SIGUSR1, 2);
 	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 2));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq, SIGUSR1, 3);
 }
 
 TEST(disabled_keeps_counting)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR2, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR2, 0, 0);
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_OK(sig_chg(kq, SIGUSR2, EV_DISABLE));
 	ASSERT_NO_SIGNAL(kq, SIGUSR2);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	send_self(_metadata, SIGUSR2, 2);
 	ASSERT_NO_SIGNAL(kq, SIGUSR2);
 	ASSERT_OK(sig_chg(kq, SIGUSR2, EV_ENABLE));
 	ASSERT_SIGNALED(kq, SIGUSR2, 3);
@@ -663,12 +622,9 @@ TEST(disabled_keeps_counting)
 /* EV_ADD | EV_DISABLE: counts from the start, reports on EV_ENABLE. */
 TEST(add_disabled_counts)
 {
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR2, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR2, EV_DISABLE, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR2, EV_DISABLE, 0);
+	send_self(_metadata, SIGUSR2, 2);
 	ASSERT_NO_SIGNAL(kq, SIGUSR2);
 	ASSERT_OK(sig_chg(kq, SIGUSR2, EV_ENABLE));
 	ASSERT_SIGNALED(kq, SIGUSR2, 2);
@@ -678,17 +634,14 @@ TEST(oneshot)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR1, EV_ONESHOT, 7));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR1, EV_ONESHOT, 7);
+	send_self(_metadata, SIGUSR1, 2);
 	ASSERT_EVENT(kq, SIGUSR1, EVFILT_SIGNAL, &ev);
 	EXPECT_EQ(2, ev.data);
 	EXPECT_TRUE(ev.flags & EV_ONESHOT);
 	EXPECT_EQ(7, UDV(ev));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
 	ASSERT_ERRNO(ENOENT, sig_chg(kq, SIGUSR1, EV_DELETE));
 }
@@ -697,22 +650,19 @@ TEST(dispatch)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR1, EV_DISPATCH, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR1, EV_DISPATCH, 0);
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_EVENT(kq, SIGUSR1, EVFILT_SIGNAL, &ev);
 	EXPECT_EQ(1, ev.data);
 	EXPECT_TRUE(ev.flags & EV_DISPATCH);
 	/* Disabled now, still counting. */
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 2);
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
 	ASSERT_OK(sig_chg(kq, SIGUSR1, EV_ENABLE));
 	ASSERT_SIGNALED(kq, SIGUSR1, 2);
 	/* Disabled again by that delivery. */
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
 	ASSERT_OK(sig_chg(kq, SIGUSR1, EV_DELETE));
 }
@@ -721,11 +671,9 @@ TEST(udata_and_record)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR2, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 0x1234abcd5678ULL));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR2, 0, 0x1234abcd5678ULL);
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_EVENT(kq, SIGUSR2, EVFILT_SIGNAL, &ev);
 	EXPECT_RECORD(ev, SIGUSR2, EVFILT_SIGNAL);
 	EXPECT_EQ(0x1234abcd5678ULL, UDV(ev));
@@ -733,11 +681,11 @@ TEST(udata_and_record)
 	EXPECT_EQ(1, ev.data);
 	/* EV_KEEPUDATA on a modification keeps it, a plain EV_ADD replaces it. */
 	ASSERT_OK(kq_ctl(kq, SIGUSR2, EVFILT_SIGNAL, EV_ADD | EV_KEEPUDATA, 0, 0, 99));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_EVENT(kq, SIGUSR2, EVFILT_SIGNAL, &ev);
 	EXPECT_EQ(0x1234abcd5678ULL, UDV(ev));
 	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 55));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
+	send_self(_metadata, SIGUSR2, 1);
 	ASSERT_EVENT(kq, SIGUSR2, EVFILT_SIGNAL, &ev);
 	EXPECT_EQ(55, UDV(ev));
 }
@@ -745,12 +693,11 @@ TEST(udata_and_record)
 /* fflags and data given at EV_ADD are ignored. */
 TEST(add_fflags_data_ignored)
 {
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
 	ASSERT_OK(kq_ctl(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD, 0x1234, 99, 0));
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq, SIGUSR1, 1);
 }
 
@@ -759,8 +706,7 @@ TEST(invalid_idents)
 	static const uint64_t bad[] = { 0, 65, 128, 1000, (1ULL << 32) | SIGUSR1, ~0ULL };
 	struct kevent rec;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int64_t r = kq_receipt(kq, bad[i], EVFILT_SIGNAL, EV_ADD, 0, 0, 5, &rec);
 
@@ -779,17 +725,15 @@ TEST(valid_bounds)
 {
 	struct kevent rec;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, dispose(SIGHUP, SIG_IGN));
 	ASSERT_EQ(0, block(64, SIG_BLOCK));
 	ASSERT_EQ(0, kq_receipt(kq, 1, EVFILT_SIGNAL, EV_ADD, 0, 0, 0, &rec));
 	EXPECT_EQ(1, rec.ident);
 	ASSERT_EQ(0, kq_receipt(kq, 64, EVFILT_SIGNAL, EV_ADD, 0, 0, 0, &rec));
 	EXPECT_EQ(64, rec.ident);
-	ASSERT_EQ(0, kill(getpid(), SIGHUP));
-	ASSERT_EQ(0, kill(getpid(), 64));
-	ASSERT_EQ(0, kill(getpid(), 64));
+	send_self(_metadata, SIGHUP, 1);
+	send_self(_metadata, 64, 2);
 	ASSERT_SIGNALED(kq, 1, 1);
 	ASSERT_SIGNALED(kq, 64, 2);
 }
@@ -803,8 +747,7 @@ TEST(signals_to_child_not_counted)
 	int status;
 	pid_t pid;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, gate_init(&g));
 	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));	/* inherited by the child */
 	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
@@ -819,10 +762,10 @@ TEST(signals_to_child_not_counted)
 	ASSERT_EQ(0, kill(pid, SIGUSR1));
 	ASSERT_EQ(0, kill(pid, SIGUSR1));
 	gate_open(&g);
-	ASSERT_EQ(pid, wait_pid_ms(pid, &status, KQ_WAIT_MS));
+	status = reap(_metadata, pid);
 	ASSERT_EQ(EXIT_STATUS(0), status);
 	ASSERT_NO_SIGNAL(kq, SIGUSR1);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq, SIGUSR1, 1);
 }
 
@@ -830,15 +773,12 @@ TEST(two_kqueues_both_count)
 {
 	int kq2;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	kq2 = kqueue();
 	ASSERT_LE(0, kq2);
-	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
+	watch_ignored(_metadata, kq, SIGUSR1, 0, 0);
 	ASSERT_OK(sig_add(kq2, SIGUSR1, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 2);
 	ASSERT_SIGNALED(kq, SIGUSR1, 2);
 	ASSERT_SIGNALED(kq2, SIGUSR1, 2);
 	close(kq2);
@@ -849,15 +789,14 @@ TEST(signals_counted_separately)
 	struct kevent ev[8];
 	int n, seen = 0;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
 	ASSERT_EQ(0, dispose(SIGUSR2, SIG_IGN));
 	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 1));
 	ASSERT_OK(sig_add(kq, SIGUSR2, 0, 2));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR2));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
+	send_self(_metadata, SIGUSR2, 1);
+	send_self(_metadata, SIGUSR1, 1);
 	n = kq_poll(kq, ev, 8);
 	ASSERT_EQ(2, n);
 	for (int i = 0; i < n; i++) {
@@ -899,8 +838,7 @@ TEST(wakes_sleeping_kevent)
 	int64_t t0;
 	int n;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, block(SIGUSR1, SIG_BLOCK));
 	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
 	ASSERT_EQ(0, pthread_create(&t, NULL, later_kill_fn, &k));
@@ -920,18 +858,16 @@ TEST(close_kqueue_then_new)
 {
 	int kq2;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ASSERT_EQ(0, dispose(SIGUSR1, SIG_IGN));
-	ASSERT_OK(sig_add(kq, SIGUSR1, 0, 0));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	KQ_OPEN_ALARM(kq, 10);
+	watch_ignored(_metadata, kq, SIGUSR1, 0, 0);
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_EQ(0, close(kq));
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	kq2 = kqueue();
 	ASSERT_LE(0, kq2);
 	ASSERT_OK(sig_add(kq2, SIGUSR1, 0, 0));
 	ASSERT_NO_SIGNAL(kq2, SIGUSR1);
-	ASSERT_EQ(0, kill(getpid(), SIGUSR1));
+	send_self(_metadata, SIGUSR1, 1);
 	ASSERT_SIGNALED(kq2, SIGUSR1, 1);
 }
 

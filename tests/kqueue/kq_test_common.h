@@ -28,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -35,6 +36,17 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+
+/* System call and clone flag numbers that older C library headers lack. */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
 
 /*
  * udata is `void *` in FreeBSD's header; these two macros keep the tests
@@ -65,6 +77,11 @@
 	int kq = kqueue();                                                     \
 	ASSERT_LE(0, kq) TH_LOG("kqueue(): %s", strerror(errno))
 
+/* KQ_OPEN(kq), then alarm(secs): a hang past secs fails the test. */
+#define KQ_OPEN_ALARM(kq, secs)                                                \
+	KQ_OPEN(kq);                                                           \
+	alarm(secs)
+
 /*
  * `expr` must fail with -1 and errno `err`. The errno is captured right after
  * the call, before the harness macros can clobber it.
@@ -94,6 +111,30 @@
 	} while (0)
 
 #define ASSERT_OK(expr) ASSERT_ERRNO(0, expr)
+
+/*
+ * Event assertions for the headers that define kq_find(kq, ident, filter, out,
+ * timeout_ms) (1: found, 0: none in time, -errno), filt_name(filter), KQ_WAIT_MS
+ * and KQ_QUIET_MS: ../fd/kq_fd_common.h and ../filters/kq_filter_common.h.
+ */
+
+/* An event (ident, filter) must arrive within KQ_WAIT_MS; it is stored in *(evp). */
+#define ASSERT_EVENT(kq, ident, filter, evp)                                           \
+	ASSERT_EQ(1, (memset(evp, 0, sizeof(*(evp))),                                  \
+		      kq_find(kq, (uint64_t)(ident), filter, evp, KQ_WAIT_MS)))        \
+	TH_LOG("no EVFILT_%s event for ident %lld within %d ms", filt_name(filter),    \
+	       (long long)(ident), KQ_WAIT_MS)
+
+/* No event (ident, filter) may arrive within KQ_QUIET_MS. */
+#define ASSERT_NO_EVENT(kq, ident, filter)                                             \
+	do {                                                                           \
+		struct kevent __ev = { 0 };                                            \
+		int __r = kq_find(kq, (uint64_t)(ident), filter, &__ev, KQ_QUIET_MS);  \
+		ASSERT_EQ(0, __r)                                                      \
+		TH_LOG("unexpected EVFILT_%s event for ident %lld: flags 0x%x "        \
+		       "fflags 0x%x data %lld", filt_name(filter), (long long)(ident), \
+		       __ev.flags, __ev.fflags, (long long)__ev.data);                 \
+	} while (0)
 
 static inline struct kevent kev_make(uint64_t ident, int filter, unsigned int flags,
 				     unsigned int fflags, int64_t data, uint64_t udata)
@@ -193,6 +234,28 @@ static inline int64_t clock_ns(clockid_t clk)
 static inline int64_t now_ns(void)
 {
 	return clock_ns(CLOCK_MONOTONIC);
+}
+
+/*
+ * One retrieval of up to n events from kq, waiting at most until `deadline`
+ * (now_ns() clock); a signal handler's EINTR retries. *last is set when no
+ * time was left for it (the deadline passed). The count, or -errno.
+ */
+static inline int kq_get_until(int kq, struct kevent *ev, int n, int64_t deadline, bool *last)
+{
+	for (;;) {
+		int64_t left = deadline - now_ns();
+		struct timespec ts;
+		int r;
+
+		if (left < 0)
+			left = 0;
+		*last = left == 0;
+		ts = ts_ns(left);
+		r = kevent(kq, NULL, 0, ev, n, &ts);
+		if (r >= 0 || errno != EINTR)
+			return r < 0 ? -errno : r;
+	}
 }
 
 static inline int64_t ms_since(int64_t t0)

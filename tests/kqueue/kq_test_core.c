@@ -188,8 +188,7 @@ TEST(nevents_zero_returns_at_once)
 	struct kevent ev[2];
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ASSERT_OK(user_add(kq, 1, 0));
 	ASSERT_OK(user_trigger(kq, 1));
 	t0 = now_ns();
@@ -210,8 +209,7 @@ TEST(zero_timeout_polls)
 	struct kevent ev[4];
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	t0 = now_ns();
 	ASSERT_EQ(0, kq_poll(kq, ev, 4));
 	EXPECT_GT(500, ms_since(t0));
@@ -232,8 +230,7 @@ TEST(invalid_timespec_einval)
 	};
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ASSERT_FAILS(EINVAL, kevent(kq, NULL, 0, &ev, 1, &bad[i]));
 	/* Validation does not depend on whether an event is pending. */
@@ -249,8 +246,7 @@ TEST(timespec_edges_valid)
 	struct kevent ev;
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	t0 = now_ns();
 	ASSERT_EQ(0, kevent(kq, NULL, 0, &ev, 1, &one_ns));
 	EXPECT_GT(500, ms_since(t0));
@@ -322,22 +318,22 @@ TEST(non_kqueue_fd_ebadf)
 
 /* ---- EFAULT -------------------------------------------------------------- */
 
-static void *prot_none_page(void)
+/* An inaccessible page, which must be had. */
+static void *prot_none_page(struct __test_metadata *_metadata)
 {
 	void *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	return p == MAP_FAILED ? NULL : p;
+	ASSERT_NE(NULL, p == MAP_FAILED ? NULL : p);
+	return p;
 }
 
 TEST(efault_changelist)
 {
 	struct timespec zero = { 0, 0 };
 	struct kevent ev;
-	void *none = prot_none_page();
+	void *none = prot_none_page(_metadata);
 
-	ASSERT_NE(NULL, none);
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ASSERT_FAILS(EFAULT, kevent(kq, (struct kevent *)1, 1, NULL, 0, &zero));
 	ASSERT_FAILS(EFAULT, kevent(kq, none, 1, NULL, 0, &zero));
 	ASSERT_FAILS(EFAULT, kevent(kq, NULL, 1, NULL, 0, &zero));
@@ -350,11 +346,9 @@ TEST(efault_eventlist)
 {
 	struct timespec zero = { 0, 0 };
 	struct kevent ev;
-	void *none = prot_none_page();
+	void *none = prot_none_page(_metadata);
 
-	ASSERT_NE(NULL, none);
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ASSERT_OK(user_add(kq, 1, 0));
 	ASSERT_OK(user_trigger(kq, 1));
 	/* An event is pending, so the kernel must write it out and fault. */
@@ -369,11 +363,9 @@ TEST(efault_eventlist)
 TEST(efault_timeout)
 {
 	struct kevent ev;
-	void *none = prot_none_page();
+	void *none = prot_none_page(_metadata);
 
-	ASSERT_NE(NULL, none);
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ASSERT_FAILS(EFAULT, kevent(kq, NULL, 0, &ev, 1, (struct timespec *)1));
 	ASSERT_FAILS(EFAULT, kevent(kq, NULL, 0, &ev, 1, none));
 	/* A kernel address is never a valid user pointer. */
@@ -389,8 +381,7 @@ TEST(efault_timeout_straddling)
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, mprotect(p + 4096, 4096, PROT_NONE));
 	memset(p, 0, 4096);
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ASSERT_FAILS(EFAULT, kevent(kq, NULL, 0, &ev, 1, (struct timespec *)(p + 4096 - 8)));
 	/* The same buffer one slot earlier is a valid zero timeout. */
 	ASSERT_EQ(0, kevent(kq, NULL, 0, &ev, 1, (struct timespec *)(p + 4096 - 16)));
@@ -400,11 +391,9 @@ TEST(efault_huge_counts)
 {
 	struct timespec zero = { 0, 0 };
 	struct kevent ev;
-	void *none = prot_none_page();
+	void *none = prot_none_page(_metadata);
 
-	ASSERT_NE(NULL, none);
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_FAILS(EFAULT, kevent(kq, (struct kevent *)1, INT_MAX, NULL, 0, &zero));
 	ASSERT_FAILS(EFAULT, kevent(kq, none, INT_MAX, NULL, 0, &zero));
 	ASSERT_FAILS(EFAULT, kevent(kq, none, INT_MAX, &ev, INT_MAX, &zero));
@@ -421,8 +410,7 @@ TEST(unsupported_filters_einval)
 	const int filters[] = { EVFILT_AIO, EVFILT_FS, -100, 5, SHRT_MIN, 100 };
 	struct kevent k;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
 		int f = filters[i];
 
@@ -446,8 +434,7 @@ TEST(error_record_echoes_change)
 {
 	struct kevent ch = kev_make(77, EVFILT_USER, EV_DELETE, 0x12, 99, 0x1234), ev[4];
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	memset(ev, 0, sizeof(ev));
 	ASSERT_EQ(1, kevent(kq, &ch, 1, ev, 4, NULL));
 	EXPECT_TRUE(ev[0].flags & EV_ERROR);
@@ -476,8 +463,7 @@ TEST(error_with_room_continues)
 {
 	struct kevent ch[3], ev[4];
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ch[0] = kev_make(1, EVFILT_USER, EV_ADD, 0, 0, 0);
 	ch[1] = kev_make(99, EVFILT_USER, EV_DELETE, 0, 0, 0);
 	ch[2] = kev_make(2, EVFILT_USER, EV_ADD, 0, 0, 0);
@@ -496,8 +482,7 @@ TEST(error_records_then_no_room)
 {
 	struct kevent ch[3], ev[1];
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ch[0] = kev_make(91, EVFILT_USER, EV_DELETE, 0, 0, 0);
 	ch[1] = kev_make(92, 5, EV_ADD, 0, 0, 0);
 	ch[2] = kev_make(3, EVFILT_USER, EV_ADD, 0, 0, 0);
@@ -513,8 +498,7 @@ TEST(receipt_records)
 {
 	struct kevent ch[4], ev[8];
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ch[0] = kev_make(1, EVFILT_USER, EV_ADD | EV_RECEIPT, 0, 0, 0x11);
 	ch[1] = kev_make(2, EVFILT_USER, EV_ADD | EV_RECEIPT, 0, 0, 0x22);
 	ch[2] = kev_make(99, EVFILT_USER, EV_DELETE | EV_RECEIPT, 0, 0, 0x99);
@@ -543,8 +527,7 @@ TEST(receipt_does_not_wait)
 	struct kevent ch = kev_make(1, EVFILT_USER, EV_ADD | EV_RECEIPT, 0, 0, 0), ev[8];
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	t0 = now_ns();
 	ASSERT_EQ(1, kevent(kq, &ch, 1, ev, 8, NULL));
 	EXPECT_EQ(1, ev[0].ident);
@@ -568,8 +551,7 @@ TEST(error_does_not_wait)
 	struct kevent ch = kev_make(5, EVFILT_USER, EV_DELETE, 0, 0, 0), ev[8];
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	t0 = now_ns();
 	ASSERT_EQ(1, kevent(kq, &ch, 1, ev, 8, NULL));
 	EXPECT_EQ(ENOENT, ev[0].data);
@@ -586,8 +568,7 @@ TEST(changes_applied_in_order)
 	struct timespec zero = { 0, 0 };
 	struct kevent ch[4], ev[4];
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	/* add, trigger, delete: nothing left. */
 	ch[0] = kev_make(5, EVFILT_USER, EV_ADD, 0, 0, 1);
 	ch[1] = kev_make(5, EVFILT_USER, 0, NOTE_TRIGGER, 0, 1);
@@ -621,8 +602,7 @@ TEST(same_array_libevent_probe)
 {
 	struct kevent k;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	EV_SET(&k, (uintptr_t)-1, EVFILT_USER, EV_DELETE, 0, 0, UD(0));
 	ASSERT_EQ(1, kevent(kq, &k, 1, &k, 1, NULL));
 	EXPECT_EQ((uint64_t)(uintptr_t)-1, (uint64_t)k.ident);
@@ -635,8 +615,7 @@ TEST(same_array_many_records)
 {
 	struct kevent k[16];
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	for (int i = 0; i < 16; i++)
 		k[i] = i % 2 ? kev_make(1000 + i, EVFILT_USER, EV_DELETE, 0, 0, i)
 			     : kev_make(i, EVFILT_USER, EV_ADD | EV_RECEIPT, 0, 0, i);
@@ -731,8 +710,7 @@ TEST(returned_flags_never_action_bits)
 	struct kevent ch[4], ev[8];
 	int n;
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ch[0] = kev_make(1, EVFILT_USER, EV_ADD | EV_ENABLE | EV_CLEAR, NOTE_TRIGGER, 0, 0);
 	ch[1] = kev_make(2, EVFILT_USER, EV_ADD | EV_DISPATCH, NOTE_TRIGGER, 0, 0);
 	ch[2] = kev_make(3, EVFILT_USER, EV_ADD | EV_ONESHOT, NOTE_TRIGGER, 0, 0);
@@ -760,8 +738,7 @@ TEST(forceoneshot)
 {
 	struct kevent ev[2];
 
-	KQ_OPEN(kq);
-	alarm(5);
+	KQ_OPEN_ALARM(kq, 5);
 	ASSERT_OK(kq_ctl(kq, 1, EVFILT_USER, EV_ADD, 0, 0, 0x77));
 	ASSERT_EQ(0, kq_poll(kq, ev, 2));
 	ASSERT_OK(kq_ctl(kq, 1, EVFILT_USER, EV_FORCEONESHOT, 0, 0, 0x77));

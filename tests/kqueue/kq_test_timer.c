@@ -40,16 +40,23 @@ static int64_t first_fire_ms(int kq, unsigned int flags, unsigned int fflags, in
 	return ms_since(t0);
 }
 
+/* first_fire_ms() must be want_ms, at most LATE_MS late; the event in *ev. */
+static void expect_first_fire(struct __test_metadata *_metadata, int kq, unsigned int flags,
+			      unsigned int fflags, int64_t data, int64_t want_ms,
+			      struct kevent *ev)
+{
+	int64_t ms = first_fire_ms(kq, flags, fflags, data, ev);
+
+	ASSERT_LE(want_ms, ms);
+	ASSERT_GT(want_ms + LATE_MS, ms);
+}
+
 TEST(default_unit_is_ms_and_periodic)
 {
 	struct kevent ev;
-	int64_t ms;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ms = first_fire_ms(kq, 0, 0, 20, &ev);
-	ASSERT_LE(20, ms);
-	ASSERT_GT(20 + LATE_MS, ms);
+	KQ_OPEN_ALARM(kq, 10);
+	expect_first_fire(_metadata, kq, 0, 0, 20, 20, &ev);
 	EXPECT_EQ(1, ev.ident);
 	EXPECT_EQ(EVFILT_TIMER, ev.filter);
 	EXPECT_LE(1, ev.data);
@@ -65,37 +72,25 @@ TEST(default_unit_is_ms_and_periodic)
 TEST(unit_mseconds)
 {
 	struct kevent ev;
-	int64_t ms;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ms = first_fire_ms(kq, EV_ONESHOT, NOTE_MSECONDS, 30, &ev);
-	ASSERT_LE(30, ms);
-	ASSERT_GT(30 + LATE_MS, ms);
+	KQ_OPEN_ALARM(kq, 10);
+	expect_first_fire(_metadata, kq, EV_ONESHOT, NOTE_MSECONDS, 30, 30, &ev);
 }
 
 TEST(unit_useconds)
 {
 	struct kevent ev;
-	int64_t ms;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ms = first_fire_ms(kq, EV_ONESHOT, NOTE_USECONDS, 30000, &ev);
-	ASSERT_LE(30, ms);
-	ASSERT_GT(30 + LATE_MS, ms);
+	KQ_OPEN_ALARM(kq, 10);
+	expect_first_fire(_metadata, kq, EV_ONESHOT, NOTE_USECONDS, 30000, 30, &ev);
 }
 
 TEST(unit_nseconds)
 {
 	struct kevent ev;
-	int64_t ms;
 
-	KQ_OPEN(kq);
-	alarm(10);
-	ms = first_fire_ms(kq, EV_ONESHOT, NOTE_NSECONDS, 30 * NSEC_PER_MSEC, &ev);
-	ASSERT_LE(30, ms);
-	ASSERT_GT(30 + LATE_MS, ms);
+	KQ_OPEN_ALARM(kq, 10);
+	expect_first_fire(_metadata, kq, EV_ONESHOT, NOTE_NSECONDS, 30 * NSEC_PER_MSEC, 30, &ev);
 }
 
 TEST(unit_seconds)
@@ -103,8 +98,7 @@ TEST(unit_seconds)
 	struct kevent ev;
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	t0 = now_ns();
 	ASSERT_OK(timer_add(kq, 1, EV_ONESHOT, NOTE_SECONDS, 1));
 	ASSERT_EQ(0, wait1(kq, &ev, 500));
@@ -155,8 +149,7 @@ TEST(oneshot_fires_once)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_OK(timer_add(kq, 1, EV_ONESHOT, 0, 10));
 	ASSERT_EQ(1, wait1(kq, &ev, 2000));
 	EXPECT_EQ(1, ev.data);
@@ -170,8 +163,7 @@ TEST(accuracy_50ms_oneshot)
 	struct kevent ev;
 	int64_t t0, ms;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	t0 = now_ns();
 	ASSERT_OK(timer_add(kq, 1, EV_ONESHOT, NOTE_MSECONDS, 50));
 	ASSERT_EQ(1, kq_get(kq, &ev, 1, -1));
@@ -179,6 +171,25 @@ TEST(accuracy_50ms_oneshot)
 	EXPECT_LE(50, ms);
 	EXPECT_GT(50 + 200, ms);
 	EXPECT_EQ(1, ev.data);
+}
+
+/*
+ * Retrieve the one pending event of kq into *ev. The count of a timer of
+ * `period` ns whose count was last reset between add_lo and add_hi must lie in
+ * [*lo, *hi], computed from the time measured around this retrieval, which
+ * resets the count in turn: *get_lo and *get_hi get the bounds of that.
+ */
+static void poll_count_window(struct __test_metadata *_metadata, int kq, struct kevent *ev,
+			      int64_t period, int64_t add_lo, int64_t add_hi, int64_t *get_lo,
+			      int64_t *get_hi, int64_t *lo, int64_t *hi)
+{
+	*get_lo = now_ns();
+	ASSERT_EQ(1, kq_poll(kq, ev, 1));
+	*get_hi = now_ns();
+	*lo = (*get_lo - add_hi) / period - 2;
+	*hi = (*get_hi - add_lo) / period + 1;
+	TH_LOG("data %lld, window [%lld, %lld]", (long long)ev->data, (long long)*lo,
+	       (long long)*hi);
 }
 
 /*
@@ -192,18 +203,13 @@ TEST(data_counts_expirations)
 	const int64_t period = 10 * NSEC_PER_MSEC;
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	t_before_add = now_ns();
 	ASSERT_OK(timer_add(kq, 1, 0, 0, 10));
 	t_after_add = now_ns();
 	sleep_ms(105);
-	t_before_get = now_ns();
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
-	t_after_get = now_ns();
-	lo = (t_before_get - t_after_add) / period - 2;
-	hi = (t_after_get - t_before_add) / period + 1;
-	TH_LOG("data %lld, window [%lld, %lld]", (long long)ev.data, (long long)lo, (long long)hi);
+	poll_count_window(_metadata, kq, &ev, period, t_before_add, t_after_add, &t_before_get,
+			  &t_after_get, &lo, &hi);
 	EXPECT_LE(8, ev.data);
 	EXPECT_LE(lo, ev.data);
 	EXPECT_GE(hi, ev.data);
@@ -212,12 +218,8 @@ TEST(data_counts_expirations)
 	t_after_add = t_after_get;	/* reset happened in [t_before_get, t_after_get] */
 	t_before_add = t_before_get;
 	sleep_ms(50);
-	t_before_get = now_ns();
-	ASSERT_EQ(1, kq_poll(kq, &ev, 1));
-	t_after_get = now_ns();
-	lo = (t_before_get - t_after_add) / period - 2;
-	hi = (t_after_get - t_before_add) / period + 1;
-	TH_LOG("data %lld, window [%lld, %lld]", (long long)ev.data, (long long)lo, (long long)hi);
+	poll_count_window(_metadata, kq, &ev, period, t_before_add, t_after_add, &t_before_get,
+			  &t_after_get, &lo, &hi);
 	EXPECT_LE(lo > 1 ? lo : 1, ev.data);
 	EXPECT_GE(hi, ev.data);
 }
@@ -228,8 +230,7 @@ TEST(readd_restarts)
 	struct kevent ev;
 	int64_t t0, elapsed;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_OK(timer_add(kq, 1, 0, 0, 10));
 	sleep_ms(60);
 	t0 = now_ns();
@@ -255,8 +256,7 @@ TEST(readd_new_unit)
 	struct kevent ev;
 	int64_t t0;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_OK(timer_add(kq, 1, 0, NOTE_SECONDS, 3600));
 	t0 = now_ns();
 	ASSERT_OK(timer_add(kq, 1, 0, NOTE_USECONDS, 20000));
@@ -270,8 +270,7 @@ TEST(delete_stops)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_OK(timer_add(kq, 1, 0, 0, 10));
 	ASSERT_EQ(1, wait1(kq, &ev, 2000));
 	ASSERT_OK(tdel(kq, 1));
@@ -283,8 +282,7 @@ TEST(delete_discards_pending)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_OK(timer_add(kq, 1, 0, 0, 5));
 	sleep_ms(30);
 	ASSERT_OK(tdel(kq, 1));
@@ -296,8 +294,7 @@ TEST(disable_suppresses)
 {
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_OK(timer_add(kq, 1, 0, 0, 10));
 	ASSERT_OK(kq_ctl(kq, 1, EVFILT_TIMER, EV_DISABLE, 0, 0, 0));
 	ASSERT_EQ(0, wait1(kq, &ev, 80));
@@ -313,8 +310,7 @@ TEST(abstime_future)
 	struct kevent ev;
 	int64_t target_us = clock_ns(CLOCK_REALTIME) / 1000 + 80000;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_OK(timer_add(kq, 1, EV_ONESHOT, NOTE_USECONDS | NOTE_ABSTIME, target_us));
 	/*
 	 * Not before the target. A first short wait that returns the event is only right once
@@ -340,8 +336,7 @@ TEST(abstime_past_fires_at_once)
 	};
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	for (int i = 0; i < 4; i++) {
 		int64_t t0 = now_ns();
 
@@ -360,8 +355,7 @@ TEST(huge_period_no_overflow)
 	const unsigned int units[] = { NOTE_SECONDS, NOTE_MSECONDS, NOTE_USECONDS, NOTE_NSECONDS };
 	struct kevent ev;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	for (int i = 0; i < 4; i++) {
 		ASSERT_OK(timer_add(kq, i, 0, units[i], INT64_MAX));
 		ASSERT_OK(timer_add(kq, 100 + i, 0, units[i] | NOTE_ABSTIME, INT64_MAX));
@@ -380,8 +374,7 @@ TEST(udata_ext_passthrough)
 
 	ch.ext[2] = 0x1122334455667788ull;
 	ch.ext[3] = 0x99aabbccddeeff00ull;
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_EQ(0, kevent(kq, &ch, 1, NULL, 0, NULL));
 	ASSERT_EQ(1, wait1(kq, &ev, 2000));
 	EXPECT_EQ(42, ev.ident);
@@ -398,8 +391,7 @@ TEST(timers_independent)
 	struct kevent ev[4];
 	int n;
 
-	KQ_OPEN(kq);
-	alarm(10);
+	KQ_OPEN_ALARM(kq, 10);
 	ASSERT_OK(timer_add(kq, 10, 0, 0, 10));
 	ASSERT_OK(timer_add(kq, 40, 0, 0, 40));
 	ASSERT_OK(timer_add(kq, 99, 0, NOTE_SECONDS, 3600));
@@ -442,8 +434,7 @@ TEST_F_TIMEOUT(slow, per_user_timer_cap, 100)
 {
 	int n, err;
 
-	KQ_OPEN(kq);
-	alarm(90);
+	KQ_OPEN_ALARM(kq, 90);
 	n = fill_timer_cap(kq, &err);
 	TH_LOG("%d timers armed before the cap", n);
 	ASSERT_EQ(ENOMEM, err) TH_LOG("no ENOMEM after %d timers", n);
@@ -474,8 +465,7 @@ TEST_F_TIMEOUT(slow, timer_cap_released_on_close, 100)
 	int n, m, err, kq2;
 	int64_t deadline;
 
-	KQ_OPEN(kq);
-	alarm(90);
+	KQ_OPEN_ALARM(kq, 90);
 	n = fill_timer_cap(kq, &err);
 	ASSERT_EQ(ENOMEM, err);
 	ASSERT_EQ(0, close(kq));
@@ -502,8 +492,7 @@ TEST_F_TIMEOUT(slow, fired_oneshot_releases_cap, 100)
 	struct kevent ev;
 	int n, err;
 
-	KQ_OPEN(kq);
-	alarm(90);
+	KQ_OPEN_ALARM(kq, 90);
 	n = fill_timer_cap(kq, &err);
 	ASSERT_EQ(ENOMEM, err);
 	ASSERT_OK(tdel(kq, 0));

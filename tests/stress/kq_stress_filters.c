@@ -55,15 +55,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
 
 #define FS_DEFAULT_SECS 60
 #define FS_CASES 6
@@ -706,19 +697,8 @@ static pid_t kid_fork(int code, uint32_t n)
 /* (b) EVFILT_PROC: exits racing EV_ADD, EV_DELETE and close of the kqueue                 */
 /* ===================================================================================== */
 
-FIXTURE(proc) {
-	int kq;
-	struct stress_bad bad;
-};
-
-FIXTURE_SETUP(proc)
-{
-	alarm(FS_ALARM);
-	self->kq = kqueue();
-	ASSERT_LE(0, self->kq) TH_LOG("kqueue(): %s", strerror(errno));
-}
-
-FIXTURE_TEARDOWN(proc) {}
+/* self->kq and self->bad; alarm(FS_ALARM). */
+KQ_FD_FIXTURE(proc, FS_ALARM, struct stress_bad bad;);
 
 TEST_F_TIMEOUT(proc, exit_races_add_delete_and_close, FS_TIMEOUT)
 {
@@ -1200,19 +1180,8 @@ static void __attribute__((noreturn)) sv_child(enum self_variant v, uint64_t rs)
 	}
 }
 
-FIXTURE(selfwatch) {
-	int kq;
-	struct stress_bad bad;
-};
-
-FIXTURE_SETUP(selfwatch)
-{
-	alarm(FS_ALARM);
-	self->kq = kqueue();
-	ASSERT_LE(0, self->kq) TH_LOG("kqueue(): %s", strerror(errno));
-}
-
-FIXTURE_TEARDOWN(selfwatch) {}
+/* self->kq and self->bad; alarm(FS_ALARM). */
+KQ_FD_FIXTURE(selfwatch, FS_ALARM, struct stress_bad bad;);
 
 TEST_F_TIMEOUT(selfwatch, exit_with_knotes_on_itself, FS_TIMEOUT)
 {
@@ -1795,19 +1764,8 @@ static pid_t kid_fork_pidfd(int code, uint32_t n, bool use_clone3, int *pidfd)
 	return pid;
 }
 
-FIXTURE(procdesc) {
-	int kq;
-	struct stress_bad bad;
-};
-
-FIXTURE_SETUP(procdesc)
-{
-	alarm(FS_ALARM);
-	self->kq = kqueue();
-	ASSERT_LE(0, self->kq) TH_LOG("kqueue(): %s", strerror(errno));
-}
-
-FIXTURE_TEARDOWN(procdesc) {}
+/* self->kq and self->bad; alarm(FS_ALARM). */
+KQ_FD_FIXTURE(procdesc, FS_ALARM, struct stress_bad bad;);
 
 TEST_F_TIMEOUT(procdesc, close_pidfd_while_child_exits, FS_TIMEOUT)
 {

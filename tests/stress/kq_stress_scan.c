@@ -943,12 +943,7 @@ static void *ring_player_fn(void *arg)
 		r = read(g->in, b, (g->flags & EV_CLEAR) ? sizeof(b) : 1);
 		if (r <= 0)
 			continue;	/* the level-triggered knote was still queued: harmless */
-		for (ssize_t i = 0; i < r; i++) {
-			if (atomic_load(g->stop))
-				b[i] = 'q';
-			quit |= b[i] == 'q';
-		}
-		if (write(g->out, b, r) != r) {
+		if (ring_pass(g->out, b, r, g->stop, &quit)) {
 			g->err = errno;
 			break;
 		}

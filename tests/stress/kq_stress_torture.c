@@ -1118,12 +1118,7 @@ static void *player_fn(void *arg)
 		r = read(g->in, b, sizeof(b));
 		if (r <= 0)
 			continue;	/* a level-triggered re-report raced the read */
-		for (ssize_t i = 0; i < r; i++) {
-			if (atomic_load(&t->ring_stop))
-				b[i] = 'q';
-			quit |= b[i] == 'q';
-		}
-		if (write(g->out, b, r) != r) {
+		if (ring_pass(g->out, b, r, &t->ring_stop, &quit)) {
 			g->err = errno;
 			break;
 		}
