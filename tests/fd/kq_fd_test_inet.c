@@ -337,4 +337,46 @@ TEST_F(udp, udp_write_ready)
 	EXPECT_FALSE(ev.flags & EV_EOF);
 }
 
+/*
+ * Where poll() and the filter disagree, EV_ADD queues the knote on poll's word and the scan's
+ * evaluation drops it unreported (README, "Registration"): a TCP socket not yet connected
+ * shows EPOLLHUP to poll() (an event a writer hears), but EVFILT_WRITE never fires on it
+ * (filt_sowrite). After that scan the kqueue no longer reads as pending.
+ */
+TEST_F(tcp, write_on_unconnected_socket_never_fires)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ASSERT_LE(0, s);
+	pfd.fd = s;
+	ASSERT_EQ(1, poll(&pfd, 1, 0));
+	ASSERT_NE(0, pfd.revents & (POLLOUT | POLLHUP));
+	ASSERT_OK(fd_add(self->kq, s, EVFILT_WRITE, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, s, EVFILT_WRITE);
+	pfd = (struct pollfd){ .fd = self->kq, .events = POLLIN };
+	EXPECT_EQ(0, poll(&pfd, 1, 0));
+	close(s);
+}
+
+/*
+ * A zero-length datagram: readable to poll(), but EVFILT_READ counts bytes (filt_soread: data
+ * >= the low-water mark of 1), so it does not fire; the datagram after it does, with data =
+ * the bytes queued.
+ */
+TEST_F(udp, udp_zero_length_datagram_not_reported)
+{
+	struct pollfd pfd = { .fd = self->sv[1], .events = POLLIN };
+	struct kevent ev;
+
+	ASSERT_EQ(0, send(self->sv[0], "", 0, 0));
+	ASSERT_EQ(1, poll(&pfd, 1, KQ_WAIT_MS));
+	ASSERT_OK(fd_add(self->kq, self->sv[1], EVFILT_READ, 0, 0, 0, 0));
+	ASSERT_NO_EVENT(self->kq, self->sv[1], EVFILT_READ);
+	pfd = (struct pollfd){ .fd = self->kq, .events = POLLIN };
+	EXPECT_EQ(0, poll(&pfd, 1, 0));
+	ASSERT_EQ(5, put(self->sv[0], 5));
+	ASSERT_EVENT_DATA(self->kq, self->sv[1], EVFILT_READ, 5, &ev);
+}
+
 TEST_HARNESS_MAIN
