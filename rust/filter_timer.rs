@@ -8,10 +8,12 @@
 //! with the new parameters; negative data is EINVAL; each armed timer takes one unit of the
 //! per-user `max_timers_per_user` cap (ENOMEM beyond).
 //!
-//! The hrtimer fires in hard-irq context: the callback only takes the kqueue's irq-safe `ready`
-//! lock. Arming and cancelling happen in kevent() under the kqueue's `inner` mutex; the handle
-//! (which owns a reference to the knote) lives in the knote's `KnoteReg` and cancels the timer,
-//! waiting for a running callback, when dropped.
+//! The hrtimer lives in a [`KnoteTimer`] of its own (other knotes carry none), created at the
+//! knote's first arming and kept in its `KnoteReg` until `detach`. It fires in hard-irq context:
+//! the callback only takes the kqueue's irq-safe `ready` lock. Arming and cancelling happen in
+//! kevent() under the kqueue's `inner` mutex; the handle (which owns a reference to the
+//! `KnoteTimer`, which owns one to the knote) lives in the knote's `KnoteReg` and cancels the
+//! timer, waiting for a running callback, when dropped.
 //!
 //! Linux difference: a periodic timer's callback runs at most every [`MIN_REARM_NS`]; shorter
 //! periods are still counted exactly (expirations are computed from elapsed time).
@@ -28,10 +30,21 @@ use kernel::{
     prelude::*,
     sync::{Arc, ArcBorrow},
     time::{
-        hrtimer::{HrTimerCallback, HrTimerCallbackContext, HrTimerPointer, HrTimerRestart, RelativeMode},
+        hrtimer::{HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerPointer, HrTimerRestart, RelativeMode},
         Delta, Monotonic,
     },
 };
+
+/// An EVFILT_TIMER knote's hrtimer. Owned by the knote's `KnoteReg::clock` (under `inner`) and,
+/// while armed, by the handle in `KnoteReg::timer`; it owns a reference to its knote, which
+/// the callback needs to queue it. Dies when `detach` (`disarm`) drops both, after the handle's
+/// drop cancelled the timer and waited for its callback.
+#[pin_data]
+pub(crate) struct KnoteTimer {
+    knote: Arc<Knote>,
+    #[pin]
+    timer: HrTimer<KnoteTimer>,
+}
 
 /// Shortest interval between two callbacks of one periodic timer.
 pub(crate) const MIN_REARM_NS: i64 = 100_000;
@@ -81,6 +94,8 @@ impl FilterOps for Timer {
 
     fn detach(&self, _kn: &Knote, reg: &mut KnoteReg) {
         disarm(reg);
+        // Breaks the cycle knote -> timer -> knote.
+        reg.clock = None;
     }
 
     /// Re-add (FreeBSD `filt_timertouch(EVENT_REGISTER)`): the timer is cancelled and the knote
@@ -143,17 +158,28 @@ fn schedule(kev: &KEvent) -> Result<Schedule> {
     Ok(Schedule { first_ns, period_ns })
 }
 
-/// Arms `kn`'s hrtimer; the handle is kept in `reg` (under the `inner` mutex). Takes one unit of
-/// the per-user timer cap.
+/// Arms `kn`'s hrtimer (created at the first arming); the handle is kept in `reg` (under the
+/// `inner` mutex). Takes one unit of the per-user timer cap.
 fn arm(kn: &Arc<Knote>, reg: &mut KnoteReg, first_ns: i64) -> Result {
     if reg.timer_charge.is_none() {
         reg.timer_charge = Some(kn.kqueue().account().charge(Resource::Timer)?);
     }
-    reg.timer = Some(kn.clone().start(Delta::from_nanos(first_ns)));
+    let clock = match &reg.clock {
+        Some(clock) => clock.clone(),
+        None => {
+            let new = Arc::pin_init(
+                pin_init!(KnoteTimer { knote: kn.clone(), timer <- HrTimer::new() }),
+                GFP_KERNEL_ACCOUNT,
+            )?;
+            reg.clock.insert(new).clone()
+        }
+    };
+    reg.timer = Some(clock.start(Delta::from_nanos(first_ns)));
     Ok(())
 }
 
-/// Cancels `kn`'s timer, waiting for a running callback. Must not hold the `ready` lock.
+/// Cancels the knote's timer, waiting for a running callback (the timer object stays for the
+/// next arming). Must not hold the `ready` lock.
 fn disarm(reg: &mut KnoteReg) {
     reg.timer = None;
     reg.timer_charge = None;
@@ -176,11 +202,12 @@ fn count_expirations(st: &mut KnoteState) -> Option<i64> {
     (period != 0).then(|| period.max(MIN_REARM_NS))
 }
 
-impl HrTimerCallback for Knote {
-    type Pointer<'a> = Arc<Knote>;
+impl HrTimerCallback for KnoteTimer {
+    type Pointer<'a> = Arc<KnoteTimer>;
 
     /// Hard-irq context: count, queue, wake; restart periodic timers.
-    fn run(this: ArcBorrow<'_, Knote>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+    fn run(timer: ArcBorrow<'_, KnoteTimer>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let this = timer.knote.as_arc_borrow();
         let kq = this.kqueue();
         let mut ready = kq.ready_lock().lock();
         let st = this.state.access_mut(&mut ready);
@@ -204,5 +231,5 @@ impl HrTimerCallback for Knote {
 }
 
 kernel::impl_has_hr_timer! {
-    impl HasHrTimer<Self> for Knote { mode: RelativeMode<Monotonic>, field: self.timer }
+    impl HasHrTimer<Self> for KnoteTimer { mode: RelativeMode<Monotonic>, field: self.timer }
 }

@@ -2,7 +2,8 @@
 //! A knote: one registered (ident, filter) pair of one kqueue.
 //!
 //! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry, (b) the ready list
-//! while it is queued (a `ListArc`), (c) the hrtimer handle while an EVFILT_TIMER is armed,
+//! while it is queued (a `ListArc`), (c) its timer (`filter_timer::KnoteTimer`, a separate
+//! object only EVFILT_TIMER knotes have) from the first arming until it is detached,
 //! (d) its file's shard of the `FILES` table while a descriptor knote watches a close-notifying
 //! file, (e) its kqueue's dead list between that file's release and the reap work, (f) the
 //! scan while it is in flux, (g) a `proc_watch` table while a signal or process knote is
@@ -23,7 +24,7 @@
 //!   any context (active/disabled/deleted, the returned kevent, filter data) is protected by
 //!   the kqueue's irq-safe `ready` spinlock.
 //! - `reg: LockedBy<KnoteReg, KqInner>`: what only kevent() changes and what may sleep to
-//!   tear down (the armed timer handle) is protected by the kqueue's `inner` mutex.
+//!   tear down (the timer and its armed handle) is protected by the kqueue's `inner` mutex.
 //! - `watch_slot`: under the knote's shard of `FILES` (`file_watch`).
 //! - `file`: the watched file's address (descriptor filters). For a close-watched file it is
 //!   written (cleared) only under its shard of `FILES`; for a pinned file it is cleared once,
@@ -36,6 +37,7 @@
 
 use crate::abi::{self, KEvent};
 use crate::filter::{FilterOps, Init, SourceRef};
+use crate::filter_timer::KnoteTimer;
 use crate::kqueue::{KQueue, KqInner, ReadyInner};
 use crate::limits::Charge;
 use crate::poll_hook::PollHooks;
@@ -48,7 +50,7 @@ use kernel::{
         atomic::{ordering, Atomic},
         Arc, LockedBy,
     },
-    time::hrtimer::{ArcHrTimerHandle, HrTimer},
+    time::hrtimer::ArcHrTimerHandle,
 };
 
 /// Registry key: FreeBSD looks knotes up by (ident, filter).
@@ -84,8 +86,11 @@ pub(crate) struct KnoteState {
 
 /// Knote state only kevent() touches. Protected by the kqueue's `inner` mutex.
 pub(crate) struct KnoteReg {
-    /// The armed EVFILT_TIMER; dropping it cancels the timer and waits for its callback.
-    pub(crate) timer: Option<ArcHrTimerHandle<Knote>>,
+    /// EVFILT_TIMER: the knote's timer, created at its first arming; it refers back to the
+    /// knote, a cycle the filter's `detach` breaks by dropping it.
+    pub(crate) clock: Option<Arc<KnoteTimer>>,
+    /// The armed timer; dropping it cancels the timer and waits for its callback.
+    pub(crate) timer: Option<ArcHrTimerHandle<KnoteTimer>>,
     /// The per-user armed-timer unit held while `timer` is armed.
     pub(crate) timer_charge: Option<Charge>,
 }
@@ -116,8 +121,6 @@ pub(crate) struct Knote {
     pub(crate) hooks: PollHooks,
     pub(crate) state: LockedBy<KnoteState, ReadyInner>,
     pub(crate) reg: LockedBy<KnoteReg, KqInner>,
-    #[pin]
-    pub(crate) timer: HrTimer<Knote>,
     #[pin]
     links: ListLinks<0>,
     #[pin]
@@ -185,8 +188,7 @@ impl Knote {
                 pinned,
                 hooks: PollHooks::new(),
                 state: LockedBy::new(owner.ready_lock(), state),
-                reg: LockedBy::new(owner.inner_lock(), KnoteReg { timer: None, timer_charge: None }),
-                timer <- HrTimer::new(),
+                reg: LockedBy::new(owner.inner_lock(), KnoteReg { clock: None, timer: None, timer_charge: None }),
                 links <- ListLinks::new(),
                 links_track <- AtomicTracker::new(),
             }),
