@@ -28,7 +28,9 @@
 #                             kernel), of a kqueue workload and its epoll counterpart, each run
 #                             N times (default 100000; 20000 for create, adddel) in the
 #                             perf-kernel VM under QEMU -icount with a TCG plugin, minus a
-#                             baseline run; side by side (tools/insnprof/README.md)
+#                             baseline run; side by side (tools/insnprof/README.md).
+#                             KERNEL=perf-inline: on the perf kernel with Rust's C helpers
+#                             inlined (kernel/perf-inline.config; built on first use)
 #   make install [PREFIX=/usr/local] [DESTDIR=]
 #                             the C library, <sys/event.h>, pkg-config file and man pages
 #                             (userspace/Makefile); make uninstall removes them
@@ -91,8 +93,8 @@ vm-shell:
 
 profile:
 	@case '$(MODE)' in pending|pipe|rt|create|adddel|regclose) ;; \
-	  *) echo "usage: make profile MODE=pending|pipe|rt|create|adddel|regclose [N=iterations]" >&2; exit 2 ;; esac
-	@tools/insnprof/profile.sh '$(MODE)' '$(N)'
+	  *) echo "usage: make profile MODE=pending|pipe|rt|create|adddel|regclose [N=iterations] [KERNEL=perf|perf-inline]" >&2; exit 2 ;; esac
+	@KQ_PROFILE_KERNEL='$(or $(KERNEL),perf)' tools/insnprof/profile.sh '$(MODE)' '$(N)'
 
 install uninstall:
 	$(MAKE) -C userspace $@ PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build (or reuse) a Rust-enabled test kernel. Prints its build directory (KDIR) last.
-# Usage: build-kernel.sh [debug|perf]
+# Usage: build-kernel.sh [debug|perf|perf-inline]
 #   debug (default): tinyconfig + kernel/base.config + kernel/debug.config (lockdep, KASAN,
 #                    kmemleak, ...): the kernel every test runs on.
 #   perf:            tinyconfig + kernel/base.config + kernel/perf.config (-O2, tracepoints):
 #                    for benchmarks against epoll.
+#   perf-inline:     perf + kernel/perf-inline.config (Rust's C helpers inlined, experimental):
+#                    only for `make profile KERNEL=perf-inline`, never built by `make check`.
 # Both are built with clang-22 (LLVM=-22, required for KASAN with Rust). The build directory is
 # cached under $KQ_CACHE/kbuild/<key>, where <key> hashes the kernel source version, the config
 # fragments and every tool version that goes into the build, so a second run (or CI on the same
@@ -16,7 +18,8 @@ export PATH=$KQ_KPATH
 case ${1:-debug} in
   debug) FRAGS=("$top"/kernel/base.config "$top"/kernel/debug.config) ;;
   perf)  FRAGS=("$top"/kernel/base.config "$top"/kernel/perf.config) ;;
-  *) echo "usage: build-kernel.sh [debug|perf]" >&2; exit 2 ;;
+  perf-inline) FRAGS=("$top"/kernel/base.config "$top"/kernel/perf.config "$top"/kernel/perf-inline.config) ;;
+  *) echo "usage: build-kernel.sh [debug|perf|perf-inline]" >&2; exit 2 ;;
 esac
 MAKEARGS=(ARCH=x86_64 LLVM="$KQ_LLVM")
 

@@ -129,6 +129,11 @@ class Run:
             return None
         return self.syms[i]
 
+    def calls(self):
+        """Executions of blocks that start a function: calls (and tail calls) into it."""
+        starts = {a for a, _, _ in self.syms}
+        return sum(c for pc, _, c in self.blocks if pc in starts)
+
     def by_function(self):
         """{(readable name, in module): instructions} plus USER."""
         d = {}
@@ -186,6 +191,13 @@ def report(runs, base, n, k):
         if len(runs) == 2 and ratio and ts[1][key] > 0:
             line += f'{ts[0][key] / ts[1][key]:{w}.2f}'
         print(line)
+    # Each call and return is an indirect jump for TCG (a translation-block lookup on the
+    # host): the wall clock of an emulated run charges calls far more than their instructions.
+    calls = [(r.calls() - base.calls()) / n for r in runs]
+    line = f'  {"kernel function calls":<22}' + ''.join(f'{c:{w}.1f}' for c in calls)
+    if len(runs) == 2 and calls[1] > 0:
+        line += f'{calls[0] / calls[1]:{w}.2f}'
+    print(line)
     print()
     print('Kernel functions by instructions per iteration (* = in kqueue.ko):')
     width = 52 if len(runs) == 2 else 90

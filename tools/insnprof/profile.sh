@@ -12,7 +12,8 @@
 # The table goes to stdout, progress to stderr. Outputs: $KQ_OUT/profile (build/profile):
 # runs/<key>/{none,kq_MODE,ep_MODE}.{tb,out,log} (plugin counts, command output, console log)
 # for analyze.py, e.g. its --fn option; logs/ (the build steps).
-# Env: KQ_OUT; KQ_APPEND (more guest command line); KQ_QEMU_PLUGIN_H=/path/to/qemu-plugin.h
+# Env: KQ_OUT; KQ_PROFILE_KERNEL (perf, or perf-inline: the perf kernel with Rust's C helpers
+# inlined, kernel/perf-inline.config); KQ_APPEND (more guest command line); KQ_QEMU_PLUGIN_H=/path/to/qemu-plugin.h
 # (a header of the installed QEMU's version, instead of the download); KQ_QEMU_SRC_URL (the
 # source tarball to take it from).
 set -euo pipefail
@@ -99,8 +100,10 @@ build_module() {
 
 t_start=$SECONDS
 step setup scripts/setup.sh
-build_kernel() { scripts/build-kernel.sh perf > "$out/kdir-perf"; }   # cached, else 7-20 min
-step kernel-perf build_kernel
+kernel=${KQ_PROFILE_KERNEL:-perf}
+case $kernel in perf|perf-inline) ;; *) fail "KQ_PROFILE_KERNEL must be perf or perf-inline" ;; esac
+build_kernel() { scripts/build-kernel.sh "$kernel" > "$out/kdir-perf"; }   # cached, else 7-20 min
+step kernel-$kernel build_kernel
 KDIR=$(tail -n1 "$out/kdir-perf"); bzimage=$KDIR/arch/x86/boot/bzImage
 [ -f "$bzimage" ] && [ -f "$KDIR/System.map" ] || fail "no bzImage or System.map in $KDIR"
 src_key=$({ echo "$KDIR"; sha256sum Kbuild rust/*.rs rust/*.c rust/*.h; } | sha256sum | cut -c1-16)
