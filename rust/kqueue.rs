@@ -559,7 +559,8 @@ impl KQueue {
     /// change with EV_RECEIPT, produce an EV_ERROR record while `sink` has room; a failure with
     /// no room left ends the call with that errno and leaves later changes unapplied.
     ///
-    /// Descriptor knotes added or changed are evaluated after the batch, without `inner`: their
+    /// Descriptor knotes added or changed whose hooking poll did not settle their condition
+    /// (`finish_register`) are evaluated after the batch, without `inner`: their
     /// files' locks (a pipe's mutex, a socket's lock) may be held across page faults by
     /// readers and writers, and /proc fdinfo takes `inner` under the seq_file lock, which a
     /// splice into a pipe takes under the pipe's mutex.
