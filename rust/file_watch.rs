@@ -32,6 +32,7 @@
 
 use crate::helper;
 use crate::knote::Knote;
+use crate::knote_vec::KnoteVec;
 use kernel::{
     bindings,
     ffi::c_void,
@@ -49,7 +50,9 @@ use pin_init::pin_init_array_from_fn;
 struct FileWatch {
     /// `kq_close_watch_get`'s handle; put when the entry goes.
     mark: *mut c_void,
-    knotes: Watchers,
+    /// The knotes watching the file, each at its `Knote::watch_slot`; the first (most files
+    /// have one watcher) needs no allocation.
+    knotes: KnoteVec<1>,
     /// Set once fsnotify destroyed the mark (no close event will come): the entry then holds a
     /// reference to the file (`kq_mark_lost`), dropped when the entry goes.
     pinned: bool,
@@ -75,68 +78,6 @@ impl FileWatch {
         }
         // SAFETY: The entry owned this handle from `kq_close_watch_get`.
         unsafe { helper::kq_close_watch_put(self.mark) };
-    }
-}
-
-/// The knotes watching one file, each at a slot (`Knote::watch_slot`): slot 0 is `first`, slot
-/// `i > 0` is `rest[i - 1]`. Most files have one watcher, which needs no allocation; `first`
-/// is `None` only when `rest` is empty too.
-struct Watchers {
-    first: Option<Arc<Knote>>,
-    rest: KVec<Arc<Knote>>,
-}
-
-impl Watchers {
-    fn one(kn: Arc<Knote>) -> Self {
-        Watchers { first: Some(kn), rest: KVec::new() }
-    }
-
-    fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.first.is_none()
-    }
-
-    fn get(&self, slot: usize) -> Option<&Arc<Knote>> {
-        match slot {
-            0 => self.first.as_ref(),
-            i => self.rest.get(i - 1),
-        }
-    }
-
-    /// Adds `kn` at slot `len()`.
-    fn push(&mut self, kn: Arc<Knote>) -> Result {
-        match self.first {
-            None => self.first = Some(kn),
-            Some(_) => self.rest.push(kn, GFP_KERNEL_ACCOUNT)?,
-        }
-        Ok(())
-    }
-
-    /// Removes the knote at `slot` (< `len()`) in O(1): the last one moves into its slot and is
-    /// returned second (to be told its new slot).
-    fn swap_remove(&mut self, slot: usize) -> (Option<Arc<Knote>>, Option<&Arc<Knote>>) {
-        let Some(last) = self.rest.pop() else { return (self.first.take(), None) };
-        if slot == self.rest.len() + 1 {
-            return (Some(last), None);
-        }
-        let place = match slot {
-            0 => self.first.as_mut(),
-            i => self.rest.get_mut(i - 1),
-        };
-        match place {
-            Some(place) => {
-                let removed = core::mem::replace(place, last);
-                (Some(removed), self.get(slot))
-            }
-            None => (None, None),
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Arc<Knote>> {
-        Iterator::chain(self.first.iter(), self.rest.iter())
     }
 }
 
@@ -246,11 +187,12 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
     let files = guard.tree();
     if let Some(w) = files.get_mut(&key) {
         kn.watch_slot.store(w.knotes.len(), ordering::Relaxed);
-        w.knotes.push(kn.clone())?;
+        w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
         listen(kn, w.mark, true);
         return Ok(());
     }
-    let knotes = Watchers::one(kn.clone());
+    let mut knotes = KnoteVec::new();
+    knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
     kn.watch_slot.store(0, ordering::Relaxed);
     // SAFETY: The caller holds a reference to `file`; `f_inode` and its `i_mode` type bits
     // never change.
@@ -302,7 +244,8 @@ pub(crate) fn forget(kn: &Knote) {
     if w.knotes.get(slot).is_some_and(|k| core::ptr::eq(&**k, kn)) {
         listen(kn, w.mark, false);
         // The entry's reference goes (our caller holds one of its own).
-        if let (_, Some(moved)) = w.knotes.swap_remove(slot) {
+        drop(w.knotes.swap_remove(slot));
+        if let Some(moved) = w.knotes.get(slot) {
             moved.watch_slot.store(slot, ordering::Relaxed);
         }
     }

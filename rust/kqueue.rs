@@ -96,12 +96,12 @@
 //!   the work items are cancelled.
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
-use crate::deferred::Deferred;
 use crate::descriptor::{self, FileRef};
 use crate::filter::{self, FilterOps, Verdict};
 use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockGuard};
 use crate::knote::{Knote, KnoteKey, KnoteState};
+use crate::knote_vec::KnoteVec;
 use crate::limits::{Resource, UserAccount};
 use crate::proc_watch;
 use crate::user_io;
@@ -122,10 +122,28 @@ use kernel::{
 
 const KEVENT_SIZE: usize = abi::KEVENT_SIZE;
 const NSEC_PER_SEC: i64 = 1_000_000_000;
+/// Knotes `KqInner::to_evaluate` keeps without allocating, and at most.
+const DEFERRED_INLINE: usize = 8;
+const MAX_DEFERRED_EVALUATIONS: usize = 1024;
+
+/// Adds `kn` to the knotes a changelist evaluates after it, unless it is the one added last (a
+/// changelist that changes one knote twice in a row evaluates it once). False if the list is
+/// full or out of memory: the caller then has the scan evaluate the knote.
+fn defer(list: &mut KnoteVec<DEFERRED_INLINE>, kn: &Arc<Knote>) -> bool {
+    if list.last().is_some_and(|k| Arc::ptr_eq(k, kn)) {
+        return true;
+    }
+    list.len() < MAX_DEFERRED_EVALUATIONS && list.push(kn.clone(), GFP_KERNEL_ACCOUNT).is_ok()
+}
+
 /// State protected by the `inner` mutex.
 pub(crate) struct KqInner {
-    /// Descriptor knotes added or changed by the current changelist, evaluated after it.
-    to_evaluate: Deferred,
+    /// Descriptor knotes added or changed by the current changelist, evaluated after it
+    /// without `inner` (`apply_changes`); the first `DEFERRED_INLINE` without allocating (a
+    /// changelist of a few descriptors, what event loops send), at most
+    /// `MAX_DEFERRED_EVALUATIONS` (one pointer each: the memory a long changelist makes us
+    /// allocate), beyond which the scan evaluates them (`defer`).
+    to_evaluate: KnoteVec<DEFERRED_INLINE>,
 }
 
 /// State protected by the irq-safe `ready` spinlock.
@@ -326,7 +344,7 @@ impl KQueue {
             try_pin_init!(KQueue {
                 scan <- new_mutex!(ScanInner { pass: 0 }, "kqueue::scan"),
                 inner <- new_mutex!(
-                    KqInner { to_evaluate: Deferred::new() },
+                    KqInner { to_evaluate: KnoteVec::new() },
                     "kqueue::inner"
                 ),
                 index <- new_spinlock!(RBTree::new(), "kqueue::index"),
@@ -572,13 +590,13 @@ impl KQueue {
         let res = self.apply_changes_locked(&mut inner, args, sink, compat);
         let to_evaluate = match inner.as_mut() {
             Some(guard) if !guard.to_evaluate.is_empty() => {
-                Some(core::mem::replace(&mut guard.to_evaluate, Deferred::new()))
+                Some(core::mem::replace(&mut guard.to_evaluate, KnoteVec::new()))
             }
             _ => None,
         };
         drop(inner);
         self.kick_reaper();
-        for kn in to_evaluate.iter().flat_map(Deferred::iter) {
+        for kn in to_evaluate.iter().flat_map(KnoteVec::iter) {
             self.evaluate_registered(kn);
         }
         res
@@ -876,9 +894,9 @@ impl KQueue {
             Some(None) => {
                 drop(ready);
                 // Evaluated after the changelist, without `inner` (see `apply_changes`); when
-                // the list is full (`deferred`), the knote is queued instead and the scan
-                // evaluates it (and drops it if false).
-                if inner.to_evaluate.push(kn) {
+                // the list is full, the knote is queued instead and the scan evaluates it (and
+                // drops it if false).
+                if defer(&mut inner.to_evaluate, kn) {
                     return;
                 }
                 ready = self.ready.lock();

@@ -23,7 +23,6 @@ use kernel::prelude::*;
 #[allow(unreachable_pub, dead_code)]
 #[path = "abi.rs"]
 mod abi;
-mod deferred;
 mod descriptor;
 mod device;
 mod file_watch;
@@ -38,6 +37,7 @@ mod filter_vnode;
 mod helper;
 mod irq_lock;
 mod knote;
+mod knote_vec;
 mod kqueue;
 mod limits;
 mod poll_hook;

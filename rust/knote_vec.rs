@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A vector of knote references whose first `N` live in the vector itself, the rest in a
+//! `KVec`: the short lists the module keeps most often (a changelist's few deferred
+//! evaluations, a watched file's one watcher) then cost no allocation.
+//!
+//! Owned by whoever keeps the list, under that owner's lock (`KqInner::to_evaluate` under
+//! `inner`, a `FILES` entry's watchers under its shard); each element is a reference of its
+//! own to its knote, dropped when it leaves the list or the list dies.
+
+use crate::knote::Knote;
+use kernel::{alloc::Flags, prelude::*, sync::Arc};
+
+pub(crate) struct KnoteVec<const N: usize> {
+    /// Elements `0..min(len, N)`; the slots from `len` on are `None`.
+    inline: [Option<Arc<Knote>>; N],
+    /// Elements `N..len`.
+    spill: KVec<Arc<Knote>>,
+    len: usize,
+}
+
+impl<const N: usize> KnoteVec<N> {
+    pub(crate) const fn new() -> Self {
+        KnoteVec { inline: [const { None }; N], spill: KVec::new(), len: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<&Arc<Knote>> {
+        match i {
+            i if i >= self.len => None,
+            i if i < N => self.inline[i].as_ref(),
+            i => self.spill.get(i - N),
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Arc<Knote>> {
+        match i {
+            i if i >= self.len => None,
+            i if i < N => self.inline[i].as_mut(),
+            i => self.spill.get_mut(i - N),
+        }
+    }
+
+    pub(crate) fn last(&self) -> Option<&Arc<Knote>> {
+        self.len.checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// Appends `kn` (allocating, with `flags`, only beyond the first `N`).
+    pub(crate) fn push(&mut self, kn: Arc<Knote>, flags: Flags) -> Result {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = Some(kn),
+            None => self.spill.push(kn, flags)?,
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Arc<Knote>> {
+        let i = self.len.checked_sub(1)?;
+        self.len = i;
+        match self.inline.get_mut(i) {
+            Some(slot) => slot.take(),
+            None => self.spill.pop(),
+        }
+    }
+
+    /// Removes element `i` (< `len()`) in O(1): the last element moves into its place.
+    pub(crate) fn swap_remove(&mut self, i: usize) -> Option<Arc<Knote>> {
+        let last = self.pop()?;
+        if i == self.len {
+            return Some(last);
+        }
+        self.get_mut(i).map(|place| core::mem::replace(place, last))
+    }
+
+    /// The elements in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Knote>> {
+        Iterator::chain(self.inline.iter().map_while(Option::as_ref), self.spill.iter())
+    }
+}
