@@ -73,7 +73,7 @@
  * of guest time in the perf-kernel VM under TCG (wall-clock), about 30 s of guest time and
  * 60-70 s of host time under -icount.
  */
-#include "kselftest_harness.h"
+#include "kq_test_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,14 +104,6 @@ enum api { KQ, EP, NONE };
 static const char *const api_name[] = { "kqueue", "epoll", "none" };
 static const struct timespec zero_ts;
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void msg(const char *fmt, ...)
 {
@@ -126,18 +118,15 @@ static void msg(const char *fmt, ...)
 
 static long knob(const char *name, long def, long min, long max)
 {
-	const char *s = getenv(name);
-	char *end;
 	long v;
 
-	if (!s || !*s)
-		return def;
-	v = strtol(s, &end, 10);
-	if (*end || v < min || v > max) {
-		msg("%s=%s ignored (want %ld..%ld), using %ld\n", name, s, min, max, def);
-		return def;
+	switch (kq_env_long(name, 10, min, max, &v)) {
+	case 1:
+		return v;
+	case -1:
+		msg("%s=%s ignored (want %ld..%ld), using %ld\n", name, getenv(name), min, max, def);
 	}
-	return v;
+	return def;
 }
 
 static int repeats(void)

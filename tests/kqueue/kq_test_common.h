@@ -237,6 +237,26 @@ static inline int64_t now_ns(void)
 }
 
 /*
+ * A knob from environment variable `name` (the VM passes kq.env=NAME=VALUE words): an integer
+ * in `base` (strtol's: 0 takes 0x... and 0...) between min and max. 1 with *out set; 0 if the
+ * variable is unset or empty; -1 if its value is not such an integer (*out untouched).
+ */
+static inline int kq_env_long(const char *name, int base, long min, long max, long *out)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return 0;
+	v = strtol(s, &end, base);
+	if (*end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 1;
+}
+
+/*
  * One retrieval of up to n events from kq, waiting at most until `deadline`
  * (now_ns() clock); a signal handler's EINTR retries. *last is set when no
  * time was left for it (the deadline passed). The count, or -errno.

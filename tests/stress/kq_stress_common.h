@@ -27,14 +27,9 @@
 /* Seconds from environment variable `name`: a positive integer, else `def`. */
 static inline int env_secs(const char *name, int def)
 {
-	const char *s = getenv(name);
-	char *end;
 	long v;
 
-	if (!s || !*s)
-		return def;
-	v = strtol(s, &end, 10);
-	return (*end || v <= 0 || v > 24 * 3600) ? def : (int)v;
+	return kq_env_long(name, 10, 1, 24 * 3600, &v) > 0 ? (int)v : def;
 }
 
 /*
