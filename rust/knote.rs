@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A knote: one registered (ident, filter) pair of one kqueue.
 //!
-//! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry, (b) the ready list
+//! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry (`registry`: the
+//! node is in the knote, the reference the tree's), (b) the ready list
 //! while it is queued (a `ListArc`), (c) its timer (`filter_timer::KnoteTimer`, a separate
 //! object only EVFILT_TIMER knotes have) from the first arming until it is detached,
 //! (d) its file's shard of the `FILES` table while a descriptor knote watches a close-notifying
@@ -41,6 +42,7 @@ use crate::filter_timer::KnoteTimer;
 use crate::kqueue::{KQueue, KqInner, ReadyInner};
 use crate::limits::Charge;
 use crate::poll_hook::PollHooks;
+use crate::registry;
 use kernel::{
     alloc::Flags,
     bindings,
@@ -51,6 +53,7 @@ use kernel::{
         Arc, LockedBy,
     },
     time::hrtimer::ArcHrTimerHandle,
+    types::Opaque,
 };
 
 /// Registry key: FreeBSD looks knotes up by (ident, filter).
@@ -121,6 +124,10 @@ pub(crate) struct Knote {
     pub(crate) hooks: PollHooks,
     pub(crate) state: LockedBy<KnoteState, ReadyInner>,
     pub(crate) reg: LockedBy<KnoteReg, KqInner>,
+    /// The knote's node in its kqueue's registry (`registry`), under the kqueue's `index`
+    /// lock; cleared while the knote is in no registry.
+    #[pin]
+    pub(crate) registry_node: Opaque<bindings::rb_node>,
     #[pin]
     links: ListLinks<0>,
     #[pin]
@@ -189,6 +196,7 @@ impl Knote {
                 hooks: PollHooks::new(),
                 state: LockedBy::new(owner.ready_lock(), state),
                 reg: LockedBy::new(owner.inner_lock(), KnoteReg { clock: None, timer: None, timer_charge: None }),
+                registry_node <- registry::unlinked_node(),
                 links <- ListLinks::new(),
                 links_track <- AtomicTracker::new(),
             }),

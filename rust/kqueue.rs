@@ -19,7 +19,7 @@
 //!    copied out; dropped around each descriptor evaluation (so /proc fdinfo, which takes it
 //!    under the seq_file lock, never waits behind a pipe's mutex). Sleepable; never taken
 //!    from a callback.
-//! 3. `index: SpinLock<RBTree<..>>` — the registry of knotes by (ident, filter). Changed only
+//! 3. `index: SpinLock<Registry>` — the registry of knotes by (ident, filter). Changed only
 //!    with `inner` held as well; looked up under `index` alone by a NOTE_TRIGGER (`trigger`),
 //!    which then takes `ready` inside it. Process context only; nothing sleeps under it and no
 //!    node is allocated or freed under it.
@@ -104,6 +104,7 @@ use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::knote_vec::KnoteVec;
 use crate::limits::{Resource, UserAccount};
 use crate::proc_watch;
+use crate::registry::Registry;
 use crate::user_io;
 use crate::wait::{self, WaitQueue, WakeReason};
 use kernel::{
@@ -111,7 +112,6 @@ use kernel::{
     list::{List, ListArc},
     new_mutex, new_spinlock,
     prelude::*,
-    rbtree::{RBTree, RBTreeNode},
     sync::{
         atomic::{ordering, Atomic},
         Arc, ArcBorrow, Mutex, MutexGuard, SpinLock,
@@ -257,9 +257,9 @@ pub(crate) struct KQueue {
     /// The registry: every registered knote, by (ident, filter). Changed only with `inner`
     /// held too (so a holder of `inner` sees it stable); looked up under `index` alone by the
     /// changes that touch only a knote's state (`trigger`: a NOTE_TRIGGER never waits for a
-    /// scan or a changelist). Nodes are allocated before and freed after the lock.
+    /// scan or a changelist). Intrusive: nothing is allocated or freed under the lock.
     #[pin]
-    index: SpinLock<RBTree<KnoteKey, Arc<Knote>>>,
+    index: SpinLock<Registry>,
     #[pin]
     ready: IrqSpinLock<ReadyInner>,
     /// Threads sleeping in kevent() (exclusive waiters: one wake-up per new event).
@@ -347,7 +347,7 @@ impl KQueue {
                     KqInner { to_evaluate: KnoteVec::new() },
                     "kqueue::inner"
                 ),
-                index <- new_spinlock!(RBTree::new(), "kqueue::index"),
+                index <- new_spinlock!(Registry::new(), "kqueue::index"),
                 ready <- new_irq_spinlock!(
                     ReadyInner { list: List::new(), queued: 0, in_flux: 0 },
                     "kqueue::ready"
@@ -692,27 +692,20 @@ impl KQueue {
 
     /// The registered knote for `key`.
     fn lookup(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
-        self.index.lock().get(key).cloned()
+        self.index.lock().get(key).map(Arc::from)
     }
 
     /// Enters `kn` in the registry (`inner` held; nothing is registered under its key).
     fn enter(&self, _inner: &mut KqInner, kn: &Arc<Knote>) -> Result {
-        let node = RBTreeNode::new(kn.key, kn.clone(), GFP_KERNEL_ACCOUNT)?;
-        let replaced = self.index.lock().insert(node);
-        drop(replaced); // none (see above); a node is freed outside the lock
-        Ok(())
+        let taken = self.index.lock().insert(kn.clone());
+        // Never (see above); the reference is dropped outside the lock.
+        taken.map_err(|_| EEXIST)
     }
 
     /// Takes `kn` out of the registry if it is the registered one (`inner` held).
     fn leave(&self, _inner: &mut KqInner, kn: &Arc<Knote>) {
-        let node = {
-            let mut index = self.index.lock();
-            match index.get(&kn.key) {
-                Some(k) if Arc::ptr_eq(k, kn) => index.remove_node(&kn.key),
-                _ => None,
-            }
-        };
-        drop(node);
+        let reference = self.index.lock().remove(kn);
+        drop(reference);
     }
 
     /// A NOTE_TRACK knote joins the registry, unless it was already dropped (delivered as
@@ -902,7 +895,7 @@ impl KQueue {
                 ready = self.ready.lock();
             }
         }
-        let queued = self.queue_if_reportable(&mut ready, kn);
+        let queued = self.queue_if_reportable(&mut ready, kn.as_arc_borrow());
         drop(ready);
         if queued {
             self.wake_for_new_event(false);
@@ -912,10 +905,10 @@ impl KQueue {
     /// After a change (`finish_register`, `trigger`): queues `kn` if it is enabled and active
     /// or its filter now says it is to be reported; returns whether it was newly queued (the
     /// caller wakes a waiter after unlocking).
-    fn queue_if_reportable(&self, ready: &mut ReadyInner, kn: &Arc<Knote>) -> bool {
+    fn queue_if_reportable(&self, ready: &mut ReadyInner, kn: ArcBorrow<'_, Knote>) -> bool {
         let st = kn.state.access_mut(ready);
         let fired = !st.disabled && kn.ops.event(st);
-        (st.active || fired) && self.activate_locked(ready, kn.as_arc_borrow())
+        (st.active || fired) && self.activate_locked(ready, kn)
     }
 
     /// Removes `kn` from the registry (if it is the registered one), the ready list and its
@@ -1122,13 +1115,11 @@ impl KQueue {
         self.closing.store(true, ordering::Release);
         let mut inner = self.inner.lock();
         // The whole registry at once (nothing adds to it: no kevent() runs, and additions hold
-        // `inner`); each knote's `leave` then finds nothing to do. Its nodes and references go
-        // at the end, outside `index`.
-        let registry = core::mem::replace(&mut *self.index.lock(), RBTree::new());
-        for kn in registry.values() {
-            self.drop_knote(&mut inner, kn);
+        // `inner`); each knote's `leave` then finds nothing to do. Walked outside `index`.
+        let registry = self.index.lock().drain();
+        for kn in registry {
+            self.drop_knote(&mut inner, &kn);
         }
-        drop(registry);
         // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
         // A probe adds to `tracked` under the process table's lock, so once the table lock was
         // taken after the last one was dropped, none can come.
@@ -1176,7 +1167,7 @@ impl KQueue {
     pub(crate) fn show_fdinfo(&self, m: &kernel::seq_file::SeqFile) {
         let inner = self.inner.lock();
         let index = self.index.lock();
-        for kn in index.values() {
+        index.for_each(|kn| {
             let ready = self.ready.lock();
             let st = kn.state.access(&ready);
             let (flags, fflags, data, active, disabled) =
@@ -1187,7 +1178,7 @@ impl KQueue {
                 "knote: ident={} filter={} flags={:#x} fflags={:#x} last_data={} active={} disabled={}\n",
                 kn.key.ident, kn.key.filter, flags, fflags, data, active as u8, disabled as u8
             );
-        }
+        });
         drop(index);
         drop(inner);
         self.kick_reaper();

@@ -4,7 +4,7 @@
 //! Every open() of /dev/kqueue is one kqueue; the KQIOC_KEVENT ioctl is one kevent() call.
 //! Files: `abi` (the user ABI, shared with userspace), `device` (misc device, fops),
 //! `kqueue` (the queue object, kevent(), scan and wait), `knote` (a registration and its
-//! lifetime), `filter` (the filter interface and table), one file per filter: `filter_user`,
+//! lifetime), `registry` (a kqueue's knotes by ident and filter), `filter` (the filter interface and table), one file per filter: `filter_user`,
 //! `filter_timer`, `filter_fd` (EVFILT_READ/WRITE/EMPTY), `filter_signal`, `filter_proc`,
 //! `filter_procdesc`, `filter_vnode`; `descriptor` (knotes on file descriptors), `poll_hook`
 //! (a knote's entries in a watched file's wait queues), `file_watch` (weak file references,
@@ -42,6 +42,7 @@ mod kqueue;
 mod limits;
 mod poll_hook;
 mod proc_watch;
+mod registry;
 mod user_io;
 mod wait;
 

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A kqueue's registry: its knotes by (ident, filter), what FreeBSD keeps in `kq_knlist` and
+//! `kq_knhash` and epoll in `ep->rbr`.
+//!
+//! An intrusive red-black tree, as epoll's: the node is embedded in the knote
+//! (`Knote::registry_node`, as `epitem.rbn`), so entering a knote allocates nothing and leaving
+//! frees nothing, and the tree takes no reference count of its own beyond the one it is handed.
+//! A knote is in at most one registry, its own kqueue's.
+//!
+//! Ownership: the tree owns one `Arc<Knote>` reference per knote linked in it: `insert` turns
+//! the reference it is given into the raw node, `remove` and `Drain` turn it back. A node is
+//! "cleared" (the kernel's `RB_CLEAR_NODE`: its parent pointer is itself) while its knote is in
+//! no tree: from creation to `insert`, and again once `remove` or `Drain` took it out.
+//!
+//! Locks: the registry lives in its kqueue's `index` spinlock and is changed only with the
+//! kqueue's `inner` mutex held too (see `kqueue.rs`); a node is read and written under `index`
+//! only. Nothing here sleeps, allocates or frees a knote: removed references are handed to the
+//! caller, who drops them after unlocking.
+
+use crate::knote::{Knote, KnoteKey};
+use core::{cmp::Ordering, ptr};
+use kernel::{
+    bindings,
+    ffi::c_ulong,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    types::Opaque,
+};
+
+/// A knote's node, cleared (in no tree), for its initialiser.
+pub(crate) fn unlinked_node() -> impl PinInit<Opaque<bindings::rb_node>> {
+    // SAFETY: `clear` writes every field of the node it is given, which is the new node's slot.
+    Opaque::ffi_init(|node: *mut bindings::rb_node| unsafe { clear(node) })
+}
+
+/// `RB_CLEAR_NODE`: marks `node` as in no tree.
+///
+/// # Safety
+///
+/// `node` is valid for writes and in no tree (or in a tree nobody will walk again).
+unsafe fn clear(node: *mut bindings::rb_node) {
+    // SAFETY: Guaranteed by the caller.
+    unsafe {
+        node.write(bindings::rb_node {
+            __rb_parent_color: node as c_ulong,
+            rb_right: ptr::null_mut(),
+            rb_left: ptr::null_mut(),
+        })
+    };
+}
+
+/// The knote whose `registry_node` is `node`.
+fn knote_of(node: *mut bindings::rb_node) -> *const Knote {
+    // SAFETY: Every node of a registry is the `registry_node` of a knote (`insert`); the field
+    // is an `Opaque<rb_node>`, which has the layout of an `rb_node`.
+    unsafe { kernel::container_of!(node.cast::<Opaque<bindings::rb_node>>(), Knote, registry_node) }
+}
+
+/// The registry of one kqueue (see the module comment).
+pub(crate) struct Registry {
+    root: bindings::rb_root,
+}
+
+// SAFETY: The tree only holds `Arc<Knote>` references (as raw nodes), and `Knote` is `Send` and
+// `Sync`; the raw pointers are only followed under the lock that holds the tree.
+unsafe impl Send for Registry {}
+
+impl Registry {
+    pub(crate) const fn new() -> Self {
+        Registry { root: bindings::rb_root { rb_node: ptr::null_mut() } }
+    }
+
+    /// The knote registered under `key`, borrowed for as long as the registry is.
+    pub(crate) fn get(&self, key: &KnoteKey) -> Option<ArcBorrow<'_, Knote>> {
+        let mut node = self.root.rb_node;
+        while !node.is_null() {
+            // SAFETY: A node of the tree is the node of a live knote (the tree holds a reference),
+            // and `&self` keeps the tree stable.
+            let (kn, left, right) = unsafe { (&*knote_of(node), (*node).rb_left, (*node).rb_right) };
+            node = match key.cmp(&kn.key) {
+                Ordering::Less => left,
+                Ordering::Greater => right,
+                // SAFETY: The knote is in an `Arc` (the tree's reference), which outlives the
+                // borrow of `self`: only `&mut self` can take it out.
+                Ordering::Equal => return Some(unsafe { ArcBorrow::from_raw(kn) }),
+            };
+        }
+        None
+    }
+
+    /// Links `kn` under its key, the tree taking the reference. `Err(kn)` if its key is taken.
+    pub(crate) fn insert(&mut self, kn: Arc<Knote>) -> Result<(), Arc<Knote>> {
+        let mut parent: *mut bindings::rb_node = ptr::null_mut();
+        let mut link: *mut *mut bindings::rb_node = &mut self.root.rb_node;
+        // SAFETY: `link` points at the root or at a child field of a node of this tree, each a
+        // valid node of a live knote; `&mut self` excludes every other access to the tree.
+        unsafe {
+            while !(*link).is_null() {
+                parent = *link;
+                link = match kn.key.cmp(&(*knote_of(parent)).key) {
+                    Ordering::Less => &mut (*parent).rb_left,
+                    Ordering::Greater => &mut (*parent).rb_right,
+                    Ordering::Equal => return Err(kn),
+                };
+            }
+        }
+        let node = kn.registry_node.get();
+        // The reference becomes the tree's; `remove` or `Drain` takes it back.
+        let _ = Arc::into_raw(kn);
+        // SAFETY: `node` is the cleared node of a knote in no tree (a knote only enters its own
+        // kqueue's registry, once: the caller holds the registry's locks and found the key free),
+        // `parent`/`link` the free place for it found above.
+        unsafe {
+            bindings::rb_link_node(node, parent, link);
+            bindings::rb_insert_color(node, &mut self.root);
+        }
+        Ok(())
+    }
+
+    /// Unlinks `kn` if it is in the tree, and returns the tree's reference to it.
+    pub(crate) fn remove(&mut self, kn: &Knote) -> Option<Arc<Knote>> {
+        let node = kn.registry_node.get();
+        // SAFETY: The node is valid (the knote is); linked ones are only written under the
+        // registry's lock, which `&mut self` holds.
+        if unsafe { (*node).__rb_parent_color } == node as c_ulong {
+            return None;
+        }
+        // SAFETY: A linked node is in this tree (a knote is only ever in its own kqueue's).
+        unsafe {
+            bindings::rb_erase(node, &mut self.root);
+            clear(node);
+        }
+        // SAFETY: The tree held this reference since `insert`; it was unlinked above.
+        Some(unsafe { Arc::from_raw(kn) })
+    }
+
+    /// Calls `f` on every knote, in key order.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Knote)) {
+        // SAFETY: Walks a valid tree, which `&self` keeps stable; each node is a live knote's.
+        unsafe {
+            let mut node = bindings::rb_first(&self.root);
+            while !node.is_null() {
+                f(&*knote_of(node));
+                node = bindings::rb_next(node);
+            }
+        }
+    }
+
+    /// Empties the registry at once; the returned iterator hands out its knotes, each with the
+    /// tree's reference, in no particular order (O(n), no rebalancing), and may be walked after
+    /// the registry's lock is dropped.
+    pub(crate) fn drain(&mut self) -> Drain {
+        // SAFETY: `root` is a valid tree; from here on the iterator alone owns its nodes.
+        let next = unsafe { bindings::rb_first_postorder(&self.root) };
+        self.root.rb_node = ptr::null_mut();
+        Drain { next }
+    }
+}
+
+impl Drop for Registry {
+    /// Normally empty by then (the kqueue's release drains it); else its references go.
+    fn drop(&mut self) {
+        self.drain().for_each(drop);
+    }
+}
+
+/// The knotes of a registry taken apart by [`Registry::drain`], children before parents.
+pub(crate) struct Drain {
+    /// The next node in post-order; the nodes before it are cleared (their knotes may be gone).
+    next: *mut bindings::rb_node,
+}
+
+impl Iterator for Drain {
+    type Item = Arc<Knote>;
+
+    fn next(&mut self) -> Option<Arc<Knote>> {
+        let node = self.next;
+        if node.is_null() {
+            return None;
+        }
+        // SAFETY: `node` is an unvisited node of the drained tree: its parent and its parent's
+        // children pointers are intact (post-order visits a parent after its children, and only
+        // visited nodes are cleared), which is all `rb_next_postorder` reads. Once the next node
+        // is known, this one is cleared and its reference handed out.
+        unsafe {
+            self.next = bindings::rb_next_postorder(node);
+            clear(node);
+            Some(Arc::from_raw(knote_of(node)))
+        }
+    }
+}
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        self.for_each(drop);
+    }
+}
