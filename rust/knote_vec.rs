@@ -8,11 +8,13 @@
 //! own to its knote, dropped when it leaves the list or the list dies.
 
 use crate::knote::Knote;
+use core::mem::MaybeUninit;
 use kernel::{alloc::Flags, prelude::*, sync::Arc};
 
 pub(crate) struct KnoteVec<const N: usize> {
-    /// Elements `0..min(len, N)`; the slots from `len` on are `None`.
-    inline: [Option<Arc<Knote>>; N],
+    /// Elements `0..min(len, N)` are initialised, the rest not: creating and dropping a list
+    /// costs nothing per unused slot (a kqueue's empty list is made and dropped with it).
+    inline: [MaybeUninit<Arc<Knote>>; N],
     /// Elements `N..len`.
     spill: KVec<Arc<Knote>>,
     len: usize,
@@ -20,7 +22,7 @@ pub(crate) struct KnoteVec<const N: usize> {
 
 impl<const N: usize> KnoteVec<N> {
     pub(crate) const fn new() -> Self {
-        KnoteVec { inline: [const { None }; N], spill: KVec::new(), len: 0 }
+        KnoteVec { inline: [const { MaybeUninit::uninit() }; N], spill: KVec::new(), len: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -34,7 +36,8 @@ impl<const N: usize> KnoteVec<N> {
     pub(crate) fn get(&self, i: usize) -> Option<&Arc<Knote>> {
         match i {
             i if i >= self.len => None,
-            i if i < N => self.inline[i].as_ref(),
+            // SAFETY: Inline elements below `len` are initialised (type invariant).
+            i if i < N => Some(unsafe { self.inline[i].assume_init_ref() }),
             i => self.spill.get(i - N),
         }
     }
@@ -42,7 +45,8 @@ impl<const N: usize> KnoteVec<N> {
     fn get_mut(&mut self, i: usize) -> Option<&mut Arc<Knote>> {
         match i {
             i if i >= self.len => None,
-            i if i < N => self.inline[i].as_mut(),
+            // SAFETY: As in `get`.
+            i if i < N => Some(unsafe { self.inline[i].assume_init_mut() }),
             i => self.spill.get_mut(i - N),
         }
     }
@@ -54,7 +58,9 @@ impl<const N: usize> KnoteVec<N> {
     /// Appends `kn` (allocating, with `flags`, only beyond the first `N`).
     pub(crate) fn push(&mut self, kn: Arc<Knote>, flags: Flags) -> Result {
         match self.inline.get_mut(self.len) {
-            Some(slot) => *slot = Some(kn),
+            Some(slot) => {
+                slot.write(kn);
+            }
             None => self.spill.push(kn, flags)?,
         }
         self.len += 1;
@@ -64,8 +70,10 @@ impl<const N: usize> KnoteVec<N> {
     pub(crate) fn pop(&mut self) -> Option<Arc<Knote>> {
         let i = self.len.checked_sub(1)?;
         self.len = i;
-        match self.inline.get_mut(i) {
-            Some(slot) => slot.take(),
+        match self.inline.get(i) {
+            // SAFETY: Slot `i` was below `len`, so initialised; with `len` now `i` it counts as
+            // uninitialised, so the element is moved out exactly once.
+            Some(slot) => Some(unsafe { slot.assume_init_read() }),
             None => self.spill.pop(),
         }
     }
@@ -81,6 +89,17 @@ impl<const N: usize> KnoteVec<N> {
 
     /// The elements in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Knote>> {
-        Iterator::chain(self.inline.iter().map_while(Option::as_ref), self.spill.iter())
+        let inline = &self.inline[..self.len.min(N)];
+        // SAFETY: As in `get`: these slots are below `len`.
+        Iterator::chain(inline.iter().map(|slot| unsafe { slot.assume_init_ref() }), self.spill.iter())
+    }
+}
+
+impl<const N: usize> Drop for KnoteVec<N> {
+    fn drop(&mut self) {
+        for slot in &mut self.inline[..self.len.min(N)] {
+            // SAFETY: Slots below `len` are initialised, and dropped once (the list dies).
+            unsafe { slot.assume_init_drop() };
+        }
     }
 }
