@@ -79,8 +79,8 @@ pub(crate) struct KnoteState {
     pub(crate) deleted: bool,
     /// The scan pass that last put it back on the ready list (`ScanInner::pass`).
     pub(crate) requeued_in: u64,
-    /// This knote's unit of the per-user knote cap: given back with the knote, or as soon as
-    /// its watched file is released (`KQueue::file_closed`).
+    /// This knote's unit of the per-user knote cap: given back when the knote is deleted
+    /// (`KQueue::drop_knote`, `KQueue::file_closed`), or with a knote that never was entered.
     pub(crate) charge: Option<Charge>,
     /// The filter's private state (FreeBSD's `kn_hook`, `kn_hookid`, `kn_ptr`): each filter
     /// file names these words (`filter_timer`: period, start, ...).

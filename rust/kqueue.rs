@@ -912,15 +912,19 @@ impl KQueue {
     }
 
     /// Removes `kn` from the registry (if it is the registered one), the ready list and its
-    /// event source (the filter's `f_detach`).
+    /// event source (the filter's `f_detach`), and gives back its unit of the user's cap.
     fn drop_knote(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
         self.leave(inner, kn);
         let mut ready = self.ready.lock();
-        kn.state.access_mut(&mut ready).deleted = true;
+        let st = kn.state.access_mut(&mut ready);
+        st.deleted = true;
+        // Its unit of the user's cap goes with its deletion (see `limits::Charge`).
+        let charge = st.charge.take();
         let item = ready.unqueue(kn);
         self.publish(&ready);
         drop(ready);
         drop(item);
+        drop(charge);
         kn.ops.detach(kn, kn.reg.access_mut(inner));
     }
 

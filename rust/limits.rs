@@ -10,6 +10,7 @@
 //! table, is shared (`Arc`) by that user's kqueues, and leaves the table when the user's last
 //! kqueue is released.
 
+use core::ptr::NonNull;
 use kernel::{
     prelude::*,
     sync::{
@@ -86,10 +87,14 @@ impl UserAccount {
         Ok(acct)
     }
 
-    /// Counts one kqueue less; the account leaves the table with the user's last kqueue.
+    /// Counts one kqueue less; the account leaves the table with the user's last kqueue, which
+    /// must leave nothing charged (see [`Charge`]).
     pub(crate) fn close(this: &Arc<UserAccount>) {
         let mut users = USERS.lock();
         if this.kqueues.fetch_sub(1, ordering::Relaxed) == 1 {
+            kernel::warn_on!(
+                this.knotes.load(ordering::Relaxed) != 0 || this.timers.load(ordering::Relaxed) != 0
+            );
             if let Some(i) = users.iter().position(|a| Arc::ptr_eq(a, this)) {
                 let _ = users.remove(i);
             }
@@ -107,7 +112,7 @@ impl UserAccount {
 
     /// Takes one unit of `what`, or fails with ENOMEM at the cap (FreeBSD's errno for
     /// `kern.kq_calloutmax` and for knote allocation failure).
-    pub(crate) fn charge(self: &Arc<Self>, what: Resource) -> Result<Charge> {
+    pub(crate) fn charge(&self, what: Resource) -> Result<Charge> {
         let (count, max) = self.counter(what);
         let mut cur = count.load(ordering::Relaxed);
         loop {
@@ -115,7 +120,7 @@ impl UserAccount {
                 return Err(ENOMEM);
             }
             match count.cmpxchg(cur, cur + 1, ordering::Relaxed) {
-                Ok(_) => return Ok(Charge { acct: self.clone(), what }),
+                Ok(_) => return Ok(Charge { acct: NonNull::from(self), what }),
                 Err(now) => cur = now,
             }
         }
@@ -123,13 +128,29 @@ impl UserAccount {
 }
 
 /// One unit of a per-user resource; given back when dropped.
+///
+/// It points at its account without a reference count of its own (one atomic pair less per
+/// knote): the kqueue that took it holds the account (`KQueue::account`) until it is freed,
+/// and every charge is given back before that kqueue's release() returns. A knote's unit goes
+/// when it is deleted (`KQueue::drop_knote`, `KQueue::file_closed`), which release() does to
+/// every knote, or with the knote if it never got that far; an armed timer's unit when its
+/// timer stops or its knote is detached. `UserAccount::close` checks that the user's last
+/// kqueue left nothing charged.
 pub(crate) struct Charge {
-    acct: Arc<UserAccount>,
+    acct: NonNull<UserAccount>,
     what: Resource,
 }
 
+// SAFETY: The account is `Sync` (atomics only) and outlives the charge (see above); a charge
+// may be given back from any thread.
+unsafe impl Send for Charge {}
+// SAFETY: As above; a shared charge gives access to nothing.
+unsafe impl Sync for Charge {}
+
 impl Drop for Charge {
     fn drop(&mut self) {
-        self.acct.counter(self.what).0.fetch_sub(1, ordering::Relaxed);
+        // SAFETY: The account outlives every charge taken from it (see the type's comment).
+        let acct = unsafe { self.acct.as_ref() };
+        acct.counter(self.what).0.fetch_sub(1, ordering::Relaxed);
     }
 }
