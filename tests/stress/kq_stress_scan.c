@@ -35,6 +35,20 @@
  *    was triggered. At the end every knote is triggered once more by each producer with a
  *    known last number, and each must then be reported exactly once with the last
  *    producer's number (no trigger lost between a scan and a concurrent trigger).
+ *  - registry_churn: the registry (the tree of knotes by (ident, filter)) looked up while it
+ *    is rebalanced, for KQ_STRESS_SECS seconds (default 5). 1024 EVFILT_USER EV_CLEAR
+ *    "stable" knotes that stay registered all along; 2 churner threads EV_ADD, EV_DELETE,
+ *    re-add, NOTE_TRIGGER or EV_ENABLE, in batches of 16 with EV_RECEIPT, 4096 churn keys
+ *    (EVFILT_USER) and EVFILT_READ + EVFILT_WRITE on both ends of 4 pipes each (one ident, two
+ *    filters), each owning its keys, so that every result is predicted exactly (0, or ENOENT
+ *    for a key it knows absent); 2 trigger threads NOTE_TRIGGER random stable knotes (flags 0
+ *    or EV_RECEIPT alone: the look-up under the registry's spinlock only), which must never
+ *    fail; a scanner, whose every record must be a key of the test with its udata and sane
+ *    data; a reader of /proc/self/fdinfo/<kq>, whose every snapshot must parse and list only
+ *    keys of the test, each once, all 1024 stable ones among them. At the end every stable
+ *    knote triggered once more is reported exactly once with that number, fdinfo lists exactly
+ *    the keys the churners believe registered, and a no-op EV_ENABLE|EV_RECEIPT answers 0 on
+ *    each of them and ENOENT on the others.
  *  - no_duplicate_in_one_call: 80 always-active level-triggered knotes,
  *    3 scanners with event lists of 128, 80 and 50: no knote twice in one
  *    returned array, and every call returns min(nevents, 80) records.
@@ -758,6 +772,756 @@ TEST(trigger_races)
 	ASSERT_EQ(0, kq_poll(t->kq, ev, TRG_KNOTES));
 	close(t->kq);
 	free(t);
+}
+
+/* ---- the registry: NOTE_TRIGGER lookups while EV_ADD / EV_DELETE rebalance it --------------- */
+
+/*
+ * One kqueue: RC_STABLE EVFILT_USER EV_CLEAR knotes that stay registered all along, a pool of
+ * churn keys (EVFILT_USER, and EVFILT_READ and EVFILT_WRITE on both ends of some pipes: one
+ * ident, two filters) that churner threads add and delete, trigger threads on the stable
+ * knotes (NOTE_TRIGGER with flags 0 or EV_RECEIPT only: the change that looks the registry up
+ * under `index` alone, while the churners' EV_ADD / EV_DELETE rebalance the tree under it), a
+ * scanner, and a reader of /proc/self/fdinfo/<kq> (which walks the tree under its locks).
+ *
+ * Keys: a "raw" ident from 0 to 8191, odd (8 i + 1) for stable knote i, even (2 j) for churn
+ * key j; raw idents from RC_SPLIT on also get the top bit, so that the keys lie at both ends of
+ * the 64-bit space. The pipes' descriptors are small numbers, the same idents as some user
+ * keys under other filters. Churner c owns the churn keys j with j % RC_CHURNERS == c and its
+ * own pipes, so it knows which of its keys are registered and every change's result exactly.
+ */
+
+#define RC_DEFAULT_SECS 5
+#define RC_STABLE 1024			/* EVFILT_USER, EV_CLEAR, never deleted: raw ident 8 i + 1 */
+#define RC_CHURN 4096			/* EVFILT_USER, added and deleted: raw ident 2 j */
+#define RC_CHURNERS 2
+#define RC_TRIGGERERS 2
+#define RC_PIPES 4			/* per churner */
+#define RC_PIPE_KEYS (RC_PIPES * 4)	/* key k: pipe k / 4, end (k >> 1) & 1, WRITE if k & 1 */
+#define RC_BATCH 16			/* changes per churner call */
+#define RC_TBATCH 8			/* triggers per batched trigger call */
+#define RC_NEVENTS 64
+#define RC_PROBE_BATCH 64
+#define RC_FDMAX 1024
+#define RC_FDINFO_MAX (1 << 20)		/* at most ~5 200 lines of ~100 bytes */
+#define RC_SPLIT 4096			/* raw idents from here on get RC_HIGH */
+#define RC_HIGH (1ULL << 63)
+#define RC_SEQ_MASK 0xffffffu
+#define RC_UD_STABLE 0x57ab1e0000000000ULL
+#define RC_UD_CHURN 0xc4c4000000000000ULL
+#define RC_UD_PIPE 0x919e000000000000ULL
+
+enum { RC_BAD_TRIGGER, RC_BAD_CHANGE, RC_BAD_RECORD, RC_BAD_FDINFO, RC_BAD_FINAL, RC_BAD_KINDS };
+
+static const char *const rc_bad_name[RC_BAD_KINDS] = {
+	"NOTE_TRIGGER of a stable knote", "churner change", "record", "fdinfo", "final registry check",
+};
+
+static int rc_secs(void)
+{
+	return env_secs("KQ_STRESS_SECS", RC_DEFAULT_SECS);
+}
+
+enum rc_kind { RC_NONE, RC_STABLE_KEY, RC_CHURN_KEY, RC_PIPE_KEY };
+
+/* A key of the test: stable knote idx, churn key idx, or pipe key idx of churner `owner`. */
+struct rc_key {
+	enum rc_kind kind;
+	int idx, owner;
+};
+
+struct rc;
+
+struct rc_churner {
+	struct rc *r;
+	int id;
+	bool user[RC_CHURN];		/* own churn keys believed registered */
+	bool pipe[RC_PIPE_KEYS];	/* own pipe keys believed registered */
+	bool user_unsure[RC_CHURN];	/* a change's result was not the predicted one */
+	bool pipe_unsure[RC_PIPE_KEYS];
+	long calls, adds, deletes, hits, misses;
+};
+
+struct rc {
+	int kq;
+	int p[RC_CHURNERS][RC_PIPES][2];	/* each holds one byte, nobody reads or writes */
+	int64_t wdata[RC_CHURNERS][RC_PIPES];	/* EVFILT_WRITE data of the write end */
+	int16_t fdmap[RC_FDMAX];		/* fd -> churner << 8 | pipe << 1 | end, or -1 */
+	atomic_bool stop;
+	atomic_uint max_seq;			/* highest sequence number triggered so far */
+	atomic_long trigger_calls, triggers, scans, events, fdinfo_reads, fdinfo_lines;
+	struct rc_churner ch[RC_CHURNERS];
+	struct stress_bad bad[RC_BAD_KINDS];
+};
+
+static uint64_t rc_spread(uint64_t raw)
+{
+	return raw >= RC_SPLIT ? raw | RC_HIGH : raw;
+}
+
+static uint64_t rc_stable_ident(int i)
+{
+	return rc_spread(8 * (uint64_t)i + 1);
+}
+
+static uint64_t rc_churn_ident(int j)
+{
+	return rc_spread(2 * (uint64_t)j);
+}
+
+/* Which key of the test (ident, filter) is, if any. */
+static struct rc_key rc_classify(const struct rc *r, uint64_t ident, int filter)
+{
+	struct rc_key key = { RC_NONE, -1, -1 };
+	uint64_t raw = ident & ~RC_HIGH;
+
+	if (filter == EVFILT_USER) {
+		if (rc_spread(raw) != ident)
+			return key;
+		if ((raw & 7) == 1 && raw / 8 < RC_STABLE)
+			key = (struct rc_key){ RC_STABLE_KEY, (int)(raw / 8), -1 };
+		else if ((raw & 1) == 0 && raw / 2 < RC_CHURN)
+			key = (struct rc_key){ RC_CHURN_KEY, (int)(raw / 2), (int)(raw / 2) % RC_CHURNERS };
+	} else if ((filter == EVFILT_READ || filter == EVFILT_WRITE) && ident < RC_FDMAX &&
+		   r->fdmap[ident] >= 0) {
+		int m = r->fdmap[ident];
+
+		key = (struct rc_key){ RC_PIPE_KEY, (m & 0xff) * 2 + (filter == EVFILT_WRITE), m >> 8 };
+	}
+	return key;
+}
+
+static uint64_t rc_udata(struct rc_key key)
+{
+	switch (key.kind) {
+	case RC_STABLE_KEY:
+		return RC_UD_STABLE | (uint64_t)key.idx;
+	case RC_CHURN_KEY:
+		return RC_UD_CHURN | (uint64_t)key.idx;
+	case RC_PIPE_KEY:
+		return RC_UD_PIPE | (uint64_t)key.owner << 16 | (uint64_t)key.idx;
+	default:
+		return 0;
+	}
+}
+
+/* A change of `key` (its ident, filter and udata) with flags and fflags, data 0. */
+static struct kevent rc_change(const struct rc *r, struct rc_key key, unsigned int flags,
+			       unsigned int fflags)
+{
+	uint64_t ident;
+	int filter = EVFILT_USER;
+
+	if (key.kind == RC_STABLE_KEY) {
+		ident = rc_stable_ident(key.idx);
+	} else if (key.kind == RC_CHURN_KEY) {
+		ident = rc_churn_ident(key.idx);
+	} else {
+		ident = (uint64_t)r->p[key.owner][key.idx / 4][(key.idx >> 1) & 1];
+		filter = (key.idx & 1) ? EVFILT_WRITE : EVFILT_READ;
+	}
+	return kev_make(ident, filter, flags, fflags, 0, rc_udata(key));
+}
+
+/*
+ * The answer of a kevent() call (result got, errno e) to n changes that all carried EV_RECEIPT,
+ * with room for n records: one EV_ERROR record per change, in order, its ident and filter, data
+ * want[k] (0 if want is NULL). wrong[k] (if given) is set for each change whose answer was not
+ * that. Returns the number of such changes.
+ */
+static int rc_check_receipts(struct stress_bad *bad, const char *what, const struct kevent *ch,
+			     const struct kevent *ev, int n, int got, int e, const int *want, bool *wrong)
+{
+	int nwrong = 0;
+
+	if (got != n)
+		stress_fail(bad, got > 0 ? &ev[0] : &ch[0], "%s: %d changes with EV_RECEIPT, kevent() "
+			    "returned %d (%s)", what, n, got, got < 0 ? strerrorname_np(e) : "no error");
+	for (int k = 0; k < n; k++) {
+		int w = want ? want[k] : 0;
+
+		if (k < got && ev[k].ident == ch[k].ident && ev[k].filter == ch[k].filter &&
+		    (ev[k].flags & EV_ERROR) && ev[k].data == w)
+			continue;
+		nwrong++;
+		if (wrong)
+			wrong[k] = true;
+		if (k < got)
+			stress_fail(bad, &ev[k], "%s: change %d (ident %llu filter %d flags 0x%x) must "
+				    "answer %s", what, k, (unsigned long long)ch[k].ident, ch[k].filter,
+				    ch[k].flags, w ? strerrorname_np(w) : "0");
+	}
+	return nwrong;
+}
+
+/* A record the scan returned: a knote of the test, well-formed. */
+static void rc_check_record(const struct rc *r, struct stress_bad *bad, const struct kevent *ev,
+			    unsigned int max_seq)
+{
+	struct rc_key key = rc_classify(r, ev->ident, ev->filter);
+	int end = (key.idx >> 1) & 1, w = key.idx & 1;
+
+	if (key.kind == RC_NONE) {
+		stress_fail(bad, ev, "a record of no key of the test");
+		return;
+	}
+	if ((ev->flags & (KQ_ACTION_FLAGS | EV_ERROR | EV_EOF)) || !(ev->flags & EV_CLEAR) ||
+	    UDV(*ev) != rc_udata(key)) {
+		stress_fail(bad, ev, "malformed record (flags, or another key's udata 0x%llx)",
+			    (unsigned long long)rc_udata(key));
+		return;
+	}
+	switch (key.kind) {
+	case RC_STABLE_KEY:
+		if (ev->data || (ev->fflags & ~NOTE_FFLAGSMASK) ||
+		    (max_seq <= RC_SEQ_MASK && ev->fflags > max_seq))
+			stress_fail(bad, ev, "stable knote %d: data, or a sequence number never "
+				    "triggered (max %u)", key.idx, max_seq);
+		break;
+	case RC_CHURN_KEY:
+		if (ev->data)
+			stress_fail(bad, ev, "churn key %d: data", key.idx);
+		break;
+	case RC_PIPE_KEY:
+		if (end != w)
+			stress_fail(bad, ev, "churner %d pipe key %d: %s on the %s end, which cannot fire",
+				    key.owner, key.idx, w ? "EVFILT_WRITE" : "EVFILT_READ",
+				    end ? "write" : "read");
+		else if (ev->data != (w ? r->wdata[key.owner][key.idx / 4] : 1))
+			stress_fail(bad, ev, "churner %d pipe key %d: data (want %lld)", key.owner,
+				    key.idx, (long long)(w ? r->wdata[key.owner][key.idx / 4] : 1));
+		break;
+	default:
+		break;
+	}
+}
+
+static void *rc_churn_fn(void *arg)
+{
+	struct rc_churner *c = arg;
+	struct rc *r = c->r;
+	struct timespec zero = { 0, 0 };
+	uint64_t rs = rnd_seed(200 + c->id);
+
+	while (!atomic_load(&r->stop)) {
+		struct kevent ch[RC_BATCH], ev[RC_BATCH];
+		struct rc_key key[RC_BATCH];
+		bool wrong[RC_BATCH] = { false };
+		int want[RC_BATCH], got, e;
+
+		/*
+		 * Present: EV_DELETE (0), EV_ADD again (a modification: 0), or a change that only
+		 * looks it up (NOTE_TRIGGER on the lockless path / EV_ENABLE: 0). Absent: EV_ADD (0),
+		 * or half the time EV_DELETE or the look-up (ENOENT), so that a key left registered
+		 * by a lost deletion is soon found (an EV_ADD would succeed all the same). About 44 %
+		 * of the keys are registered. A key may come twice in a batch: the changes apply in
+		 * order, and so does the prediction.
+		 */
+		for (int k = 0; k < RC_BATCH; k++) {
+			bool is_pipe = rnd_below(&rs, 8) == 0, *present;
+			uint32_t op = rnd_below(&rs, 16);
+			unsigned int flags, fflags = 0;
+
+			if (is_pipe) {
+				key[k] = (struct rc_key){ RC_PIPE_KEY, (int)rnd_below(&rs, RC_PIPE_KEYS), c->id };
+				present = &c->pipe[key[k].idx];
+			} else {
+				int j = (int)rnd_below(&rs, RC_CHURN / RC_CHURNERS) * RC_CHURNERS + c->id;
+
+				key[k] = (struct rc_key){ RC_CHURN_KEY, j, c->id };
+				present = &c->user[j];
+			}
+			if (*present ? op < 10 : op >= 8 && op < 12) {
+				flags = EV_DELETE;
+				want[k] = *present ? 0 : ENOENT;
+				if (*present)
+					c->deletes++;
+				else
+					c->misses++;
+				*present = false;
+			} else if (*present ? op < 12 : op < 8) {
+				flags = EV_ADD | EV_CLEAR;
+				fflags = !is_pipe && (op & 1) ? NOTE_TRIGGER : 0;
+				want[k] = 0;
+				if (*present)
+					c->hits++;
+				else
+					c->adds++;
+				*present = true;
+			} else {
+				flags = is_pipe ? EV_ENABLE : 0;
+				fflags = is_pipe ? 0 : NOTE_TRIGGER;
+				want[k] = *present ? 0 : ENOENT;
+				if (*present)
+					c->hits++;
+				else
+					c->misses++;
+			}
+			ch[k] = rc_change(r, key[k], flags | EV_RECEIPT, fflags);
+		}
+		errno = 0;
+		got = kevent(r->kq, ch, RC_BATCH, ev, RC_BATCH, &zero);
+		e = errno;
+		c->calls++;
+		if (!rc_check_receipts(&r->bad[RC_BAD_CHANGE], "churner", ch, ev, RC_BATCH, got, e, want,
+				       wrong))
+			continue;
+		for (int k = 0; k < RC_BATCH; k++) {
+			if (!wrong[k])
+				continue;
+			if (key[k].kind == RC_PIPE_KEY)
+				c->pipe_unsure[key[k].idx] = true;
+			else
+				c->user_unsure[key[k].idx] = true;
+		}
+	}
+	return NULL;
+}
+
+struct rc_triggerer {
+	struct rc *r;
+	int id;
+};
+
+static void *rc_trigger_fn(void *arg)
+{
+	struct rc_triggerer *t = arg;
+	struct rc *r = t->r;
+	struct timespec zero = { 0, 0 };
+	uint64_t rs = rnd_seed(300 + t->id);
+	long calls = 0, triggers = 0;
+
+	while (!atomic_load(&r->stop)) {
+		struct kevent ch[RC_TBATCH], ev[RC_TBATCH];
+		int n = rnd_below(&rs, 2) ? RC_TBATCH : 1, got, e;
+
+		for (int k = 0; k < n; k++) {
+			struct rc_key key = { RC_STABLE_KEY, (int)rnd_below(&rs, RC_STABLE), -1 };
+			unsigned int seq = atomic_fetch_add(&r->max_seq, 1) + 1;
+
+			/* flags 0 (or EV_RECEIPT alone): applied under `index` and `ready` only */
+			ch[k] = rc_change(r, key, n > 1 ? EV_RECEIPT : 0,
+					  NOTE_TRIGGER | NOTE_FFCOPY | (seq & RC_SEQ_MASK));
+		}
+		errno = 0;
+		got = kevent(r->kq, ch, n, ev, n > 1 ? n : 0, &zero);
+		e = errno;
+		if (n > 1)
+			rc_check_receipts(&r->bad[RC_BAD_TRIGGER], "batched NOTE_TRIGGER", ch, ev, n, got,
+					  e, NULL, NULL);
+		else if (got != 0)
+			stress_fail(&r->bad[RC_BAD_TRIGGER], &ch[0], "NOTE_TRIGGER: kevent() returned %d "
+				    "(%s): a present key was not found", got,
+				    got < 0 ? strerrorname_np(e) : "no error");
+		calls++;
+		triggers += n;
+	}
+	atomic_fetch_add(&r->trigger_calls, calls);
+	atomic_fetch_add(&r->triggers, triggers);
+	return NULL;
+}
+
+static void *rc_scan_fn(void *arg)
+{
+	struct rc *r = arg;
+	struct timespec zero = { 0, 0 }, ms = { 0, NSEC_PER_MSEC };
+	struct kevent ev[RC_NEVENTS];
+	long calls = 0, events = 0;
+
+	while (!atomic_load(&r->stop)) {
+		int n = kevent(r->kq, NULL, 0, ev, RC_NEVENTS, (calls & 3) == 3 ? &ms : &zero);
+		unsigned int max_seq = atomic_load(&r->max_seq);
+
+		calls++;
+		if (n < 0) {
+			stress_fail(&r->bad[RC_BAD_RECORD], NULL, "kevent(): %s", strerrorname_np(errno));
+			break;
+		}
+		for (int k = 0; k < n; k++)
+			rc_check_record(r, &r->bad[RC_BAD_RECORD], &ev[k], max_seq);
+		events += n;
+	}
+	atomic_fetch_add(&r->scans, calls);
+	atomic_fetch_add(&r->events, events);
+	return NULL;
+}
+
+/* What one fdinfo text lists: each key's number of lines. */
+struct rc_snap {
+	uint8_t stable[RC_STABLE], churn[RC_CHURN], pipe[RC_CHURNERS][RC_PIPE_KEYS];
+	int lines, stables;
+};
+
+/* /proc/self/fdinfo/<kq>, opened: a descriptor, or -1 (errno). */
+static int rc_open_fdinfo(int kq)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", kq);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * The whole text of the fdinfo descriptor fd (from offset 0: a re-read of the same open file
+ * makes the seq_file start again, with the buffer it grew to, so that one walk of the registry
+ * makes one snapshot) into buf, NUL-terminated: its length, or -errno (-EFBIG: too long).
+ */
+static long rc_read_fdinfo(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (len >= cap - 1)
+			return -EFBIG;
+		n = pread(fd, buf + len, cap - 1 - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	return (long)len;
+}
+
+/*
+ * The knote lines of an fdinfo text (cut up in place) into snap. Each must parse and name a
+ * key of the test, once, not disabled; every stable knote must be there. Returns the number of
+ * violations (reported to bad).
+ */
+static int rc_parse_fdinfo(const struct rc *r, char *text, struct rc_snap *snap,
+			   struct stress_bad *bad)
+{
+	char *save = NULL;
+	int nbad = 0;
+
+	memset(snap, 0, sizeof(*snap));
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long ident;
+		unsigned int flags, fflags;
+		long long data;
+		int filter, active, disabled;
+		struct rc_key key;
+		uint8_t *seen = NULL;
+
+		if (strncmp(line, "knote:", 6))
+			continue;
+		snap->lines++;
+		if (sscanf(line, "knote: ident=%llu filter=%d flags=%x fflags=%x last_data=%lld "
+			   "active=%d disabled=%d", &ident, &filter, &flags, &fflags, &data, &active,
+			   &disabled) != 7) {
+			nbad++;
+			stress_fail(bad, NULL, "fdinfo: unparsable line \"%.100s\"", line);
+			continue;
+		}
+		key = rc_classify(r, ident, filter);
+		if (key.kind == RC_STABLE_KEY)
+			seen = &snap->stable[key.idx];
+		else if (key.kind == RC_CHURN_KEY)
+			seen = &snap->churn[key.idx];
+		else if (key.kind == RC_PIPE_KEY)
+			seen = &snap->pipe[key.owner][key.idx];
+		if (!seen || *seen || disabled) {
+			nbad++;
+			stress_fail(bad, NULL, "fdinfo: %s knote \"%.100s\"",
+				    !seen ? "unknown" : *seen ? "duplicate" : "disabled", line);
+		}
+		if (seen && !*seen) {
+			*seen = 1;
+			snap->stables += key.kind == RC_STABLE_KEY;
+		}
+	}
+	if (snap->stables != RC_STABLE) {
+		nbad++;
+		stress_fail(bad, NULL, "fdinfo lists %d of the %d stable knotes (%d knote lines)",
+			    snap->stables, RC_STABLE, snap->lines);
+	}
+	return nbad;
+}
+
+static void *rc_fdinfo_fn(void *arg)
+{
+	struct rc *r = arg;
+	char *buf = malloc(RC_FDINFO_MAX);
+	struct rc_snap *snap = malloc(sizeof(*snap));
+	long reads = 0, lines = 0;
+	int fd = -1;
+
+	if (!buf || !snap) {
+		stress_fail(&r->bad[RC_BAD_FDINFO], NULL, "out of memory");
+		goto out;
+	}
+	while (!atomic_load(&r->stop)) {
+		long len;
+
+		if (reads % 32 == 0) {	/* a new open now and then, re-reads of the same in between */
+			if (fd >= 0)
+				close(fd);
+			fd = rc_open_fdinfo(r->kq);
+			if (fd < 0) {
+				stress_fail(&r->bad[RC_BAD_FDINFO], NULL, "opening /proc/self/fdinfo/%d: %s",
+					    r->kq, strerrorname_np(errno));
+				break;
+			}
+		}
+		len = rc_read_fdinfo(fd, buf, RC_FDINFO_MAX);
+		if (len < 0) {
+			stress_fail(&r->bad[RC_BAD_FDINFO], NULL, "reading /proc/self/fdinfo/%d: %s",
+				    r->kq, strerrorname_np((int)-len));
+			break;
+		}
+		rc_parse_fdinfo(r, buf, snap, &r->bad[RC_BAD_FDINFO]);
+		reads++;
+		lines += snap->lines;
+		sleep_ms(1);	/* the walk holds `inner`: let the churners in between */
+	}
+	if (fd >= 0)
+		close(fd);
+out:
+	atomic_fetch_add(&r->fdinfo_reads, reads);
+	atomic_fetch_add(&r->fdinfo_lines, lines);
+	free(snap);
+	free(buf);
+	return NULL;
+}
+
+/* The final registry check: batches of EV_ENABLE | EV_KEEPUDATA | EV_RECEIPT, a no-op. */
+struct rc_probe {
+	struct kevent ch[RC_PROBE_BATCH];
+	int want[RC_PROBE_BATCH], n;
+	long keys, wrong;
+};
+
+static void rc_probe_flush(struct rc *r, struct rc_probe *pr)
+{
+	struct timespec zero = { 0, 0 };
+	struct kevent ev[RC_PROBE_BATCH];
+	int got, e;
+
+	if (!pr->n)
+		return;
+	errno = 0;
+	got = kevent(r->kq, pr->ch, pr->n, ev, pr->n, &zero);
+	e = errno;
+	pr->wrong += rc_check_receipts(&r->bad[RC_BAD_FINAL], "final EV_ENABLE", pr->ch, ev, pr->n,
+				       got, e, pr->want, NULL);
+	pr->n = 0;
+}
+
+/* The key must answer 0 if it is registered, ENOENT if not. */
+static void rc_probe(struct rc *r, struct rc_probe *pr, struct rc_key key, bool present)
+{
+	pr->ch[pr->n] = rc_change(r, key, EV_ENABLE | EV_KEEPUDATA | EV_RECEIPT, 0);
+	pr->want[pr->n++] = present ? 0 : ENOENT;
+	pr->keys++;
+	if (pr->n == RC_PROBE_BATCH)
+		rc_probe_flush(r, pr);
+}
+
+TEST_F_TIMEOUT(slow, registry_churn, rc_secs() + 120)
+{
+	struct rc *r = calloc(1, sizeof(*r));
+	struct rc_snap *snap = calloc(1, sizeof(*snap));
+	struct rc_probe *pr = calloc(1, sizeof(*pr));
+	char *buf = malloc(RC_FDINFO_MAX);
+	unsigned int *last = calloc(RC_STABLE, sizeof(*last));
+	uint8_t *seen = calloc(RC_STABLE, 1);
+	struct rc_triggerer tt[RC_TRIGGERERS];
+	pthread_t th_c[RC_CHURNERS], th_t[RC_TRIGGERERS], th_s, th_f;
+	struct kevent ev[256];
+	long calls, adds = 0, deletes = 0, hits = 0, misses = 0, churn_calls = 0, len;
+	int secs = rc_secs(), n = 0, got = 0, believed = RC_STABLE, unsure = 0, rounds, fd;
+	int64_t deadline;
+
+	alarm(secs + 110);
+	ASSERT_TRUE(r && snap && pr && buf && last && seen);
+	r->kq = kqueue();
+	ASSERT_LE(0, r->kq) TH_LOG("kqueue(): %s", strerror(errno));
+	memset(r->fdmap, 0xff, sizeof(r->fdmap));
+	for (int c = 0; c < RC_CHURNERS; c++) {
+		for (int p = 0; p < RC_PIPES; p++) {
+			ASSERT_EQ(0, pipe_with(r->p[c][p], 1));
+			for (int end = 0; end < 2; end++) {
+				ASSERT_GT(RC_FDMAX, r->p[c][p][end]);
+				r->fdmap[r->p[c][p][end]] = (int16_t)(c << 8 | p << 1 | end);
+			}
+			r->wdata[c][p] = pipe_cap(r->p[c][p][1]) - 1;
+			ASSERT_LT(0, r->wdata[c][p]);
+		}
+		r->ch[c].r = r;
+		r->ch[c].id = c;
+	}
+	for (int i = 0; i < RC_STABLE; i++) {
+		struct kevent k = rc_change(r, (struct rc_key){ RC_STABLE_KEY, i, -1 }, EV_ADD | EV_CLEAR, 0);
+
+		ASSERT_OK(kq_ctl(r->kq, k.ident, k.filter, k.flags, 0, 0, UDV(k)));
+	}
+
+	ASSERT_EQ(0, pthread_create(&th_s, NULL, rc_scan_fn, r));
+	ASSERT_EQ(0, pthread_create(&th_f, NULL, rc_fdinfo_fn, r));
+	for (int i = 0; i < RC_TRIGGERERS; i++) {
+		tt[i] = (struct rc_triggerer){ .r = r, .id = i };
+		ASSERT_EQ(0, pthread_create(&th_t[i], NULL, rc_trigger_fn, &tt[i]));
+	}
+	for (int c = 0; c < RC_CHURNERS; c++) {
+		ASSERT_EQ(0, pthread_create(&th_c[c], NULL, rc_churn_fn, &r->ch[c]));
+	}
+	sleep_ms((long)secs * 1000);
+	atomic_store(&r->stop, true);
+	for (int c = 0; c < RC_CHURNERS; c++)
+		pthread_join(th_c[c], NULL);
+	for (int i = 0; i < RC_TRIGGERERS; i++)
+		pthread_join(th_t[i], NULL);
+	pthread_join(th_s, NULL);
+	pthread_join(th_f, NULL);
+
+	for (int c = 0; c < RC_CHURNERS; c++) {
+		churn_calls += r->ch[c].calls;
+		adds += r->ch[c].adds;
+		deletes += r->ch[c].deletes;
+		hits += r->ch[c].hits;
+		misses += r->ch[c].misses;
+	}
+	calls = churn_calls + atomic_load(&r->trigger_calls) + atomic_load(&r->scans);
+	stress_note("registry_churn: %d s, %ld kevent calls (%ld churn batches of %d, %ld trigger, "
+		    "%ld scans), %ld triggers of stable knotes, %ld adds, %ld deletes, %ld other "
+		    "changes found their key, %ld got the ENOENT due, %ld events, %ld fdinfo reads "
+		    "(%ld knote lines)", secs, calls, churn_calls, RC_BATCH,
+		    (long)atomic_load(&r->trigger_calls), (long)atomic_load(&r->scans),
+		    (long)atomic_load(&r->triggers), adds, deletes, hits, misses,
+		    (long)atomic_load(&r->events), (long)atomic_load(&r->fdinfo_reads),
+		    (long)atomic_load(&r->fdinfo_lines));
+	for (int k = 0; k < RC_BAD_KINDS; k++) {
+		EXPECT_EQ(0, STRESS_REPORT_AS(&r->bad[k], rc_bad_name[k]));
+	}
+	EXPECT_LT(0, atomic_load(&r->fdinfo_reads));
+	EXPECT_LT(0, atomic_load(&r->events)) TH_LOG("the scanner never saw an event: test too weak");
+
+	/* Every knote is EV_CLEAR and nothing fires any more: the kqueue drains. */
+	for (rounds = 0; rounds < 1000 && (n = kq_poll(r->kq, ev, 256)) > 0; rounds++)
+		for (int k = 0; k < n; k++)
+			rc_check_record(r, &r->bad[RC_BAD_FINAL], &ev[k], atomic_load(&r->max_seq));
+	ASSERT_EQ(0, n) TH_LOG("still %d records after %d drains (%s)", n, rounds,
+			       n < 0 ? strerror(errno) : "EV_CLEAR knotes reported over and over");
+
+	/* Every stable knote triggered once more is reported exactly once, with that number. */
+	for (int i = 0; i < RC_STABLE; i++) {
+		struct kevent k;
+
+		last[i] = atomic_fetch_add(&r->max_seq, 1) + 1;
+		k = rc_change(r, (struct rc_key){ RC_STABLE_KEY, i, -1 }, 0,
+			      NOTE_TRIGGER | NOTE_FFCOPY | (last[i] & RC_SEQ_MASK));
+		ASSERT_EQ(0, kq_ctl(r->kq, k.ident, k.filter, k.flags, k.fflags, 0, UDV(k)))
+			TH_LOG("NOTE_TRIGGER of stable knote %d", i);
+	}
+	deadline = now_ns() + 10 * NSEC_PER_SEC;
+	while (got < RC_STABLE && now_ns() < deadline) {
+		n = kq_get(r->kq, ev, 256, 1000);
+		ASSERT_LE(0, n) TH_LOG("kevent(): %s", strerror(errno));
+		for (int k = 0; k < n; k++) {
+			struct rc_key key = rc_classify(r, ev[k].ident, ev[k].filter);
+
+			rc_check_record(r, &r->bad[RC_BAD_FINAL], &ev[k], atomic_load(&r->max_seq));
+			if (key.kind != RC_STABLE_KEY)
+				stress_fail(&r->bad[RC_BAD_FINAL], &ev[k], "reported after the drain, "
+					    "although nothing fired it");
+			else if (seen[key.idx])
+				stress_fail(&r->bad[RC_BAD_FINAL], &ev[k], "stable knote %d reported twice "
+					    "for one trigger", key.idx);
+			else if ((ev[k].fflags & RC_SEQ_MASK) != (last[key.idx] & RC_SEQ_MASK))
+				stress_fail(&r->bad[RC_BAD_FINAL], &ev[k], "stable knote %d: not its last "
+					    "trigger's number %u", key.idx, last[key.idx] & RC_SEQ_MASK);
+			if (key.kind == RC_STABLE_KEY && !seen[key.idx]) {
+				seen[key.idx] = 1;
+				got++;
+			}
+		}
+	}
+	for (int i = 0; i < RC_STABLE; i++) {
+		if (!seen[i]) {
+			EXPECT_EQ(RC_STABLE, got) TH_LOG("stable knotes triggered but never reported, "
+							 "the first: %d (ident %llu)", i,
+							 (unsigned long long)rc_stable_ident(i));
+			break;
+		}
+	}
+	n = kq_poll(r->kq, ev, 256);
+	EXPECT_EQ(0, n) TH_LOG("%d more records after the last trigger's", n);
+
+	/* fdinfo lists exactly the keys the churners believe registered, and the stable ones. */
+	fd = rc_open_fdinfo(r->kq);
+	ASSERT_LE(0, fd) TH_LOG("opening fdinfo: %s", strerror(errno));
+	len = rc_read_fdinfo(fd, buf, RC_FDINFO_MAX);
+	close(fd);
+	ASSERT_LE(0, len) TH_LOG("reading fdinfo: %s", strerror((int)-len));
+	rc_parse_fdinfo(r, buf, snap, &r->bad[RC_BAD_FINAL]);
+	for (int c = 0; c < RC_CHURNERS; c++) {
+		struct rc_churner *ch = &r->ch[c];
+
+		for (int j = c; j < RC_CHURN; j += RC_CHURNERS) {
+			if (ch->user_unsure[j]) {
+				unsure++;
+				continue;
+			}
+			believed += ch->user[j];
+			if (snap->churn[j] != ch->user[j])
+				stress_fail(&r->bad[RC_BAD_FINAL], NULL, "churn key %d (ident %llu): "
+					    "churner %d believes it %s, fdinfo %s", j,
+					    (unsigned long long)rc_churn_ident(j), c,
+					    ch->user[j] ? "registered" : "gone",
+					    snap->churn[j] ? "lists it" : "does not");
+		}
+		for (int k = 0; k < RC_PIPE_KEYS; k++) {
+			if (ch->pipe_unsure[k]) {
+				unsure++;
+				continue;
+			}
+			believed += ch->pipe[k];
+			if (snap->pipe[c][k] != ch->pipe[k])
+				stress_fail(&r->bad[RC_BAD_FINAL], NULL, "pipe key %d of churner %d: "
+					    "believed %s, fdinfo %s", k, c,
+					    ch->pipe[k] ? "registered" : "gone",
+					    snap->pipe[c][k] ? "lists it" : "does not");
+		}
+	}
+	if (!unsure) {
+		EXPECT_EQ(believed, snap->lines) TH_LOG("fdinfo's knote lines");
+	} else {
+		TH_LOG("%d keys left out of the final check (a change gave a wrong result)", unsure);
+	}
+
+	/* Each key answers a no-op change as the churner believes: 0 if registered, else ENOENT. */
+	for (int i = 0; i < RC_STABLE; i++)
+		rc_probe(r, pr, (struct rc_key){ RC_STABLE_KEY, i, -1 }, true);
+	for (int c = 0; c < RC_CHURNERS; c++) {
+		for (int j = c; j < RC_CHURN; j += RC_CHURNERS)
+			if (!r->ch[c].user_unsure[j])
+				rc_probe(r, pr, (struct rc_key){ RC_CHURN_KEY, j, c }, r->ch[c].user[j]);
+		for (int k = 0; k < RC_PIPE_KEYS; k++)
+			if (!r->ch[c].pipe_unsure[k])
+				rc_probe(r, pr, (struct rc_key){ RC_PIPE_KEY, k, c }, r->ch[c].pipe[k]);
+	}
+	rc_probe_flush(r, pr);
+	TH_LOG("final: %d knotes registered (%d believed), %ld keys probed, %ld wrong answers",
+	       snap->lines, believed, pr->keys, pr->wrong);
+	ASSERT_EQ(0, STRESS_REPORT_AS(&r->bad[RC_BAD_FINAL], rc_bad_name[RC_BAD_FINAL]));
+	close(r->kq);
+	for (int c = 0; c < RC_CHURNERS; c++) {
+		for (int p = 0; p < RC_PIPES; p++) {
+			close(r->p[c][p][0]);
+			close(r->p[c][p][1]);
+		}
+	}
+	free(seen);
+	free(last);
+	free(buf);
+	free(pr);
+	free(snap);
+	free(r);
 }
 
 /* ---- no knote twice in one returned array ------------------------------------------------- */
