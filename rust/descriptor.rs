@@ -5,7 +5,9 @@
 //! FreeBSD knotes belong to a descriptor, not to a file: before a change on (fd, filter) and
 //! before reporting, the descriptor is looked up again (`fget`); a knote whose descriptor was
 //! closed, or now names another file, is stale and dropped (EBADF for a closed number; a new
-//! knote for a reused one). Cost: one `fget`/`fput` per change and per reported event.
+//! knote for a reused one). Cost: one `fget`/`fput` per EV_ADD and per reported event; a
+//! change to a knote whose descriptor still names its file only compares the descriptor's
+//! file with the knote's under RCU ([`still_named`]).
 //!
 //! The tie ([`bind`], undone by [`unbind`]): a knote never keeps a close-notifying file (pipe,
 //! socket, regular file, ...) alive: it holds the file's address only and is listed in
@@ -27,28 +29,35 @@ pub(crate) fn fd_of(ident: u64) -> Result<u32> {
     Ok(ident as u32)
 }
 
-/// A counted reference to the file of a descriptor of the current process.
-pub(crate) struct FileRef(*mut bindings::file);
+/// A reference to the file of a descriptor of the current process, for the duration of one
+/// kevent() call: counted (`fget`), or light (`fdget` in a task whose descriptor table is not
+/// shared: valid until the task closes the descriptor, which kevent() does not do).
+pub(crate) struct FileRef {
+    file: *mut bindings::file,
+    /// A reference was taken: `fput` it on drop.
+    counted: bool,
+}
 
 impl FileRef {
-    /// `fget(fd)`, or EBADF.
+    /// `fdget(fd)`, or EBADF.
     pub(crate) fn get(fd: u32) -> Result<FileRef> {
-        // SAFETY: `fget` returns a counted reference or null.
-        let f = unsafe { bindings::fget(fd) };
-        if f.is_null() {
+        let mut counted = false;
+        // SAFETY: Returns the descriptor's file (counted or light, as `counted` says) or null.
+        let file = unsafe { crate::helper::kq_fdget(fd, &mut counted) };
+        if file.is_null() {
             return Err(EBADF);
         }
-        Ok(FileRef(f))
+        Ok(FileRef { file, counted })
     }
 
     /// `fget_raw(fd)` (O_PATH descriptors too), or EBADF.
     pub(crate) fn get_raw(fd: u32) -> Result<FileRef> {
         // SAFETY: `fget_raw` returns a counted reference or null.
-        let f = unsafe { bindings::fget_raw(fd) };
-        if f.is_null() {
+        let file = unsafe { bindings::fget_raw(fd) };
+        if file.is_null() {
             return Err(EBADF);
         }
-        Ok(FileRef(f))
+        Ok(FileRef { file, counted: true })
     }
 
     /// The file a descriptor knote's ident names now (`path`: O_PATH descriptors too).
@@ -60,15 +69,18 @@ impl FileRef {
     }
 
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
-        self.0
+        self.file
     }
 }
 
 impl Drop for FileRef {
     fn drop(&mut self) {
-        // SAFETY: We own the reference `fget` took. In process context the last `fput` is
-        // deferred to the return to user space, so no lock of ours is held by `__fput`.
-        unsafe { bindings::fput(self.0) }
+        if self.counted {
+            // SAFETY: We own the reference `fget`/`fdget` took. In process context the last
+            // `fput` is deferred to the return to user space, so no lock of ours is held by
+            // `__fput`.
+            unsafe { bindings::fput(self.file) }
+        }
     }
 }
 
@@ -83,12 +95,6 @@ pub(crate) fn descriptor_names(fd: u32, file: *mut bindings::file) -> bool {
 pub(crate) fn still_named(kn: &Knote) -> bool {
     let file = kn.file.load(kernel::sync::atomic::ordering::Acquire);
     file != 0 && fd_of(kn.key.ident).is_ok_and(|fd| descriptor_names(fd, file as *mut bindings::file))
-}
-
-/// Whether `kn` was registered for another file than the one its descriptor names now (the
-/// number was closed, and maybe reused, since): that knote is gone.
-pub(crate) fn is_stale(kn: &Knote, file: &FileRef) -> bool {
-    kn.file.load(kernel::sync::atomic::ordering::Acquire) != file.as_ptr() as usize
 }
 
 /// `Init::file` for a new knote on `file`: its address, and whether the knote must pin it.

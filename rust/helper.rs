@@ -34,6 +34,7 @@ extern "C" {
     pub(crate) fn kq_file_count(file: *mut bindings::file) -> c_long;
     pub(crate) fn kq_current_files_hold(file: *mut bindings::file) -> bool;
     pub(crate) fn kq_fd_names_file(fd: u32, file: *mut bindings::file) -> bool;
+    pub(crate) fn kq_fdget(fd: u32, counted: *mut bool) -> *mut bindings::file;
     pub(crate) fn kq_get_current_tgid() -> *mut bindings::pid;
     pub(crate) fn kq_current_tgid_is(pid: *mut bindings::pid) -> bool;
     pub(crate) fn kq_ktime_get_real_ns() -> i64;

@@ -103,6 +103,21 @@ bool kq_fd_names_file(unsigned int fd, struct file *file)
 	return same;
 }
 
+/*
+ * fdget() of descriptor fd (O_PATH excluded, as fget()): the file, or NULL, and whether a
+ * reference was taken (*counted: fput() it when done). The file's "struct fd" and its
+ * fd_file()/fdput() decoding are inlines that Rust cannot call. Without a reference (the
+ * calling task's descriptor table is not shared) the file stays valid until the task itself
+ * closes fd, which kevent() never does: the light reference epoll_wait() takes of its epfd.
+ */
+struct file *kq_fdget(unsigned int fd, bool *counted)
+{
+	struct fd f = fdget(fd);
+
+	*counted = f.word & FDPUT_FPUT;
+	return fd_file(f);
+}
+
 /* task_tgid() is static inline: the kqueue remembers its creating process (FreeBSD does not
  * inherit a kqueue across fork(); a child using it gets EBADF). Returns a counted reference. */
 struct pid *kq_get_current_tgid(void)

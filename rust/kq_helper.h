@@ -19,6 +19,7 @@ void kq_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 long kq_file_count(struct file *file);
 bool kq_current_files_hold(struct file *file);
 bool kq_fd_names_file(unsigned int fd, struct file *file);
+struct file *kq_fdget(unsigned int fd, bool *counted);
 struct pid *kq_get_current_tgid(void);
 bool kq_current_tgid_is(struct pid *pid);
 s64 kq_ktime_get_real_ns(void);

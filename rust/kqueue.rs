@@ -675,10 +675,15 @@ impl KQueue {
 
     /// Drops the knotes whose file was released (see `file_closed`) and enters the knotes
     /// NOTE_TRACK created in the registry (see `tracked`).
+    #[inline(always)]
     fn reap_dead(&self, inner: &mut KqInner) {
-        if !self.has_dead.load(ordering::Acquire) {
-            return;
+        if self.has_dead.load(ordering::Acquire) {
+            self.reap_dead_now(inner);
         }
+    }
+
+    #[cold]
+    fn reap_dead_now(&self, inner: &mut KqInner) {
         self.has_dead.store(false, ordering::Relaxed);
         let dead = core::mem::take(&mut *self.dead.lock());
         for kn in dead.iter() {
@@ -760,18 +765,19 @@ impl KQueue {
         if kev.flags & (abi::EV_ENABLE | abi::EV_DISABLE) == abi::EV_ENABLE | abi::EV_DISABLE {
             return Err(EINVAL);
         }
-        // Descriptor filters: the descriptor must be open (EBADF before anything else).
-        let file = match ops.on_descriptor() {
-            true => Some(FileRef::of_ident(kev.ident, ops.takes_path_descriptors())?),
-            false => None,
-        };
         let key = KnoteKey { ident: kev.ident, filter: kev.filter };
         let mut found = self.lookup(&key);
-        if let (Some(kn), Some(f)) = (&found, &file) {
-            if descriptor::is_stale(kn, f) {
-                self.drop_knote(inner, kn);
-                found = None;
+        // Descriptor filters: the descriptor must be open (EBADF before anything else). A knote
+        // whose descriptor still names its file needs no reference to it (a change or deletion
+        // of a registered descriptor: one lookup under RCU, no `fget`); else the descriptor's
+        // file is taken, and a knote registered for another file is stale and goes.
+        let mut file = None;
+        if ops.on_descriptor() && !found.as_ref().is_some_and(|kn| descriptor::still_named(kn)) {
+            let f = FileRef::of_ident(kev.ident, ops.takes_path_descriptors())?;
+            if let Some(kn) = found.take() {
+                self.drop_knote(inner, &kn);
             }
+            file = Some(f);
         }
         let kn = match found {
             Some(kn) => kn,
