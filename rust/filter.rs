@@ -173,15 +173,15 @@ pub(crate) trait FilterOps: Sync {
     /// reported. Late-evaluated filters answer true (the scan evaluates them).
     fn event(&self, st: &mut KnoteState) -> bool;
 
-    /// FreeBSD `f_touch(EVENT_PROCESS)`: the record to return; EV_CLEAR resets what was
+    /// FreeBSD `f_touch(EVENT_PROCESS)`: writes the record to return to `out` (in place: the
+    /// scan's record, not a 64-byte return value copied into it); EV_CLEAR resets what was
     /// reported. The default copies the stored kevent.
-    fn process(&self, st: &mut KnoteState) -> KEvent {
-        let out = st.kevent;
+    fn process(&self, st: &mut KnoteState, out: &mut KEvent) {
+        *out = st.kevent;
         if st.kevent.flags & abi::EV_CLEAR != 0 {
             st.kevent.data = 0;
             st.kevent.fflags = 0;
         }
-        out
     }
 
     /// Late-evaluated filters: the condition and values now (process context, no lock held).

@@ -80,8 +80,8 @@ impl FilterOps for Proc {
 
     /// The record, then (EV_CLEAR) a clean slate; or, when an exit was held back behind a
     /// NOTE_CHILD report, that exit for the next retrieval (the knote stays queued).
-    fn process(&self, st: &mut KnoteState) -> KEvent {
-        let out = st.kevent;
+    fn process(&self, st: &mut KnoteState, out: &mut KEvent) {
+        *out = st.kevent;
         if st.words[EXIT_PENDING] != 0 {
             st.words[EXIT_PENDING] = 0;
             st.kevent.fflags = abi::NOTE_EXIT;
@@ -91,7 +91,6 @@ impl FilterOps for Proc {
             st.kevent.fflags = 0;
             st.kevent.data = 0;
         }
-        out
     }
 
     fn process_event(&self, kn: &Arc<Knote>, ev: &ProcEvent) -> Follow {

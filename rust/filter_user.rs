@@ -55,14 +55,13 @@ impl FilterOps for User {
     }
 
     /// FreeBSD `filt_usertouch(EVENT_PROCESS)`.
-    fn process(&self, st: &mut KnoteState) -> KEvent {
-        let mut out = st.kevent;
+    fn process(&self, st: &mut KnoteState, out: &mut KEvent) {
+        *out = st.kevent;
         out.fflags = st.sfflags;
         out.data = st.sdata;
         if st.kevent.flags & abi::EV_CLEAR != 0 {
             clear(st);
         }
-        out
     }
 }
 

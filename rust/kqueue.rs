@@ -1282,14 +1282,14 @@ fn deliver(ops: &dyn FilterOps, st: &mut KnoteState, out: &mut KEvent) -> Option
         return None;
     }
     if st.kevent.flags & abi::EV_ONESHOT != 0 {
-        *out = ops.process(st);
+        ops.process(st, out);
         return Some(After::Drop);
     }
     if !ops.event(st) {
         st.active = false;
         return None;
     }
-    *out = ops.process(st);
+    ops.process(st, out);
     if st.kevent.flags & (abi::EV_CLEAR | abi::EV_DISPATCH) == 0 {
         return Some(After::Requeue);
     }
