@@ -11,6 +11,9 @@
  *   kq_rt       user-event round trip: one kevent() that triggers (NOTE_TRIGGER) an EV_CLEAR
  *               EVFILT_USER knote and collects it
  *   ep_rt       eventfd write() + epoll_wait() + read()
+ *   kq_trigger  a producer's kevent() that NOTE_TRIGGERs an EV_CLEAR EVFILT_USER knote, nothing
+ *               collected (the knote stays queued: what kq_bench_suite's producers do)
+ *   ep_trigger  a producer's eventfd write() to an eventfd an epoll watches (EPOLLET)
  *   kq_create   kqueue() + close()
  *   ep_create   epoll_create1() + close()
  *   kq_adddel   EV_ADD then EV_DELETE of EVFILT_READ on a pipe (two kevent() calls)
@@ -49,7 +52,7 @@ int main(int argc, char **argv)
 	uint64_t one = 1, v;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|create|adddel|regclose, or none)\n");
+		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|trigger|create|adddel|regclose, or none)\n");
 		return 1;
 	}
 	mode = argv[1];
@@ -95,6 +98,17 @@ int main(int argc, char **argv)
 			WANT(epoll_wait(ep, &eo, 1, 0) == 1);
 			WANT(read(efd, &v, 8) == 8);
 		}
+	} else if (!strcmp(mode, "kq_trigger")) {
+		EV_SET(&ch, 1, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, 0);
+		CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
+		EV_SET(&ch, 1, EVFILT_USER, 0, NOTE_TRIGGER, 0, 0);
+		for (i = 0; i < n; i++)
+			WANT(kevent(kq, &ch, 1, NULL, 0, NULL) == 0);
+	} else if (!strcmp(mode, "ep_trigger")) {
+		ee.events = EPOLLIN | EPOLLET;
+		CHK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ee));
+		for (i = 0; i < n; i++)
+			WANT(write(efd, &one, 8) == 8);
 	} else if (!strcmp(mode, "kq_create")) {
 		for (i = 0; i < n; i++) {
 			int k = kqueue();
