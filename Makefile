@@ -9,8 +9,8 @@
 #   make torture [SECS=600]   the stress tests (tests/stress) alone in the VM, each running about
 #                             SECS seconds (KQ_TORTURE_SECS, KQ_STRESS_SECS, KQ_EPOLL_CYCLE_SECS,
 #                             KQ_FILTERS_SECS; epoll_cycle runs 2 x SECS; KQ_STRESS_SECS drives
-#                             kq_stress_issue7 and kq_stress_scan's registry_churn): about
-#                             6 x SECS in all
+#                             kq_stress_issue7 and kq_stress_scan's two registry cases): about
+#                             7 x SECS in all
 #   make fuzz [CALLS=1000000] [SEED=n]
 #                             the fuzzers (tests/fuzz) alone in the VM: CALLS ioctl calls for
 #                             each of kq_fuzz and kq_fuzz32 (KQ_FUZZ_CALLS; make check runs

@@ -619,7 +619,8 @@ impl KQueue {
         let base = UserPtr::from_addr(args.changelist as usize);
         for i in 0..args.nchanges as usize {
             let at = base.wrapping_byte_add(i * KEVENT_SIZE);
-            let mut kev: KEvent = user_io::read_kevent(at)?;
+            let mut kev = KEvent::default();
+            user_io::read_kevent(at, &mut kev)?;
             if kev.filter == 0 {
                 continue;
             }

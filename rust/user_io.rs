@@ -59,12 +59,11 @@ pub(crate) fn read_timespec(at: UserPtr) -> Result<KqTimespec> {
     Ok(v)
 }
 
-/// Reads one change record.
-pub(crate) fn read_kevent(at: UserPtr) -> Result<KEvent> {
-    let mut v = KEvent::default();
+/// Reads one change record into `v` (in place: the caller's record, not a 64-byte return
+/// value copied into it; on EFAULT `v` holds what was read so far).
+pub(crate) fn read_kevent(at: UserPtr, v: &mut KEvent) -> Result {
     // SAFETY: As in `read_args`.
-    errno(unsafe { helper::kq_get_kevent((&raw mut v).cast(), at.as_const_ptr()) })?;
-    Ok(v)
+    errno(unsafe { helper::kq_get_kevent((v as *mut KEvent).cast(), at.as_const_ptr()) })
 }
 
 /// Writes one event record.
