@@ -21,8 +21,9 @@
 //!    from a callback.
 //! 3. `index: SpinLock<Registry>` — the registry of knotes by (ident, filter). Changed only
 //!    with `inner` held as well; looked up under `index` alone by a NOTE_TRIGGER (`trigger`),
-//!    which then takes `ready` inside it. Process context only; nothing sleeps under it and no
-//!    node is allocated or freed under it.
+//!    which then takes `ready` inside it. Process context only; nothing sleeps, is allocated or
+//!    is freed under it (the tree is intrusive, `registry`; references it gives back are
+//!    dropped after unlocking).
 //! 4. `ready: IrqSpinLock<ReadyInner>` — the ready list, its counts and every knote's
 //!    `KnoteState`. Taken from any context (hard-irq timer callbacks, wake-up callbacks of
 //!    watched files) with interrupts off; nothing sleeps and no user memory is touched under it.
