@@ -6,9 +6,15 @@
 //! Owned by whoever keeps the list, under that owner's lock (`KqInner::to_evaluate` under
 //! `inner`, a `FILES` entry's watchers under its shard); each element is a reference of its
 //! own to its knote, dropped when it leaves the list or the list dies.
+//!
+//! Also [`LazyVec`], a `KVec` that costs nothing to drop while it never allocated: 7.2's `KVec`
+//! hands even an empty, never-allocated buffer to the allocator on drop (`krealloc(NULL, 0)`,
+//! an out-of-line call into the slab allocator), and a kqueue drops several such lists on
+//! close, a watched file's entry one on every close.
 
 use crate::knote::Knote;
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
+use core::ops::{Deref, DerefMut};
 use kernel::{alloc::Flags, prelude::*, sync::Arc};
 
 pub(crate) struct KnoteVec<const N: usize> {
@@ -16,13 +22,13 @@ pub(crate) struct KnoteVec<const N: usize> {
     /// costs nothing per unused slot (a kqueue's empty list is made and dropped with it).
     inline: [MaybeUninit<Arc<Knote>>; N],
     /// Elements `N..len`.
-    spill: KVec<Arc<Knote>>,
+    spill: LazyVec<Arc<Knote>>,
     len: usize,
 }
 
 impl<const N: usize> KnoteVec<N> {
     pub(crate) const fn new() -> Self {
-        KnoteVec { inline: [const { MaybeUninit::uninit() }; N], spill: KVec::new(), len: 0 }
+        KnoteVec { inline: [const { MaybeUninit::uninit() }; N], spill: LazyVec::new(), len: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -100,6 +106,46 @@ impl<const N: usize> Drop for KnoteVec<N> {
         for slot in &mut self.inline[..self.len.min(N)] {
             // SAFETY: Slots below `len` are initialised, and dropped once (the list dies).
             unsafe { slot.assume_init_drop() };
+        }
+    }
+}
+
+/// A `KVec` whose drop skips the allocator while it has no buffer (see the module comment).
+pub(crate) struct LazyVec<T>(ManuallyDrop<KVec<T>>);
+
+impl<T> LazyVec<T> {
+    pub(crate) const fn new() -> Self {
+        LazyVec(ManuallyDrop::new(KVec::new()))
+    }
+}
+
+impl<T> Default for LazyVec<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Deref for LazyVec<T> {
+    type Target = KVec<T>;
+
+    fn deref(&self) -> &KVec<T> {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for LazyVec<T> {
+    fn deref_mut(&mut self) -> &mut KVec<T> {
+        &mut self.0
+    }
+}
+
+impl<T> Drop for LazyVec<T> {
+    fn drop(&mut self) {
+        // A vector without a buffer has no element and nothing to free (zero-sized elements
+        // aside, which no list of ours has): skipping its drop leaks nothing.
+        if self.0.capacity() != 0 || core::mem::size_of::<T>() == 0 {
+            // SAFETY: Dropped once, here; the field is not used again.
+            unsafe { ManuallyDrop::drop(&mut self.0) };
         }
     }
 }

@@ -102,7 +102,7 @@ use crate::filter::{self, FilterOps, Verdict};
 use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockGuard};
 use crate::knote::{Knote, KnoteKey, KnoteState};
-use crate::knote_vec::KnoteVec;
+use crate::knote_vec::{KnoteVec, LazyVec};
 use crate::limits::{Resource, UserAccount};
 use crate::proc_watch;
 use crate::registry::Registry;
@@ -281,7 +281,7 @@ pub(crate) struct KQueue {
     /// Knotes whose watched file was released (handed over by `file_watch`), to be dropped from
     /// the registry by `reap_work`, the next kevent() or release.
     #[pin]
-    dead: Mutex<KVec<Arc<Knote>>>,
+    dead: Mutex<LazyVec<Arc<Knote>>>,
     /// Drops the knotes on `dead` (scheduled by `file_closed`, which cannot take `inner`).
     #[pin]
     reap_work: Opaque<bindings::work_struct>,
@@ -289,7 +289,7 @@ pub(crate) struct KQueue {
     /// probe, atomic context), to be entered in the registry with the dead ones. Lock order:
     /// inside `proc_watch`'s process table; takes nothing.
     #[pin]
-    tracked: IrqSpinLock<KVec<Arc<Knote>>>,
+    tracked: IrqSpinLock<LazyVec<Arc<Knote>>>,
     /// `dead` or `tracked` is not empty (checked without their locks on every kevent()).
     has_dead: Atomic<bool>,
     /// `reap_work` was scheduled at least once: release() must cancel it.
@@ -361,12 +361,12 @@ impl KQueue {
                 poll_work <- unsafe {
                     Opaque::ffi_init(|slot: *mut bindings::work_struct| helper::kq_init_work(slot, kq_poll_work))
                 },
-                dead <- new_mutex!(KVec::new(), "kqueue::dead"),
+                dead <- new_mutex!(LazyVec::new(), "kqueue::dead"),
                 // SAFETY: `INIT_WORK` initialises the whole work item in place.
                 reap_work <- unsafe {
                     Opaque::ffi_init(|slot: *mut bindings::work_struct| helper::kq_init_work(slot, kq_reap_work))
                 },
-                tracked <- new_irq_spinlock!(KVec::new(), "kqueue::tracked"),
+                tracked <- new_irq_spinlock!(LazyVec::new(), "kqueue::tracked"),
                 has_dead: Atomic::new(false),
                 reap_armed: Atomic::new(false),
                 watched_processes: Atomic::new(false),
@@ -1149,7 +1149,7 @@ impl KQueue {
             }
         }
         // Every knote is unhooked and out of `FILES`: no more hand-overs, no more wake-ups.
-        *self.dead.lock() = KVec::new();
+        *self.dead.lock() = LazyVec::new();
         drop(inner);
         // A work item never scheduled needs no cancelling (most kqueues: `poll_work` is only
         // scheduled once the kqueue was polled, `reap_work` once a knote died by a close or a
