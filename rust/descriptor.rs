@@ -71,6 +71,13 @@ impl FileRef {
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
         self.file
     }
+
+    /// No other thread can close the descriptor while this reference lives: it is a light one,
+    /// taken because the calling task's descriptor table is not shared (and kevent() neither
+    /// closes descriptors nor shares the table).
+    pub(crate) fn descriptor_is_ours_alone(&self) -> bool {
+        !self.counted
+    }
 }
 
 impl Drop for FileRef {

@@ -142,8 +142,12 @@ impl FilterOps for Readiness {
         // reference), and the values may then show what came after the close: a pipe whose
         // read end's number was closed and whose writer went next reads as EOF. FreeBSD's
         // close waits for a knote being evaluated (`knote_fdclose`); here an event is only
-        // reported if its descriptor still names the file after the evaluation.
-        if ev.active && !descriptor::descriptor_names(kn.key.ident as u32, file.as_ptr()) {
+        // reported if its descriptor still names the file after the evaluation (unless no other
+        // thread can have closed it: a task whose descriptor table is not shared).
+        if ev.active
+            && !file.descriptor_is_ours_alone()
+            && !descriptor::descriptor_names(kn.key.ident as u32, file.as_ptr())
+        {
             return Verdict::Stale;
         }
         Verdict::Eval(ev)
