@@ -812,10 +812,17 @@ static uint64_t rot_churn(int c, int k)
 	return 64 * (uint64_t)(k % ROT_STABLE) + 4 * (uint64_t)(k / ROT_STABLE) + 2 * (uint64_t)c + 1;
 }
 
+/* A churner's or triggerer's argument, as the other cases' thread structs. */
+struct rot_thread {
+	struct rot *r;
+	int id;
+};
+
 static void *rot_churn_fn(void *arg)
 {
-	struct rot *r = ((void **)arg)[0];
-	int c = (int)(intptr_t)((void **)arg)[1];
+	struct rot_thread *t = arg;
+	struct rot *r = t->r;
+	int c = t->id;
 	struct kevent ch[ROT_BATCH];
 
 	while (!atomic_load(&r->stop)) {
@@ -835,8 +842,9 @@ static void *rot_churn_fn(void *arg)
 
 static void *rot_trigger_fn(void *arg)
 {
-	struct rot *r = arg;
-	uint64_t rs = rnd_seed((uintptr_t)&rs);
+	struct rot_thread *t = arg;
+	struct rot *r = t->r;
+	uint64_t rs = rnd_seed(400 + t->id);
 	struct kevent ch;
 
 	while (!atomic_load(&r->stop)) {
@@ -859,7 +867,7 @@ TEST_F_TIMEOUT(slow, registry_rotations, rot_secs() + 60)
 {
 	struct rot *r = calloc(1, sizeof(*r));
 	pthread_t th_c[ROT_CHURNERS], th_t[ROT_TRIGGERERS];
-	void *args[ROT_CHURNERS][2];
+	struct rot_thread tc[ROT_CHURNERS], tt[ROT_TRIGGERERS];
 	int secs = rot_secs();
 
 	alarm(secs + 50);
@@ -869,12 +877,13 @@ TEST_F_TIMEOUT(slow, registry_rotations, rot_secs() + 60)
 	for (int i = 0; i < ROT_STABLE; i++)
 		ASSERT_EQ(0, kq_ctl(r->kq, rot_stable(i), EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, 0));
 	for (int c = 0; c < ROT_CHURNERS; c++) {
-		args[c][0] = r;
-		args[c][1] = (void *)(intptr_t)c;
-		ASSERT_EQ(0, pthread_create(&th_c[c], NULL, rot_churn_fn, args[c]));
+		tc[c] = (struct rot_thread){ .r = r, .id = c };
+		ASSERT_EQ(0, pthread_create(&th_c[c], NULL, rot_churn_fn, &tc[c]));
 	}
-	for (int i = 0; i < ROT_TRIGGERERS; i++)
-		ASSERT_EQ(0, pthread_create(&th_t[i], NULL, rot_trigger_fn, r));
+	for (int i = 0; i < ROT_TRIGGERERS; i++) {
+		tt[i] = (struct rot_thread){ .r = r, .id = i };
+		ASSERT_EQ(0, pthread_create(&th_t[i], NULL, rot_trigger_fn, &tt[i]));
+	}
 	sleep_ms(secs * 1000L);
 	atomic_store(&r->stop, true);
 	for (int c = 0; c < ROT_CHURNERS; c++)
