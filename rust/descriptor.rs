@@ -3,11 +3,12 @@
 //! EVFILT_PROCDESC): resolving the descriptor, and the knote's tie to the file it named.
 //!
 //! FreeBSD knotes belong to a descriptor, not to a file: before a change on (fd, filter) and
-//! before reporting, the descriptor is looked up again (`fget`); a knote whose descriptor was
-//! closed, or now names another file, is stale and dropped (EBADF for a closed number; a new
-//! knote for a reused one). Cost: one `fget`/`fput` per EV_ADD and per reported event; a
-//! change to a knote whose descriptor still names its file only compares the descriptor's
-//! file with the knote's under RCU ([`still_named`]).
+//! before reporting, the descriptor is looked up again; a knote whose descriptor was closed,
+//! or now names another file, is stale and dropped (EBADF for a closed number; a new knote for
+//! a reused one). Cost: one `fdget` per EV_ADD and per reported event ([`FileRef`]: no
+//! reference count when the descriptor table is not shared); a change to a knote whose
+//! descriptor still names its file only compares the descriptor's file with the knote's under
+//! RCU ([`still_named`]).
 //!
 //! The tie ([`bind`], undone by [`unbind`]): a knote never keeps a close-notifying file (pipe,
 //! socket, regular file, ...) alive: it holds the file's address only and is listed in
