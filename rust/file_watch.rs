@@ -6,7 +6,9 @@
 //! descriptor of a pipe or socket, the file goes at once and the peer sees EOF. So a knote
 //! holds only the file's address (`Knote::file`) and the global [`FILES`] table lists, per
 //! watched file, the knotes watching it. The C helper `kq_close_watch.c` puts an fsnotify
-//! close mark on the file's inode; `__fput()` calls [`kq_file_closing`] before the file's
+//! close mark on the file's inode (on its super block for pipes and sockets, one for all of
+//! them, which each kqueue that watched one keeps while it lives:
+//! `KQueue::hold_close_mark`); `__fput()` calls [`kq_file_closing`] before the file's
 //! release method, in process context. That handler unhooks every knote of the file from the
 //! file's wait queues, clears its `file`, takes it off its kqueue's ready list and hands it to
 //! the kqueue's dead list, which the next kevent() reaps (the handler cannot take the kqueue's
@@ -80,6 +82,10 @@ impl FileWatch {
         unsafe { helper::kq_close_watch_put(self.mark) };
     }
 }
+
+/// Number of super block close marks `kq_close_watch.c` keeps (pipefs, sockfs: its
+/// `kq_sb_closes[]`, which checks this number at build time); see `KQueue::hold_close_mark`.
+pub(crate) const CLOSE_MARK_SLOTS: usize = 2;
 
 /// Number of shards of the watched-file table (a power of two).
 const SHARDS: usize = 64;
@@ -189,6 +195,7 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
         kn.watch_slot.store(w.knotes.len(), ordering::Relaxed);
         w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
         listen(kn, w.mark, true);
+        kn.kqueue().hold_close_mark(w.mark);
         return Ok(());
     }
     let mut knotes = KnoteVec::new();
@@ -211,6 +218,7 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
         return Err(e.into());
     }
     listen(kn, mark, true);
+    kn.kqueue().hold_close_mark(mark);
     Ok(())
 }
 

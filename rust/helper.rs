@@ -74,6 +74,9 @@ extern "C" {
     pub(crate) fn kq_close_watch_get(file: *mut bindings::file) -> *mut c_void;
     pub(crate) fn kq_close_watch_vnode(handle: *mut c_void, add: bool);
     pub(crate) fn kq_close_watch_put(handle: *mut c_void);
+    pub(crate) fn kq_close_watch_slot(handle: *mut c_void) -> c_int;
+    pub(crate) fn kq_close_watch_hold(handle: *mut c_void);
+    pub(crate) fn kq_close_watch_unhold(i: c_int);
     pub(crate) fn kq_file_tryget(file: *mut bindings::file, inode: *mut bindings::inode) -> bool;
     pub(crate) fn kq_vnode_check(file: *mut bindings::file, nlink: *mut u32, size: *mut i64) -> c_int;
 

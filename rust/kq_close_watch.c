@@ -5,10 +5,12 @@
  *
  * Linux has no close hook for modules but fsnotify: __fput() calls fsnotify_close(file) first,
  * before the file's release method, in process context, with data = &file->f_path. The module
- * owns one fsnotify group; every inode with a watched file carries one mark of that group with
- * mask FS_CLOSE_WRITE | FS_CLOSE_NOWRITE (plus FS_MODIFY for regular files, which have no wait
+ * owns fsnotify groups (below); every inode with a watched file carries one mark with mask
+ * FS_CLOSE_WRITE | FS_CLOSE_NOWRITE (plus FS_MODIFY for regular files, which have no wait
  * queue to hook; plus every EVFILT_VNODE event while vnode knotes watch the inode), shared
- * (counted in ->users) by all watched files of the inode. The handler passes the closing struct file to Rust (kq_file_closing(), in
+ * (counted in ->users) by all watched files of the inode; except pipes and sockets, whose
+ * super block (pipefs, sockfs) carries one close mark for all of them (struct kq_sb_close).
+ * The handler passes the closing struct file to Rust (kq_file_closing(), in
  * rust/file_watch.rs), which compares it by address with the watched files and never
  * dereferences an unknown one.
  *
@@ -29,7 +31,9 @@
  * vnode_users and dropping fields; it nests inside Rust's FILES shard lock and outside group
  * i's mark_mutex (taken inside fsnotify_add_mark/destroy_mark). kq_sb_lock (the super block
  * marks, rare: directories watched by EVFILT_VNODE) nests inside a kq_watch_locks[] entry and
- * outside group 0's mark_mutex (sb marks belong to group 0). No code holds two of
+ * outside group 0's mark_mutex (sb marks belong to group 0). A kq_sb_close's lock (pipes' and
+ * sockets' close marks) nests inside Rust's FILES shard lock and outside group 0's mark_mutex,
+ * and is never held with kq_watch_locks[] or kq_sb_lock. No code holds two of
  * kq_watch_locks[] or two groups' mark_mutex at once.
  */
 #include <linux/file.h>
@@ -37,6 +41,7 @@
 #include <linux/magic.h>
 #include <linux/fsnotify_backend.h>
 #include <linux/hash.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 
@@ -69,10 +74,13 @@ void kq_inode_event(struct inode *inode, u32 notes, u32 nlink, s64 size);
 		       FS_OPEN | FS_MOVED_FROM | FS_MOVED_TO | FS_CREATE | FS_DELETE | \
 		       FS_DELETE_SELF | FS_MOVE_SELF | FS_UNMOUNT)
 
+struct kq_sb_close;
+
 struct kq_imark {
 	struct fsnotify_mark fsn;
 	struct inode *inode;		/* the marked inode (pinned by the mark); NULL: an sb mark */
 	struct super_block *sb;		/* an sb mark's super block (see kq_sb_watch) */
+	struct kq_sb_close *close_slot;	/* a super block close mark's slot (kq_sb_close_get) */
 	struct list_head sb_link;	/* an sb mark in kq_sb_marks; under kq_sb_lock */
 	unsigned int users;		/* inode mark: watched files on this inode; sb mark: watched
 					 * directories of the sb. Under the shard's lock (kq_sb_lock) */
@@ -95,6 +103,49 @@ static unsigned int kq_shard_of(const struct inode *inode)
 {
 	return hash_ptr(inode, KQ_SHARD_BITS);
 }
+
+/*
+ * Pipes and sockets: with the module parameter shared_close_marks, one close mark per super
+ * block instead of one per inode. Every pipe() and
+ * socket has an inode of its own on the kernel's one pipefs or sockfs super block, so a mark
+ * per inode meant allocating, attaching and destroying a mark (and fsnotify's connector) with
+ * every such file registered: about half of what a server's accept + EV_ADD + close cost the
+ * module beyond epoll. A super block mark is made once and shared by every watched pipe
+ * (socket); its price is that while one exists, the close of *any* pipe (socket) on the system
+ * calls kq_handle_event, whose table lookup finds nothing for an unwatched file, and that
+ * read()/write() of any pipe (socket) reads the super block's mask in fsnotify() before it
+ * returns. Both end with the last watched pipe (socket) entry and the last kqueue that watched
+ * one (kq_close_watch_hold). make profile MODE=regclose and MODE=otherpipe measure both sides
+ * (README): the price falls on every process of the system, so it is the administrator's
+ * choice, off by default. Changing it affects files registered afterwards; entries made under
+ * either setting stay correct (the handler serves inode and super block marks alike).
+ *
+ * users counts the Rust table entries (FileWatch) holding the mark; the mark exists exactly
+ * while users > 0. Taking a user while there is one is atomic_inc_not_zero (no lock: parallel
+ * registrations do not meet); the first and the last take lock, which orders the mark's
+ * creation and destruction (fsnotify refuses a second mark of one group on one object until
+ * the first is detached, which fsnotify_destroy_mark does before it returns).
+ */
+struct kq_sb_close {
+	unsigned long magic;		/* PIPEFS_MAGIC, SOCKFS_MAGIC */
+	struct mutex lock;		/* creation and destruction of mark */
+	atomic_t users;
+	struct kq_imark *mark;		/* set under lock before users leaves 0; stable while > 0 */
+};
+
+static void kq_sb_close_put(struct kq_imark *sm);
+
+/* Declared in C for the reason kq_helper.c gives for its parameters. */
+static bool shared_close_marks;
+module_param(shared_close_marks, bool, 0644);
+MODULE_PARM_DESC(shared_close_marks, "Pipes and sockets share one close mark per super block: cheaper registrations, a small cost on every other pipe and socket (README)");
+
+static struct kq_sb_close kq_sb_closes[] = {
+	{ .magic = PIPEFS_MAGIC },
+	{ .magic = SOCKFS_MAGIC },
+};
+/* Rust's file_watch::CLOSE_MARK_SLOTS (a kqueue's holds, by kq_close_watch_slot index). */
+static_assert(ARRAY_SIZE(kq_sb_closes) == 2);
 
 /*
  * The NOTE_* bits of an event on the marked inode. Directory-entry events (create, delete,
@@ -148,9 +199,18 @@ static int kq_handle_event(struct fsnotify_group *group, u32 mask, const void *d
 	u32 notes;
 
 	/* A directory removed while a descriptor holds it (kq_sb_watch). */
-	if (fsnotify_iter_sb_mark(iter_info) && (mask & FS_DELETE) && (mask & FS_ISDIR) &&
+	struct fsnotify_mark *sb_mark = fsnotify_iter_sb_mark(iter_info);
+	bool sb_close = sb_mark && container_of(sb_mark, struct kq_imark, fsn)->close_slot;
+
+	if (sb_mark && !sb_close && (mask & FS_DELETE) && (mask & FS_ISDIR) &&
 	    data_type == FSNOTIFY_EVENT_INODE)
 		kq_inode_event((struct inode *)data, KQ_NOTE_DELETE, 0, 0);
+	/* A pipe or socket (kq_sb_close_get): has no inode mark of ours; only its close matters. */
+	if (sb_close && !mark && (mask & (FS_CLOSE_WRITE | FS_CLOSE_NOWRITE)) &&
+	    data_type == FSNOTIFY_EVENT_PATH) {
+		file = container_of((struct path *)data, struct file, f_path);
+		kq_file_closing(file, file_inode(file));
+	}
 	if (!mark)
 		return 0;
 	im = container_of(mark, struct kq_imark, fsn);
@@ -221,6 +281,8 @@ int kq_close_watch_init(void)
 	struct fsnotify_group *group;
 	int i;
 
+	for (i = 0; i < ARRAY_SIZE(kq_sb_closes); i++)
+		mutex_init(&kq_sb_closes[i].lock);
 	for (i = 0; i < KQ_SHARDS; i++) {
 		mutex_init(&kq_watch_locks[i]);
 		group = fsnotify_alloc_group(&kq_fsnotify_ops, 0);
@@ -272,16 +334,120 @@ int kq_vnode_check(struct file *file, u32 *nlink, s64 *size)
 	return 0;
 }
 
+/* The close mark slot of a pipe's or socket's super block, or NULL. */
+static struct kq_sb_close *kq_sb_close_of(struct super_block *sb)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(kq_sb_closes); i++)
+		if (sb->s_magic == kq_sb_closes[i].magic)
+			return &kq_sb_closes[i];
+	return NULL;
+}
+
+/*
+ * One more user of slot's mark on sb, made if there is none. NULL if the slot's mark is on
+ * another super block of the same type (none in mainline: pipefs and sockfs are mounted once;
+ * the caller then marks the inode), or an ERR_PTR.
+ */
+static struct kq_imark *kq_sb_close_get(struct kq_sb_close *slot, struct super_block *sb)
+{
+	struct kq_imark *sm;
+	int err;
+
+	if (atomic_inc_not_zero(&slot->users)) {
+		/* Fully ordered on success: the creator's mark store is visible. */
+		sm = READ_ONCE(slot->mark);
+		if (sm->sb == sb)
+			return sm;
+		kq_sb_close_put(sm);
+		return NULL;
+	}
+	mutex_lock(&slot->lock);
+	if (atomic_inc_not_zero(&slot->users)) {
+		sm = slot->mark;
+		mutex_unlock(&slot->lock);
+		if (sm->sb == sb)
+			return sm;
+		kq_sb_close_put(sm);
+		return NULL;
+	}
+	sm = kzalloc(sizeof(*sm), GFP_KERNEL_ACCOUNT);
+	if (!sm) {
+		mutex_unlock(&slot->lock);
+		return ERR_PTR(-ENOMEM);
+	}
+	fsnotify_init_mark(&sm->fsn, kq_groups[0]);
+	sm->fsn.mask = FS_CLOSE_WRITE | FS_CLOSE_NOWRITE;
+	sm->sb = sb;
+	sm->close_slot = slot;
+	err = fsnotify_add_mark(&sm->fsn, sb, FSNOTIFY_OBJ_TYPE_SB, 0);
+	if (err) {
+		mutex_unlock(&slot->lock);
+		fsnotify_put_mark(&sm->fsn);
+		return ERR_PTR(err);
+	}
+	WRITE_ONCE(slot->mark, sm);
+	atomic_set_release(&slot->users, 1);
+	mutex_unlock(&slot->lock);
+	return sm;
+}
+
+/* Drops one user of a super block close mark; the last destroys it (under the slot's lock,
+ * so a new first user waits until it is detached). */
+static void kq_sb_close_put(struct kq_imark *sm)
+{
+	struct kq_sb_close *slot = sm->close_slot;
+
+	if (!atomic_dec_and_mutex_lock(&slot->users, &slot->lock))
+		return;
+	WRITE_ONCE(slot->mark, NULL);
+	fsnotify_destroy_mark(&sm->fsn, sm->fsn.group);
+	mutex_unlock(&slot->lock);
+	fsnotify_put_mark(&sm->fsn);
+}
+
+/* The index of handle's super block close slot (a pipe's or socket's), or -1 (an inode mark). */
+int kq_close_watch_slot(void *handle)
+{
+	struct kq_imark *im = handle;
+
+	return im->close_slot ? im->close_slot - kq_sb_closes : -1;
+}
+
+/*
+ * One more user of handle's super block close mark, for a kqueue that keeps it while it lives
+ * (kq_close_watch_unhold at its release): without it, a kqueue watching one pipe or socket at a
+ * time (a server taking connections one by one) made and destroyed the mark with every one.
+ * The caller's handle counts a user, so the mark exists.
+ */
+void kq_close_watch_hold(void *handle)
+{
+	atomic_inc(&((struct kq_imark *)handle)->close_slot->users);
+}
+
+/* A kqueue's hold of close slot i (kq_close_watch_hold) goes: the mark is stable until then. */
+void kq_close_watch_unhold(int i)
+{
+	kq_sb_close_put(READ_ONCE(kq_sb_closes[i].mark));
+}
+
 /* Starts watching file's inode for closes; returns the mark handle or an ERR_PTR. */
 void *kq_close_watch_get(struct file *file)
 {
 	struct inode *inode = file_inode(file);
 	unsigned int shard = kq_shard_of(inode);
 	struct mutex *lock = &kq_watch_locks[shard];
+	struct kq_sb_close *slot = READ_ONCE(shared_close_marks) ? kq_sb_close_of(inode->i_sb) : NULL;
 	struct fsnotify_mark *found;
 	struct kq_imark *im;
 	int err;
 
+	if (slot) {
+		im = kq_sb_close_get(slot, inode->i_sb);
+		if (im)
+			return im;
+	}
 	mutex_lock(lock);
 	found = fsnotify_find_inode_mark(inode, kq_groups[shard]);
 	if (found) {
@@ -362,8 +528,13 @@ out:
 void kq_close_watch_vnode(void *handle, bool add)
 {
 	struct kq_imark *im = handle;
-	struct mutex *lock = &kq_watch_locks[kq_shard_of(im->inode)];
+	struct mutex *lock;
 	unsigned int users;
+
+	/* kq_vnode_check refuses pipes and sockets: their handles are never super block marks. */
+	if (WARN_ON_ONCE(im->close_slot))
+		return;
+	lock = &kq_watch_locks[kq_shard_of(im->inode)];
 
 	mutex_lock(lock);
 	users = im->vnode_users + (add ? 1 : -1);
@@ -381,9 +552,14 @@ void kq_close_watch_vnode(void *handle, bool add)
 void kq_close_watch_put(void *handle)
 {
 	struct kq_imark *im = handle;
-	struct mutex *lock = &kq_watch_locks[kq_shard_of(im->inode)];
+	struct mutex *lock;
 	bool last;
 
+	if (im->close_slot) {
+		kq_sb_close_put(im);
+		return;
+	}
+	lock = &kq_watch_locks[kq_shard_of(im->inode)];
 	mutex_lock(lock);
 	last = --im->users == 0;
 	if (last) {

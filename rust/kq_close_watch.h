@@ -13,6 +13,9 @@ bool kq_file_notifies_close(struct file *file);
 void *kq_close_watch_get(struct file *file);
 void kq_close_watch_vnode(void *handle, bool add);
 void kq_close_watch_put(void *handle);
+int kq_close_watch_slot(void *handle);
+void kq_close_watch_hold(void *handle);
+void kq_close_watch_unhold(int i);
 int kq_vnode_check(struct file *file, u32 *nlink, s64 *size);
 bool kq_file_tryget(struct file *file, struct inode *inode);
 

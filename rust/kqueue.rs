@@ -98,6 +98,7 @@
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
 use crate::descriptor::{self, FileRef};
+use crate::file_watch::CLOSE_MARK_SLOTS;
 use crate::filter::{self, FilterOps, Verdict};
 use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockGuard};
@@ -110,6 +111,7 @@ use crate::user_io;
 use crate::wait::{self, WaitQueue, WakeReason};
 use kernel::{
     bindings,
+    ffi::{c_int, c_void},
     list::{List, ListArc},
     new_mutex, new_spinlock,
     prelude::*,
@@ -296,6 +298,9 @@ pub(crate) struct KQueue {
     reap_armed: Atomic<bool>,
     /// A process knote was attached once: release must look for knotes NOTE_TRACK created.
     watched_processes: Atomic<bool>,
+    /// The pipefs and sockfs close marks this kqueue keeps until its release (see
+    /// `hold_close_mark`), by `kq_close_watch_slot` index.
+    close_marks_held: [Atomic<bool>; CLOSE_MARK_SLOTS],
     /// The last descriptor was closed: waiters leave with EBADF.
     closing: Atomic<bool>,
     /// Threads currently inside kevent() on this kqueue (each holds a file reference).
@@ -370,6 +375,7 @@ impl KQueue {
                 has_dead: Atomic::new(false),
                 reap_armed: Atomic::new(false),
                 watched_processes: Atomic::new(false),
+                close_marks_held: [const { Atomic::new(false) }; CLOSE_MARK_SLOTS],
                 closing: Atomic::new(false),
                 in_kevent: Atomic::new(0),
                 owner: OwnerPid::current(),
@@ -381,6 +387,23 @@ impl KQueue {
             UserAccount::close(&account);
         }
         kq
+    }
+
+    /// A knote of this kqueue watches a pipe or socket, whose close comes through a mark on
+    /// its super block shared by all of them (`kq_close_watch.c`, `kq_sb_close`): the kqueue
+    /// keeps that mark until its release, so that watching one descriptor at a time (a server
+    /// taking connections one by one) does not make and destroy the mark with each. `mark` is
+    /// a live handle of `kq_close_watch_get`.
+    pub(crate) fn hold_close_mark(&self, mark: *mut c_void) {
+        // SAFETY: `mark` is a live handle (the caller's table entry holds it).
+        let slot = unsafe { helper::kq_close_watch_slot(mark) };
+        let Some(held) = usize::try_from(slot).ok().and_then(|i| self.close_marks_held.get(i)) else {
+            return;
+        };
+        if !held.load(ordering::Relaxed) && !held.xchg(true, ordering::Relaxed) {
+            // SAFETY: As above; the hold is dropped in `release` (`close_marks_held`).
+            unsafe { helper::kq_close_watch_hold(mark) };
+        }
     }
 
     pub(crate) fn inner_lock(&self) -> &Mutex<KqInner> {
@@ -1169,6 +1192,12 @@ impl KQueue {
             self.pollers.wake_pollfree();
             // SAFETY: Waits for RCU readers that may still look at `pollers` (POLLFREE protocol).
             unsafe { bindings::synchronize_rcu() };
+        }
+        for (i, held) in self.close_marks_held.iter().enumerate() {
+            if held.load(ordering::Relaxed) {
+                // SAFETY: `hold_close_mark` took this hold; it is dropped once.
+                unsafe { helper::kq_close_watch_unhold(i as c_int) };
+            }
         }
         UserAccount::close(&self.account);
     }

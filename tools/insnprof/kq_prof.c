@@ -21,6 +21,10 @@
  *   kq_regclose a new pipe, EV_ADD of EVFILT_READ on its read end, close() of both ends (the
  *               knote goes with the close)
  *   ep_regclose a new pipe, EPOLL_CTL_ADD of its read end, close() of both ends
+ *   kq_otherpipe a new pipe, a 1-byte write() and read(), close() of both ends, registered
+ *               nowhere, while the kqueue watches another pipe (what a watcher costs the
+ *               system's other pipes)
+ *   ep_otherpipe the same while the epoll watches another pipe
  *   none        the set-up only (a kqueue, an epoll, a pipe, an eventfd): the baseline
  *
  * Every mode creates the same descriptors first, so the baseline differs from a workload run
@@ -52,7 +56,7 @@ int main(int argc, char **argv)
 	uint64_t one = 1, v;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|trigger|create|adddel|regclose, or none)\n");
+		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|trigger|create|adddel|regclose|otherpipe, or none)\n");
 		return 1;
 	}
 	mode = argv[1];
@@ -146,6 +150,22 @@ int main(int argc, char **argv)
 			} else {
 				CHK(epoll_ctl(ep, EPOLL_CTL_ADD, q[0], &ee));
 			}
+			close(q[0]);
+			close(q[1]);
+		}
+	} else if (!strcmp(mode, "kq_otherpipe") || !strcmp(mode, "ep_otherpipe")) {
+		if (mode[0] == 'k') {
+			EV_SET(&ch, p[0], EVFILT_READ, EV_ADD, 0, 0, 0);
+			CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
+		} else {
+			CHK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ee));
+		}
+		for (i = 0; i < n; i++) {
+			int q[2];
+
+			CHK(pipe(q));
+			CHK(write(q[1], "x", 1));
+			WANT(read(q[0], &v, 1) == 1);
 			close(q[0]);
 			close(q[1]);
 		}
