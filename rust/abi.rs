@@ -59,13 +59,14 @@ pub struct KqKeventArgs {
     /// Room in `eventlist`; negative is EINVAL.
     pub nevents: i32,
     /// With [`KQ_KEVENT_KQFD`]: the descriptor the ioctl is issued on. kevent() then fails with
-    /// EBADF if that descriptor was closed concurrently (before the call could see the close).
+    /// EBADF if it does not name the kqueue (an optional check: a concurrent close() is seen
+    /// without it).
     pub kqfd: i32,
     /// [`KQ_KEVENT_KQFD`] or 0; other bits are EINVAL.
     pub flags: u32,
 }
 
-/// `KqKeventArgs::flags`: `kqfd` is valid. libkqueue always sets it.
+/// `KqKeventArgs::flags`: `kqfd` is valid (checked). libkqueue does not set it.
 pub const KQ_KEVENT_KQFD: u32 = 0x0000_0001;
 pub const KQ_KEVENT_ARGS_SIZE: usize = 40;
 const _: () = assert!(core::mem::size_of::<KqKeventArgs>() == KQ_KEVENT_ARGS_SIZE);

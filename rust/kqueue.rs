@@ -303,20 +303,10 @@ pub(crate) struct KQueue {
     close_marks_held: [Atomic<bool>; CLOSE_MARK_SLOTS],
     /// The last descriptor was closed: waiters leave with EBADF.
     closing: Atomic<bool>,
-    /// Threads currently inside kevent() on this kqueue (each holds a file reference).
-    in_kevent: Atomic<u32>,
     /// The creating process: other processes (fork children) get EBADF, as on FreeBSD.
     owner: OwnerPid,
     /// The creating user's caps.
     account: Arc<UserAccount>,
-}
-
-/// Decrements `in_kevent` when a kevent() call leaves.
-struct InKevent<'a>(&'a KQueue);
-impl Drop for InKevent<'_> {
-    fn drop(&mut self) {
-        self.0.in_kevent.fetch_sub(1, ordering::Release);
-    }
 }
 
 /// Where kevent() writes its records.
@@ -377,7 +367,6 @@ impl KQueue {
                 watched_processes: Atomic::new(false),
                 close_marks_held: [const { Atomic::new(false) }; CLOSE_MARK_SLOTS],
                 closing: Atomic::new(false),
-                in_kevent: Atomic::new(0),
                 owner: OwnerPid::current(),
                 account: acct,
             }),
@@ -563,8 +552,8 @@ impl KQueue {
         if !self.owner.is_current() {
             return Err(EBADF);
         }
-        self.in_kevent.fetch_add(1, ordering::Full);
-        let _in = InKevent(self);
+        // A close() of the last descriptor that came first (see `flush`): EBADF. One that comes
+        // later finds this call asleep (its wait looks at `closing`) or about to return.
         if self.closing.load(ordering::Acquire) {
             return Err(EBADF);
         }
@@ -572,8 +561,8 @@ impl KQueue {
         if args.flags & !abi::KQ_KEVENT_KQFD != 0 || args.nchanges < 0 || args.nevents < 0 {
             return Err(EINVAL);
         }
-        // Counted in `in_kevent` before looking at the descriptor: a close() that removed it
-        // before this lookup fails it here; one after it sees us in `in_kevent` (see flush()).
+        // The caller may name the descriptor it issues the ioctl on (ABI check only: no race
+        // with close() needs it since `flush` searches the descriptor table).
         if args.flags & abi::KQ_KEVENT_KQFD != 0
             && !u32::try_from(args.kqfd).is_ok_and(|fd| descriptor::descriptor_names(fd, file))
         {
@@ -1127,18 +1116,19 @@ impl KQueue {
     /// processes (a fork child, a receiver of an `SCM_RIGHTS` copy) cannot use the kqueue, and a
     /// transient one (a /proc
     /// fdinfo read, another kqueue or an epoll evaluating this one) is not a descriptor. Only
-    /// when the file has references beyond the closer's and the sleepers' is the descriptor
-    /// table searched (O(descriptors), only then). A thread that took its file reference but
-    /// is not yet in `in_kevent` finds its descriptor gone in kevent()'s KQ_KEVENT_KQFD check.
+    /// when the file has references beyond the closer's (a dup, a thread inside kevent(), one
+    /// of the references above) is the descriptor table searched, O(descriptors): closing a
+    /// kqueue while another thread of a multi-threaded program sleeps in it pays that once, so
+    /// that kevent() itself counts nothing. A thread inside kevent() that looked at `closing`
+    /// before it was set sees it in its wait (or returns what it found).
     pub(crate) fn flush(&self, file: *mut bindings::file) {
         if !self.owner.is_current() {
             return;
         }
         // SAFETY: `file` is the file being flushed, alive for the duration of the call.
         let refs = unsafe { helper::kq_file_count(file) };
-        let in_kevent = self.in_kevent.load(ordering::Acquire) as i64;
         // SAFETY: As above; searches the calling task's own descriptor table.
-        if refs as i64 - 1 > in_kevent && unsafe { helper::kq_current_files_hold(file) } {
+        if refs > 1 && unsafe { helper::kq_current_files_hold(file) } {
             return; // a dup of it is still open in this process
         }
         self.closing.store(true, ordering::Release);

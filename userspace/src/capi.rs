@@ -14,7 +14,7 @@ use core::ffi::{c_int, c_uint};
 use libc::{EINVAL, O_CLOEXEC};
 
 use crate::ffi;
-use crate::sys::{KEvent, KqKeventArgs, KqTimespec, KQUEUE_CLOEXEC, KQ_KEVENT_KQFD};
+use crate::sys::{KEvent, KqKeventArgs, KqTimespec, KQUEUE_CLOEXEC};
 
 /// The C library's `struct timespec`. On LP64 glibc it is `{ i64, i64 }`, the layout of
 /// [`KqTimespec`], so the caller's pointer goes to the kernel unchanged (and a bad pointer is
@@ -87,8 +87,10 @@ pub unsafe extern "C" fn kevent(
         timeout: timeout_arg(timeout, &mut timeout_copy),
         nchanges,
         nevents,
-        kqfd: kq,
-        flags: KQ_KEVENT_KQFD,
+        // No KQ_KEVENT_KQFD: the module handles a racing close() without it, and the check
+        // is a descriptor look-up per call.
+        kqfd: 0,
+        flags: 0,
     };
     ffi::kevent_ioctl(kq, &args)
 }

@@ -10,7 +10,7 @@ use crate::event::{Event, Events};
 use crate::ffi;
 #[allow(unused_imports)] // for rustdoc
 use crate::flags::Flags;
-use crate::sys::{KEvent, KqKeventArgs, KqTimespec, EV_ERROR, EV_RECEIPT, KQ_KEVENT_KQFD};
+use crate::sys::{KEvent, KqKeventArgs, KqTimespec, EV_ERROR, EV_RECEIPT};
 
 /// How many changes [`Kqueue::apply`] passes per kevent() call, on the stack.
 const APPLY_CHUNK: usize = 32;
@@ -84,8 +84,9 @@ impl Kqueue {
                 .map_or(0, |ts| ts as *const KqTimespec as usize as u64),
             nchanges,
             nevents: i32::try_from(events.len()).unwrap_or(i32::MAX),
-            kqfd: self.fd.as_raw_fd(),
-            flags: KQ_KEVENT_KQFD,
+            // No KQ_KEVENT_KQFD: see `kevent` in capi.rs.
+            kqfd: 0,
+            flags: 0,
         };
         // SAFETY: both lists are live slices of the given lengths; the timeout outlives the call.
         let n = unsafe { ffi::kevent_ioctl(self.fd.as_raw_fd(), &args) };

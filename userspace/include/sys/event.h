@@ -184,7 +184,7 @@ struct kq_kevent_args {
 	uint32_t	flags;		/* KQ_KEVENT_KQFD or 0 */
 };
 
-#define KQ_KEVENT_KQFD	0x00000001	/* kqfd is valid: EBADF if it was closed concurrently */
+#define KQ_KEVENT_KQFD	0x00000001	/* kqfd is valid: EBADF if it does not name the kqueue */
 
 #define KQIOC_KEVENT	_IOWR('k', 1, struct kq_kevent_args)
 
