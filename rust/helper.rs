@@ -42,7 +42,6 @@ extern "C" {
     pub(crate) fn kq_init_waitqueue_head(wq: *mut bindings::wait_queue_head);
     pub(crate) fn kq_wake_up_one(wq: *mut bindings::wait_queue_head);
     pub(crate) fn kq_wake_up_all(wq: *mut bindings::wait_queue_head);
-    pub(crate) fn kq_waitqueue_active(wq: *mut bindings::wait_queue_head) -> bool;
     pub(crate) fn kq_init_waitqueue_head_pollers(wq: *mut bindings::wait_queue_head);
     pub(crate) fn kq_init_work(
         work: *mut bindings::work_struct,

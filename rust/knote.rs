@@ -120,6 +120,10 @@ pub(crate) struct Knote {
     /// Descriptor filters: the knote owns a reference to `file` (files without close
     /// notification), dropped with the knote.
     pub(crate) pinned: bool,
+    /// `ops.evaluated_late()` and `ops.on_descriptor()`, copied at creation: the scan asks
+    /// them of every knote it reports, without an indirect call each.
+    pub(crate) evaluated_late: bool,
+    pub(crate) on_descriptor: bool,
     /// Descriptor filters: the entries in the watched file's wait queues.
     pub(crate) hooks: PollHooks,
     pub(crate) state: LockedBy<KnoteState, ReadyInner>,
@@ -193,6 +197,8 @@ impl Knote {
                 inode,
                 watch_slot: Atomic::new(0),
                 pinned,
+                evaluated_late: ops.evaluated_late(),
+                on_descriptor: ops.on_descriptor(),
                 hooks: PollHooks::new(),
                 state: LockedBy::new(owner.ready_lock(), state),
                 reg: LockedBy::new(owner.inner_lock(), KnoteReg { clock: None, timer: None, timer_charge: None }),

@@ -205,13 +205,6 @@ void kq_wake_up_all(struct wait_queue_head *wq)
 	wake_up_all(wq);
 }
 
-/* waitqueue_active() is static inline: lets the event path skip the wait-queue lock when no
- * thread sleeps in kevent() (the common case of an event loop that is busy). */
-bool kq_waitqueue_active(struct wait_queue_head *wq)
-{
-	return waitqueue_active(wq);
-}
-
 /*
  * kevent()'s user memory, 64-bit word by word: its argument block (5 words), its timeout (2)
  * and its records (8 each). copy_{from,to}_user is an out-of-line call and a `rep movs` per

@@ -27,7 +27,6 @@ bool kq_signal_pending(void);
 void kq_init_waitqueue_head(struct wait_queue_head *wq);
 void kq_wake_up_one(struct wait_queue_head *wq);
 void kq_wake_up_all(struct wait_queue_head *wq);
-bool kq_waitqueue_active(struct wait_queue_head *wq);
 
 void kq_init_waitqueue_head_pollers(struct wait_queue_head *wq);
 void kq_init_work(struct work_struct *work, void (*func)(struct work_struct *));

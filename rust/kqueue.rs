@@ -885,7 +885,7 @@ impl KQueue {
     /// Common tail of EV_ADD and modification: udata (unless EV_KEEPUDATA), EV_DISABLE/EV_ENABLE
     /// (EV_ADD enables), then re-evaluate the condition and queue if it holds.
     fn finish_register(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) {
-        let late = kn.ops.evaluated_late();
+        let late = kn.evaluated_late;
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
         if kev.flags & abi::EV_KEEPUDATA == 0 {
@@ -1029,7 +1029,7 @@ impl KQueue {
         sink: &mut EventSink,
     ) -> Step {
         let st = item.state.access_mut(&mut ready);
-        let late = item.ops.evaluated_late();
+        let late = item.evaluated_late;
         let verdict = if late && !st.disabled && !st.deleted {
             // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
             st.active = false;
@@ -1041,7 +1041,7 @@ impl KQueue {
             self.reap_dead(guard);
             ready = self.ready.lock();
             Some(verdict)
-        } else if !late && item.ops.on_descriptor() {
+        } else if !late && item.on_descriptor {
             // A descriptor knote whose events come from elsewhere (a vnode's inode, a pidfd's
             // process) is reported only while its descriptor still names its file.
             drop(ready);

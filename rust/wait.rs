@@ -77,9 +77,16 @@ impl WaitQueue {
     /// changed the sleepers' condition under a lock that the sleepers take after queueing
     /// themselves (for kevent(): the `ready` lock), so a sleeper that is not seen here is
     /// guaranteed to see the change.
+    /// `waitqueue_active` is `!list_empty(&wq->head)`, a `READ_ONCE` of the list's first
+    /// pointer: done here, not through the C helper (a call on every scan that requeues).
     pub(crate) fn has_waiters(&self) -> bool {
-        // SAFETY: `head` is initialised for the lifetime of `self`.
-        unsafe { helper::kq_waitqueue_active(self.as_ptr()) }
+        let wq = self.as_ptr();
+        // SAFETY: `wq` is initialised for the lifetime of `self`; the volatile read of
+        // `head.next` is `list_empty`'s `READ_ONCE` (a racy read by design, see above).
+        unsafe {
+            let list = &raw const (*wq).head;
+            !core::ptr::eq(core::ptr::read_volatile(&raw const (*list).next).cast_const(), list)
+        }
     }
 
     /// Wakes every waiter. Any context.
