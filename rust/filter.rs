@@ -159,16 +159,6 @@ pub(crate) trait FilterOps: Sync {
         false
     }
 
-    /// A change that carries no EV_ADD/EV_DELETE/EV_ENABLE/EV_DISABLE/... (a NOTE_TRIGGER)
-    /// touches only the knote's state under `ready` (`touch_state`), so it is applied without
-    /// `inner`, found through the registry's `index` (`KQueue::trigger`).
-    fn touches_state_only(&self) -> bool {
-        false
-    }
-
-    /// `touch` for the filters that say `touches_state_only`, under `ready`.
-    fn touch_state(&self, _st: &mut KnoteState, _kev: &KEvent) {}
-
     /// FreeBSD `f_event` as far as it can be known under `ready`: whether the knote is to be
     /// reported. Late-evaluated filters answer true (the scan evaluates them).
     fn event(&self, st: &mut KnoteState) -> bool;

@@ -41,17 +41,9 @@ impl FilterOps for User {
         Ok(())
     }
 
-    fn touches_state_only(&self) -> bool {
-        true
-    }
-
-    fn touch_state(&self, st: &mut KnoteState, kev: &KEvent) {
-        touch_register(st, kev);
-    }
-
     /// FreeBSD `filt_user`.
     fn event(&self, st: &mut KnoteState) -> bool {
-        st.words[TRIGGERED] != 0
+        triggered(st)
     }
 
     /// FreeBSD `filt_usertouch(EVENT_PROCESS)`.
@@ -65,6 +57,21 @@ impl FilterOps for User {
     }
 }
 
+/// A change of an existing knote that carries no EV_ADD/EV_DELETE/EV_ENABLE/EV_DISABLE/...
+/// (a NOTE_TRIGGER, new fflags or data) touches nothing but its state under `ready`, so
+/// `KQueue::trigger` applies it without `inner`, calling this directly.
+#[inline(always)]
+pub(crate) fn touch_state(st: &mut KnoteState, kev: &KEvent) {
+    touch_register(st, kev);
+}
+
+/// The condition (FreeBSD `filt_user`), under `ready`.
+#[inline(always)]
+pub(crate) fn triggered(st: &KnoteState) -> bool {
+    st.words[TRIGGERED] != 0
+}
+
+#[inline(always)]
 fn touch_register(st: &mut KnoteState, kev: &KEvent) {
     if kev.fflags & abi::NOTE_TRIGGER != 0 {
         st.words[TRIGGERED] = 1;

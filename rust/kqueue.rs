@@ -97,9 +97,11 @@
 //!   the work items are cancelled.
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
+use core::mem::MaybeUninit;
 use crate::descriptor::{self, FileRef};
 use crate::file_watch::CLOSE_MARK_SLOTS;
 use crate::filter::{self, FilterOps, Verdict};
+use crate::filter_user;
 use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockGuard};
 use crate::knote::{Knote, KnoteKey, KnoteState};
@@ -632,8 +634,8 @@ impl KQueue {
         let base = UserPtr::from_addr(args.changelist as usize);
         for i in 0..args.nchanges as usize {
             let at = base.wrapping_byte_add(i * KEVENT_SIZE);
-            let mut kev = KEvent::default();
-            user_io::read_kevent(at, &mut kev)?;
+            let mut slot = MaybeUninit::<KEvent>::uninit();
+            let kev = user_io::read_kevent(at, &mut slot)?;
             if kev.filter == 0 {
                 continue;
             }
@@ -642,7 +644,7 @@ impl KQueue {
                 kev.udata &= u32::MAX as u64;
             }
             kev.flags &= !abi::EV_SYSFLAGS;
-            let res = match self.trigger(&kev) {
+            let res = match self.trigger(kev) {
                 Some(res) => res,
                 None => {
                     let guard = inner.get_or_insert_with(|| self.inner.lock());
@@ -650,7 +652,7 @@ impl KQueue {
                     // charge is already given back, so their memory must not pile up under a
                     // long changelist.
                     self.reap_dead(guard);
-                    self.register(guard, &kev)
+                    self.register(guard, kev)
                 }
             };
             if res.is_ok() && kev.flags & abi::EV_RECEIPT == 0 {
@@ -664,7 +666,7 @@ impl KQueue {
                 Ok(()) => 0,
                 Err(e) => -e.to_errno() as i64,
             };
-            sink.put(&kev)?;
+            sink.put(kev)?;
         }
         Ok(())
     }
@@ -741,17 +743,14 @@ impl KQueue {
         }
     }
 
-    /// A change that touches only an existing knote's state (a NOTE_TRIGGER: no EV_ADD,
-    /// EV_DELETE, EV_ENABLE, EV_DISABLE, ..., to a filter that `touches_state_only`), applied
-    /// under `index` and `ready` without `inner`, so producers never wait behind a scan or each
-    /// other's changelists. It does what `register` → `modify` → `finish_register` do for it.
+    /// A change that touches only an existing knote's state (a NOTE_TRIGGER: a change of an
+    /// EVFILT_USER knote without EV_ADD, EV_DELETE, EV_ENABLE, EV_DISABLE, ...), applied under
+    /// `index` and `ready` without `inner`, so producers never wait behind a scan or each
+    /// other's changelists. It does what `register` → `modify` → `finish_register` do for it,
+    /// calling the user filter directly (no other filter has such changes).
     /// `None`: not such a change (the caller registers it under `inner`).
     fn trigger(&self, kev: &KEvent) -> Option<Result> {
-        if kev.flags & !(abi::EV_RECEIPT | abi::EV_KEEPUDATA) != 0 {
-            return None;
-        }
-        let ops = filter::lookup(kev.filter).ok()?;
-        if !ops.touches_state_only() {
+        if kev.filter != abi::EVFILT_USER || kev.flags & !(abi::EV_RECEIPT | abi::EV_KEEPUDATA) != 0 {
             return None;
         }
         let index = self.index.lock();
@@ -760,11 +759,12 @@ impl KQueue {
         };
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
-        ops.touch_state(st, kev);
+        filter_user::touch_state(st, kev);
         if kev.flags & abi::EV_KEEPUDATA == 0 {
             st.kevent.udata = kev.udata;
         }
-        let queued = self.queue_if_reportable(&mut ready, kn);
+        let fired = !st.disabled && filter_user::triggered(st);
+        let queued = (st.active || fired) && self.activate_locked(&mut ready, kn);
         drop(ready);
         drop(index);
         if queued {

@@ -6,6 +6,7 @@
 
 use crate::abi::{KEvent, KqKeventArgs, KqTimespec};
 use crate::helper;
+use core::mem::MaybeUninit;
 use kernel::{prelude::*, uaccess::UserPtr};
 
 /// An ABI block made of `WORDS` 64-bit words, `#[repr(C)]`, 8-byte aligned, every bit
@@ -42,13 +43,16 @@ fn errno(rc: kernel::ffi::c_int) -> Result {
     }
 }
 
-/// Reads kevent()'s argument block.
+/// Reads kevent()'s argument block (into uninitialised memory: the helper writes every word
+/// or fails).
+#[inline(always)]
 pub(crate) fn read_args(at: UserPtr) -> Result<KqKeventArgs> {
-    let mut v = KqKeventArgs::default();
+    let mut v = MaybeUninit::<KqKeventArgs>::uninit();
     // SAFETY: `v` is `WORDS` writable, aligned u64 words (`Words`); the helper reads user memory
     // only through the user-access primitives.
-    errno(unsafe { helper::kq_get_args((&raw mut v).cast(), at.as_const_ptr()) })?;
-    Ok(v)
+    errno(unsafe { helper::kq_get_args(v.as_mut_ptr().cast(), at.as_const_ptr()) })?;
+    // SAFETY: On success the helper wrote all `WORDS` words, and every bit pattern is valid.
+    Ok(unsafe { v.assume_init() })
 }
 
 /// Reads the timeout.
@@ -60,10 +64,13 @@ pub(crate) fn read_timespec(at: UserPtr) -> Result<KqTimespec> {
 }
 
 /// Reads one change record into `v` (in place: the caller's record, not a 64-byte return
-/// value copied into it; on EFAULT `v` holds what was read so far).
-pub(crate) fn read_kevent(at: UserPtr, v: &mut KEvent) -> Result {
+/// value copied into it, and not zeroed first), which it returns initialised.
+#[inline(always)]
+pub(crate) fn read_kevent(at: UserPtr, v: &mut MaybeUninit<KEvent>) -> Result<&mut KEvent> {
     // SAFETY: As in `read_args`.
-    errno(unsafe { helper::kq_get_kevent((v as *mut KEvent).cast(), at.as_const_ptr()) })
+    errno(unsafe { helper::kq_get_kevent(v.as_mut_ptr().cast(), at.as_const_ptr()) })?;
+    // SAFETY: As in `read_args`.
+    Ok(unsafe { v.assume_init_mut() })
 }
 
 /// Writes one event record.
