@@ -46,7 +46,7 @@ use crate::registry;
 use kernel::{
     alloc::Flags,
     bindings,
-    list::{AtomicTracker, ListLinks, TryNewListArc},
+    list::ListLinks,
     prelude::*,
     sync::{
         atomic::{ordering, Atomic},
@@ -79,6 +79,10 @@ pub(crate) struct KnoteState {
     pub(crate) deleted: bool,
     /// The scan pass that last put it back on the ready list (`ScanInner::pass`).
     pub(crate) requeued_in: u64,
+    /// The knote's one `ListArc` exists: it is on the ready list or in a scan's hands (in
+    /// flux). Set where the `ListArc` is made (`KQueue::activate_locked`), cleared where it is
+    /// turned back into an `Arc` (`ReadyInner::unlist`), both under `ready`.
+    pub(crate) listed: bool,
     /// This knote's unit of the per-user knote cap: given back when the knote is deleted
     /// (`KQueue::drop_knote`, `KQueue::file_closed`), or with a knote that never was entered.
     pub(crate) charge: Option<Charge>,
@@ -134,8 +138,6 @@ pub(crate) struct Knote {
     pub(crate) registry_node: Opaque<bindings::rb_node>,
     #[pin]
     links: ListLinks<0>,
-    #[pin]
-    links_track: AtomicTracker,
 }
 
 // SAFETY: `kq` is only dereferenced as a shared reference to a `KQueue` (which is `Sync`), and
@@ -145,7 +147,9 @@ unsafe impl Send for Knote {}
 unsafe impl Sync for Knote {}
 
 kernel::list::impl_list_arc_safe! {
-    impl ListArcSafe<0> for Knote { tracked_by links_track: AtomicTracker; }
+    // `KnoteState::listed`, under `ready`, says whether the one `ListArc` exists (see
+    // `KQueue::activate_locked`): no atomic tracker to set and clear per queueing.
+    impl ListArcSafe<0> for Knote { untracked; }
 }
 kernel::list::impl_list_item! {
     impl ListItem<0> for Knote { using ListLinks { self.links }; }
@@ -184,6 +188,7 @@ impl Knote {
             disabled: kev.flags & abi::EV_DISABLE != 0,
             deleted: false,
             requeued_in: 0,
+            listed: false,
             charge: Some(charge),
             words,
         };
@@ -204,7 +209,6 @@ impl Knote {
                 reg: LockedBy::new(owner.inner_lock(), KnoteReg { clock: None, timer: None, timer_charge: None }),
                 registry_node <- registry::unlinked_node(),
                 links <- ListLinks::new(),
-                links_track <- AtomicTracker::new(),
             }),
             gfp,
         )

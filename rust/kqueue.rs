@@ -172,15 +172,20 @@ impl ReadyInner {
         self.queued += 1;
     }
 
-    /// Takes `kn` off the list if it is on it (not if it is in flux or idle).
-    fn unqueue(&mut self, kn: &Knote) -> Option<ListArc<Knote>> {
+    /// Takes `kn` off the list if it is on it (not if it is in flux or idle); the caller drops
+    /// the reference after unlocking.
+    fn unqueue(&mut self, kn: &Knote) -> Option<Arc<Knote>> {
         // SAFETY: A knote is only ever on its own kqueue's ready list, or on none (module
         // comment: the scan holds knotes in flux on no list).
-        let item = unsafe { self.list.remove(kn) };
-        if item.is_some() {
-            self.queued -= 1;
-        }
-        item
+        let item = unsafe { self.list.remove(kn) }?;
+        self.queued -= 1;
+        Some(self.unlist(item))
+    }
+
+    /// The knote's `ListArc` goes back to being a plain reference (`KnoteState::listed`).
+    fn unlist(&mut self, item: ListArc<Knote>) -> Arc<Knote> {
+        item.state.access_mut(self).listed = false;
+        item.into_arc()
     }
 
     /// Takes the oldest knote into flux, unless it was put back by scan pass `pass` (the scan
@@ -216,7 +221,7 @@ impl ReadyInner {
     fn release_from_flux(&mut self, item: ListArc<Knote>, pass: u64) -> Arc<Knote> {
         self.in_flux -= 1;
         item.state.access_mut(self).requeued_in = pass;
-        item.into_arc()
+        self.unlist(item)
     }
 }
 
@@ -458,17 +463,19 @@ impl KQueue {
     pub(crate) fn activate_locked(&self, ready: &mut ReadyInner, kn: ArcBorrow<'_, Knote>) -> bool {
         let st = kn.state.access_mut(ready);
         st.active = true;
-        if st.disabled || st.deleted {
+        // Already queued, or in flux (the scan sees `active`).
+        if st.disabled || st.deleted || st.listed {
             return false;
         }
-        match ListArc::try_from_arc_borrow(kn) {
-            Some(item) => {
-                ready.enqueue(item);
-                self.publish(ready);
-                true
-            }
-            None => false, // already queued, or in flux (the scan sees `active`)
-        }
+        st.listed = true;
+        let arc: Arc<Knote> = kn.into();
+        // SAFETY: A reference from `Arc::into_raw`; `listed` was clear under `ready`, so no
+        // `ListArc` of the knote exists (one is made only here, with `listed` set, and `listed`
+        // is cleared only where it is turned back into an `Arc`, `ReadyInner::unlist`).
+        let item = unsafe { ListArc::from_raw(Arc::into_raw(arc)) };
+        ready.enqueue(item);
+        self.publish(ready);
+        true
     }
 
     /// A knote was queued (under `ready`, which sleepers take after queueing themselves): wake
