@@ -200,9 +200,13 @@ void kq_wake_up_one(struct wait_queue_head *wq)
 	wake_up(wq);
 }
 
+/* Wakes every waiter, if there is one (a kqueue closed with nobody in kevent(): the common
+ * case). wq_has_sleeper()'s barrier orders the caller's change of the sleepers' condition
+ * before the look at the queue, against a sleeper's set_current_state() before its check. */
 void kq_wake_up_all(struct wait_queue_head *wq)
 {
-	wake_up_all(wq);
+	if (wq_has_sleeper(wq))
+		wake_up_all(wq);
 }
 
 /*

@@ -89,7 +89,10 @@ impl WaitQueue {
         }
     }
 
-    /// Wakes every waiter. Any context.
+    /// Wakes every waiter. Any context. The caller changed the sleepers' condition first: the
+    /// helper's `wq_has_sleeper` barrier makes a sleeper that is not seen on the queue see
+    /// that change (`wait_until` checks after queueing itself), so an empty queue costs no
+    /// wake-up.
     pub(crate) fn wake_all(&self) {
         // SAFETY: As above.
         unsafe { helper::kq_wake_up_all(self.as_ptr()) }
