@@ -60,6 +60,16 @@
  *     movs counts once per byte), so pipe_throughput_watched_512B_same_cpu does the same with
  *     512-byte writes and reads (KQ_BENCH_PIPE_SMALL_MB, 4 MiB): the watcher's cost per call
  *     (the wake-up callback, fsnotify) shows there.
+ *   new_pipe_register_close: pipe(), EV_ADD of its read end, close() of both ends (the knote
+ *     goes with the close), against pipe(), EPOLL_CTL_ADD, close(): a server's accept +
+ *     register + close, with pipes; other_pipe_cycle_while_watching: a pipe nobody registers
+ *     (pipe(), 1-byte write() and read(), close() of both ends) while a kqueue / an epoll
+ *     watches another pipe, what watching costs the rest of the system. ns per pipe,
+ *     KQ_BENCH_NEWPIPES (2000) per measurement, a fresh kqueue / epoll each. The
+ *     _shared_close_marks variants run the kqueue side with the module parameter
+ *     shared_close_marks=Y (README: one fsnotify close mark per pipefs/sockfs super block
+ *     instead of one per inode); they are left out, with a note, where the parameter cannot be
+ *     written (not root). Each repeat runs kqueue, kqueue with the parameter, epoll in turn.
  * Ratios are kqueue ÷ epoll of the row's unit: below 1 is better for times and bytes, above 1
  * for rates. The unit says which.
  *
@@ -67,7 +77,7 @@
  * KQ_BENCH_PINGPONG round trips per same-CPU measurement (2000), KQ_BENCH_FDS (10000),
  * KQ_BENCH_CHURN iterations (500), KQ_BENCH_MS producer window (500), KQ_BENCH_TIMER_MS
  * (500), KQ_BENCH_SOAK (1), KQ_BENCH_PIPE_MB (32), KQ_BENCH_PIPE_SMALL_MB (4),
- * KQ_BENCH_PIPE_CPUS (1), KQ_BENCH_CLOCK=wall|icount (labels the output: under QEMU's -icount guest time is
+ * KQ_BENCH_PIPE_CPUS (1), KQ_BENCH_NEWPIPES (2000), KQ_BENCH_CLOCK=wall|icount (labels the output: under QEMU's -icount guest time is
  * instructions executed, 1 ns each; every vCPU then runs in one host thread, so multi-thread
  * rows count instructions, not parallel speed). With the defaults the binary takes about 40 s
  * of guest time in the perf-kernel VM under TCG (wall-clock), about 30 s of guest time and
@@ -1374,6 +1384,117 @@ TEST_F_TIMEOUT(suite, pipe_throughput, 600)
 TEST_F_TIMEOUT(suite, pipe_throughput_small_writes, 600)
 {
 	pipe_row(_metadata, 512, knob("KQ_BENCH_PIPE_SMALL_MB", 4, 1, 65536) << 20);
+}
+
+/* ---- new pipes: what the close notification costs ---------------------------------------- */
+
+#define CLOSE_MARKS_PARAM "/sys/module/kqueue/parameters/shared_close_marks"
+
+/* Sets the module's shared_close_marks parameter; -1 if it cannot (not root, no module). */
+static int set_shared_marks(char v)
+{
+	int fd = open(CLOSE_MARKS_PARAM, O_WRONLY | O_CLOEXEC), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, &v, 1) == 1;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+enum { NP_KQ, NP_KQ_SHARED, NP_EP, NP_KINDS };
+
+/*
+ * One measurement of `kind` (a fresh kqueue or epoll watching pipe `w`): ns per iteration of
+ * pipe(), registration of its read end, close() of both ends (`reg`), or of pipe(), a 1-byte
+ * write() and read(), close() of both ends with nothing registered (`!reg`). -1 on a failure.
+ */
+static double newpipe_run(int kind, int w, int reg, long iters, char *why, size_t wl)
+{
+	enum api api = kind == NP_EP ? EP : KQ;
+	int q = watch_open(api, w);
+	int64_t t0;
+	char b;
+
+	if (q < 0) {
+		snprintf(why, wl, "watch %s: %s", api_name[api], strerror(errno));
+		return -1;
+	}
+	t0 = now_ns();
+	for (long i = 0; i < iters; i++) {
+		struct epoll_event e = { .events = EPOLLIN };
+		struct kevent ch;
+		int p[2], rc = 0;
+
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK)) {
+			snprintf(why, wl, "pipe2: %s", strerror(errno));
+			close(q);
+			return -1;
+		}
+		if (reg && api == KQ) {
+			EV_SET(&ch, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
+			rc = kevent(q, &ch, 1, NULL, 0, NULL);
+		} else if (reg) {
+			e.data.fd = p[0];
+			rc = epoll_ctl(q, EPOLL_CTL_ADD, p[0], &e);
+		} else if (write(p[1], "x", 1) != 1 || read(p[0], &b, 1) != 1) {
+			rc = -1;
+		}
+		close(p[0]);
+		close(p[1]);
+		if (rc) {
+			snprintf(why, wl, "%s #%ld: %s", reg ? "register" : "write/read", i, strerror(errno));
+			close(q);
+			return -1;
+		}
+	}
+	t0 = now_ns() - t0;
+	close(q);
+	return (double)t0 / iters;
+}
+
+/* The new_pipe_* and other_pipe_* rows (see the top of the file). */
+TEST_F_TIMEOUT(suite, new_pipes, 600)
+{
+	long iters = knob("KQ_BENCH_NEWPIPES", 2000, 1, 10000000);
+	struct series s[2][NP_KINDS] = { 0 };
+	int w[2], shared = set_shared_marks('N') == 0;
+	char why[256] = "";
+
+	ASSERT_EQ(0, pipe2(w, O_CLOEXEC | O_NONBLOCK));
+	if (!shared)
+		msg("bench suite new_pipes: %s not writable (not root?): no _shared_close_marks rows\n",
+		    CLOSE_MARKS_PARAM);
+	for (int r = 0; r < repeats() && !why[0]; r++) {
+		for (int kind = 0; kind < NP_KINDS && !why[0]; kind++) {
+			if (kind == NP_KQ_SHARED && !shared)
+				continue;
+			if (shared && set_shared_marks(kind == NP_KQ_SHARED ? 'Y' : 'N')) {
+				snprintf(why, sizeof(why), "setting %s: %s", CLOSE_MARKS_PARAM, strerror(errno));
+				break;
+			}
+			for (int reg = 1; reg >= 0 && !why[0]; reg--) {
+				double v = newpipe_run(kind, w[0], reg, iters, why, sizeof(why));
+
+				if (v >= 0)
+					add(&s[reg][kind], v);
+			}
+		}
+	}
+	if (shared)
+		set_shared_marks('N');
+	close(w[0]), close(w[1]);
+	ASSERT_STREQ("", why);
+	report("new_pipe_register_close", &s[1][NP_KQ], &s[1][NP_EP], "ns per pipe (lower is better)",
+	       "(report)", NULL);
+	if (shared)
+		report("new_pipe_register_close_shared_close_marks", &s[1][NP_KQ_SHARED], &s[1][NP_EP],
+		       "ns per pipe (lower is better)", "(report)", NULL);
+	report("other_pipe_cycle_while_watching", &s[0][NP_KQ], &s[0][NP_EP],
+	       "ns per pipe (lower is better)", "(report)", NULL);
+	if (shared)
+		report("other_pipe_cycle_while_watching_shared_close_marks", &s[0][NP_KQ_SHARED],
+		       &s[0][NP_EP], "ns per pipe (lower is better)", "(report)", NULL);
 }
 
 /* ---- summary ----------------------------------------------------------------------------- */
