@@ -106,11 +106,10 @@ static unsigned int kq_shard_of(const struct inode *inode)
 
 /*
  * Pipes and sockets: with the module parameter shared_close_marks, one close mark per super
- * block instead of one per inode. Every pipe() and
- * socket has an inode of its own on the kernel's one pipefs or sockfs super block, so a mark
- * per inode meant allocating, attaching and destroying a mark (and fsnotify's connector) with
- * every such file registered: about half of what a server's accept + EV_ADD + close cost the
- * module beyond epoll. A super block mark is made once and shared by every watched pipe
+ * block instead of one per inode. Every pipe() and socket has an inode of its own on the
+ * kernel's one pipefs or sockfs super block, so a mark per inode means allocating, attaching
+ * and destroying a mark (and fsnotify's connector) with every such file registered: about a
+ * third of what a new pipe's EV_ADD + close costs the module beyond epoll. A super block mark is made once and shared by every watched pipe
  * (socket); its price is that while one exists, the close of *any* pipe (socket) on the system
  * calls kq_handle_event, whose table lookup finds nothing for an unwatched file, and that
  * read()/write() of any pipe (socket) reads the super block's mask in fsnotify() before it
@@ -120,8 +119,8 @@ static unsigned int kq_shard_of(const struct inode *inode)
  * choice, off by default. Changing it affects files registered afterwards; entries made under
  * either setting stay correct (the handler serves inode and super block marks alike).
  *
- * users counts the Rust table entries (FileWatch) holding the mark; the mark exists exactly
- * while users > 0. Taking a user while there is one is atomic_inc_not_zero (no lock: parallel
+ * users counts the holders: the Rust table entries (FileWatch) with the mark and the kqueues
+ * that keep it (kq_close_watch_hold); the mark exists exactly while users > 0. Taking a user while there is one is atomic_inc_not_zero (no lock: parallel
  * registrations do not meet); the first and the last take lock, which orders the mark's
  * creation and destruction (fsnotify refuses a second mark of one group on one object until
  * the first is detached, which fsnotify_destroy_mark does before it returns).

@@ -97,7 +97,6 @@
 //!   the work items are cancelled.
 
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
-use core::mem::MaybeUninit;
 use crate::descriptor::{self, FileRef};
 use crate::file_watch::CLOSE_MARK_SLOTS;
 use crate::filter::{self, FilterOps, Verdict};
@@ -111,6 +110,7 @@ use crate::proc_watch;
 use crate::registry::Registry;
 use crate::user_io;
 use crate::wait::{self, WaitQueue, WakeReason};
+use core::mem::MaybeUninit;
 use kernel::{
     bindings,
     ffi::{c_int, c_void},
