@@ -77,6 +77,7 @@ impl WaitQueue {
     /// changed the sleepers' condition under a lock that the sleepers take after queueing
     /// themselves (for kevent(): the `ready` lock), so a sleeper that is not seen here is
     /// guaranteed to see the change.
+    ///
     /// `waitqueue_active` is `!list_empty(&wq->head)`, a `READ_ONCE` of the list's first
     /// pointer: done here, not through the C helper (a call on every scan that requeues).
     pub(crate) fn has_waiters(&self) -> bool {
