@@ -12,7 +12,18 @@
  *
  * At every moment at least 62 of the knotes are active (each delete+add
  * thread has at most one knote away; a replacement adds before it closes), so:
- *  - every scan returns 8 records;
+ *  - every scan returns 8 records, unless the other threads moved nearly all
+ *    of the queue behind the scan during the call: a pass stops at the first
+ *    knote it put back itself, and a knote added meanwhile (a delete+add, a
+ *    replacement) joins the queue behind those, as behind FreeBSD's marker, so
+ *    it is not that pass's to report. A pass can end with fewer than 8 records
+ *    only once every active knote queued ahead of its first put-back one was
+ *    taken by it or moved by such an operation: at least 64 - 2 - 8 = 54
+ *    knotes, each moved by one operation, of which up to 3 may have been under
+ *    way when the call began. So a short scan is a violation when fewer than
+ *    51 operations completed during the call; otherwise it is counted apart
+ *    ("short scans behind churn": a scanner stalled, by the host or the
+ *    emulator, while the others ran);
  *  - every record is EVFILT_READ, without EV_ERROR or EV_EOF (a read end is
  *    always closed before its write end), data 1, on a descriptor that is or
  *    was a read end of the test, with the udata given at EV_ADD for that very
@@ -27,6 +38,8 @@
 #define I7_NEVENTS 8
 #define I7_FDMAX 4096
 #define I7_DEFAULT_SECS 20
+/* Completed operations during a call that can account for a short scan (top of the file). */
+#define I7_CHURN_EXCUSES (I7_PIPES - 2 - I7_NEVENTS - 3)
 
 static int i7_secs(void)
 {
@@ -38,7 +51,7 @@ FIXTURE(issue7) {
 	atomic_int r[I7_PIPES], w[I7_PIPES];	/* the current read and write end of each pipe */
 	atomic_uchar known[I7_FDMAX];		/* 1 once the number was a read end of the test */
 	atomic_bool stop;
-	atomic_long scans, events, short_scans, replacements, pairs;
+	atomic_long scans, events, short_scans, churn_short_scans, replacements, pairs;
 	struct stress_bad bad;
 };
 
@@ -64,19 +77,23 @@ static void *i7_scanner(void *arg)
 	struct kevent ev[I7_NEVENTS];
 
 	while (!atomic_load(&self->stop)) {
+		long churn = atomic_load(&self->pairs) + atomic_load(&self->replacements);
 		int n = kevent(self->kq, NULL, 0, ev, I7_NEVENTS, &zero);
 
+		churn = atomic_load(&self->pairs) + atomic_load(&self->replacements) - churn;
 		if (n < 0) {
 			stress_fail(&self->bad, NULL, "kevent(): %s", strerrorname_np(errno));
 			break;
 		}
 		atomic_fetch_add(&self->scans, 1);
 		atomic_fetch_add(&self->events, n);
-		if (n != I7_NEVENTS) {
+		if (n != I7_NEVENTS && churn >= I7_CHURN_EXCUSES) {
+			atomic_fetch_add(&self->churn_short_scans, 1);
+		} else if (n != I7_NEVENTS) {
 			atomic_fetch_add(&self->short_scans, 1);
 			stress_fail(&self->bad, n ? &ev[0] : NULL, "a scan returned %d records, not %d: "
-				    "at least 62 level-triggered knotes were active all along", n,
-				    I7_NEVENTS);
+				    "at least 62 level-triggered knotes were active all along, and only "
+				    "%ld operations moved knotes during the call", n, I7_NEVENTS, churn);
 		}
 		for (int k = 0; k < n; k++) {
 			const struct kevent *e = &ev[k];
@@ -184,9 +201,10 @@ TEST_F_TIMEOUT(issue7, reproducer, i7_secs() + 90)
 		pthread_join(td[i], NULL);
 	}
 	stress_note("issue7: %ld scans, %ld events, %ld replacements, %ld delete+add pairs, "
-		    "%ld short scans, %lld ms", (long)atomic_load(&self->scans),
-		    (long)atomic_load(&self->events), (long)atomic_load(&self->replacements),
-		    (long)atomic_load(&self->pairs), (long)atomic_load(&self->short_scans),
+		    "%ld short scans, %ld short scans behind churn, %lld ms",
+		    (long)atomic_load(&self->scans), (long)atomic_load(&self->events),
+		    (long)atomic_load(&self->replacements), (long)atomic_load(&self->pairs),
+		    (long)atomic_load(&self->short_scans), (long)atomic_load(&self->churn_short_scans),
 		    (long long)ms_since(t0));
 	ASSERT_EQ(0, STRESS_REPORT(&self->bad));
 	ASSERT_LT(0, atomic_load(&self->scans));
