@@ -1390,18 +1390,12 @@ TEST_F_TIMEOUT(suite, pipe_throughput_small_writes, 600)
 
 /* ---- new pipes: what the close notification costs ---------------------------------------- */
 
-#define CLOSE_MARKS_PARAM "/sys/module/kqueue/parameters/shared_close_marks"
+#define CLOSE_MARKS_PARAM "shared_close_marks"
 
-/* Sets the module's shared_close_marks parameter; -1 if it cannot (not root, no module). */
+/* Sets the module's shared_close_marks parameter: 0, or the errno (not root, no module). */
 static int set_shared_marks(char v)
 {
-	int fd = open(CLOSE_MARKS_PARAM, O_WRONLY | O_CLOEXEC), ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, &v, 1) == 1;
-	close(fd);
-	return ok ? 0 : -1;
+	return kq_param_write(CLOSE_MARKS_PARAM, v == 'Y' ? "Y" : "N");
 }
 
 enum { NP_KQ, NP_KQ_SHARED, NP_EP, NP_KINDS };
@@ -1473,14 +1467,19 @@ TEST_F_TIMEOUT(suite, new_pipes, 600)
 	char why[256] = "";
 
 	if (!shared)
-		msg("bench suite new_pipes: %s not writable (not root?): no _shared_close_marks rows\n",
+		msg("bench suite new_pipes: module parameter %s not writable (not root?): no "
+		    "_shared_close_marks rows\n",
 		    CLOSE_MARKS_PARAM);
 	for (int r = 0; r < repeats() && !why[0]; r++) {
 		for (int kind = 0; kind < NP_KINDS && !why[0]; kind++) {
+			int err;
+
 			if (kind == NP_KQ_SHARED && !shared)
 				continue;
-			if (shared && set_shared_marks(kind == NP_KQ_SHARED ? 'Y' : 'N')) {
-				snprintf(why, sizeof(why), "setting %s: %s", CLOSE_MARKS_PARAM, strerror(errno));
+			err = shared ? set_shared_marks(kind == NP_KQ_SHARED ? 'Y' : 'N') : 0;
+			if (err) {
+				snprintf(why, sizeof(why), "setting parameter %s: %s", CLOSE_MARKS_PARAM,
+					 strerror(err));
 				break;
 			}
 			for (int reg = 1; reg >= 0 && !why[0]; reg--) {

@@ -24,56 +24,37 @@
 
 #include <signal.h>
 
-#define PARAM "/sys/module/kqueue/parameters/shared_close_marks"
+#define PARAM "shared_close_marks"
 #define RUN_MS 1500
 
-static char old_param = 'N';
+static char old_param[8] = "N";
 static int set_param_errno = -1;	/* -1: not tried */
 static pid_t param_owner;
-
-static int write_param(char v)
-{
-	int fd = open(PARAM, O_WRONLY);
-	int ok = fd >= 0 && write(fd, &v, 1) == 1;
-	int err = errno;
-
-	if (fd >= 0)
-		close(fd);
-	return ok ? 0 : err ? err : EIO;
-}
 
 static void restore_param(void)
 {
 	if (getpid() == param_owner && set_param_errno == 0)
-		write_param(old_param);
+		kq_param_write(PARAM, old_param);
 }
 
 /* Before the harness forks its first case. */
 __attribute__((constructor)) static void set_shared_close_marks(void)
 {
-	int fd = open(PARAM, O_RDONLY);
-
-	if (fd >= 0) {
-		if (read(fd, &old_param, 1) != 1)
-			old_param = 'N';
-		close(fd);
-	}
+	if (kq_param_read(PARAM, old_param, sizeof(old_param)))
+		strcpy(old_param, "N");
 	param_owner = getpid();
-	set_param_errno = write_param('Y');
+	set_param_errno = kq_param_write(PARAM, "Y");
 	atexit(restore_param);
 }
 
 TEST(shared_close_marks_is_on)
 {
-	char v = 0;
-	int fd;
+	char v[8] = "";
 
-	ASSERT_EQ(0, set_param_errno) TH_LOG("writing Y to %s: %s", PARAM, strerror(set_param_errno));
-	fd = open(PARAM, O_RDONLY);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, read(fd, &v, 1));
-	close(fd);
-	ASSERT_EQ('Y', v);
+	ASSERT_EQ(0, set_param_errno) TH_LOG("writing Y to parameter %s: %s", PARAM,
+					     strerror(set_param_errno));
+	ASSERT_EQ(0, kq_param_read(PARAM, v, sizeof(v)));
+	ASSERT_STREQ("Y", v);
 }
 
 struct writer {

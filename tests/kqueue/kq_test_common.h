@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/event.h>
@@ -319,6 +320,46 @@ static inline int install_eintr_handler(int sig)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = 0;
 	return sigaction(sig, &sa, NULL);
+}
+
+/* ---- module parameters (/sys/module/kqueue/parameters/NAME) ------------------------------- */
+
+/* Reads parameter `name` into buf (NUL-terminated, without the newline): 0, or the errno. */
+static inline int kq_param_read(const char *name, char *buf, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/sys/module/kqueue/parameters/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	n = read(fd, buf, len - 1);
+	err = n < 0 ? errno : 0;
+	close(fd);
+	if (n < 0)
+		return err;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* Writes `value` to parameter `name` (root only): 0, or the errno. */
+static inline int kq_param_write(const char *name, const char *value)
+{
+	char path[128];
+	size_t len = strlen(value);
+	int fd, ok, err;
+
+	snprintf(path, sizeof(path), "/sys/module/kqueue/parameters/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	ok = write(fd, value, len) == (ssize_t)len;
+	err = errno;
+	close(fd);
+	return ok ? 0 : err ? err : EIO;
 }
 
 #endif /* KQ_TEST_COMMON_H */
