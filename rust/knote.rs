@@ -2,7 +2,9 @@
 //! A knote: one registered (ident, filter) pair of one kqueue.
 //!
 //! Ownership: a knote is an `Arc<Knote>` held by (a) its kqueue's registry (`registry`: the
-//! node is in the knote, the reference the tree's), (b) the ready list
+//! node is in the knote, the reference the tree's; an EVFILT_USER knote's tree is read without
+//! locks, so that reference is put by an RCU callback a grace period after the knote left it,
+//! `put_after_grace_period`), (b) the ready list
 //! while it is queued (a `ListArc`), (c) its timer (`filter_timer::KnoteTimer`, a separate
 //! object only EVFILT_TIMER knotes have) from the first arming until it is detached,
 //! (d) its file's shard of the `FILES` table while a descriptor knote watches a close-notifying
@@ -136,6 +138,10 @@ pub(crate) struct Knote {
     /// lock; cleared while the knote is in no registry.
     #[pin]
     pub(crate) registry_node: Opaque<bindings::rb_node>,
+    /// Carries the registry's reference through a grace period when the knote leaves a
+    /// registry that is read without locks (`put_after_grace_period`); used once.
+    #[pin]
+    rcu_head: Opaque<bindings::callback_head>,
     #[pin]
     links: ListLinks<0>,
 }
@@ -208,6 +214,7 @@ impl Knote {
                 state: LockedBy::new(owner.ready_lock(), state),
                 reg: LockedBy::new(owner.inner_lock(), KnoteReg { clock: None, timer: None, timer_charge: None }),
                 registry_node <- registry::unlinked_node(),
+                rcu_head: Opaque::uninit(),
                 links <- ListLinks::new(),
             }),
             gfp,
@@ -231,9 +238,48 @@ impl Knote {
         }
     }
 
+    /// Lets go of `this` (the reference a lockless registry held, `registry::RcuRegistry`) once
+    /// every RCU read-side critical section running now has ended: a reader may be looking at
+    /// the knote. Called at most once per knote (a knote leaves a registry once). If it is the
+    /// last reference, the knote is freed in the RCU callback (softirq): by then it is
+    /// detached and its charge given back, so its drop frees memory and nothing else.
+    /// The module's exit waits for the callbacks (`rcu_barrier`).
+    pub(crate) fn put_after_grace_period(this: Arc<Knote>) {
+        let head = this.rcu_head.get();
+        let _ = Arc::into_raw(this);
+        // SAFETY: `head` is in the knote, which the reference just turned raw keeps alive until
+        // the callback takes it back; it is queued once (see above).
+        unsafe { bindings::call_rcu(head, Some(knote_put_rcu)) };
+    }
+
     /// The owning kqueue.
     pub(crate) fn kqueue(&self) -> &KQueue {
         // SAFETY: By the type invariant the kqueue outlives every knote it owns.
         unsafe { &*self.kq }
+    }
+}
+
+/// Owned by the module: its drop, at unload, waits for the RCU callbacks of
+/// `Knote::put_after_grace_period` (module code) still queued.
+pub(crate) struct GracePeriodPuts;
+
+impl Drop for GracePeriodPuts {
+    fn drop(&mut self) {
+        // SAFETY: Process context (module exit); waits for every queued callback.
+        unsafe { bindings::rcu_barrier() };
+    }
+}
+
+/// The RCU callback of `Knote::put_after_grace_period`: drops the reference it carried.
+///
+/// # Safety
+///
+/// `head` is the `rcu_head` of a knote whose reference `put_after_grace_period` made raw.
+unsafe extern "C" fn knote_put_rcu(head: *mut bindings::callback_head) {
+    // SAFETY: `head` is the `rcu_head` field of a knote (`Opaque<callback_head>` has its
+    // layout), so the knote is found from it, and the reference made raw is taken back once.
+    unsafe {
+        let kn = kernel::container_of!(head.cast::<Opaque<bindings::callback_head>>(), Knote, rcu_head);
+        drop(Arc::from_raw(kn));
     }
 }

@@ -19,11 +19,13 @@
 //!    copied out; dropped around each descriptor evaluation (so /proc fdinfo, which takes it
 //!    under the seq_file lock, never waits behind a pipe's mutex). Sleepable; never taken
 //!    from a callback.
-//! 3. `index: SpinLock<Registry>` — the registry of knotes by (ident, filter). Changed only
-//!    with `inner` held as well; looked up under `index` alone by a NOTE_TRIGGER (`trigger`),
-//!    which then takes `ready` inside it. Process context only; nothing sleeps, is allocated or
-//!    is freed under it (the tree is intrusive, `registry`; references it gives back are
-//!    dropped after unlocking).
+//! 3. `index: SpinLock<Registry>` — the registry of knotes by (ident, filter), and of
+//!    `user_index` (EVFILT_USER's). Changed only with `inner` held as well. A NOTE_TRIGGER
+//!    (`trigger`) looks its knote up in `user_index` without any lock, under RCU, and takes
+//!    `ready` alone; only when that walk misses does it look again under `index` (then with
+//!    `ready` inside it). Process context only; nothing sleeps, is allocated or is freed under
+//!    it (the trees are intrusive, `registry`; references they give back are dropped after
+//!    unlocking, `user_index`'s after a grace period).
 //! 4. `ready: IrqSpinLock<ReadyInner>` — the ready list, its counts and every knote's
 //!    `KnoteState`. Taken from any context (hard-irq timer callbacks, wake-up callbacks of
 //!    watched files) with interrupts off; nothing sleeps and no user memory is touched under it.
@@ -107,7 +109,7 @@ use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::knote_vec::{KnoteVec, LazyVec};
 use crate::limits::{Resource, UserAccount};
 use crate::proc_watch;
-use crate::registry::Registry;
+use crate::registry::{RcuRegistry, Registry};
 use crate::user_io;
 use crate::wait::{self, WaitQueue, WakeReason};
 use core::mem::MaybeUninit;
@@ -270,6 +272,10 @@ pub(crate) struct KQueue {
     /// scan or a changelist). Intrusive: nothing is allocated or freed under the lock.
     #[pin]
     index: SpinLock<Registry>,
+    /// EVFILT_USER's knotes: a registry of their own, changed like the other under `index`
+    /// (and `inner`), and also looked up without locks, under RCU, by `trigger`. A knote that
+    /// leaves it is put after a grace period (`Knote::put_after_grace_period`).
+    user_index: RcuRegistry,
     #[pin]
     ready: IrqSpinLock<ReadyInner>,
     /// Threads sleeping in kevent() (exclusive waiters: one wake-up per new event).
@@ -351,6 +357,7 @@ impl KQueue {
                     "kqueue::inner"
                 ),
                 index <- new_spinlock!(Registry::new(), "kqueue::index"),
+                user_index: RcuRegistry::new(),
                 ready <- new_irq_spinlock!(
                     ReadyInner { list: List::new(), queued: 0, in_flux: 0 },
                     "kqueue::ready"
@@ -718,22 +725,37 @@ impl KQueue {
         }
     }
 
+    /// Runs `f` on the registry of `filter`'s knotes (`index` or `user_index`) under `index`.
+    fn with_registry<R>(&self, filter: i16, f: impl FnOnce(&mut Registry) -> R) -> R {
+        let mut index = self.index.lock();
+        if filter == abi::EVFILT_USER {
+            // SAFETY: `index` is held, which guards `user_index`'s changes, until `f` returns.
+            f(unsafe { self.user_index.locked() })
+        } else {
+            f(&mut index)
+        }
+    }
+
     /// The registered knote for `key`.
     fn lookup(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
-        self.index.lock().get(key).map(Arc::from)
+        self.with_registry(key.filter, |r| r.get(key).map(Arc::from))
     }
 
     /// Enters `kn` in the registry (`inner` held; nothing is registered under its key).
     fn enter(&self, _inner: &mut KqInner, kn: &Arc<Knote>) -> Result {
-        let taken = self.index.lock().insert(kn.clone());
+        let taken = self.with_registry(kn.key.filter, |r| r.insert(kn.clone()));
         // Never (see above); the reference is dropped outside the lock.
         taken.map_err(|_| EEXIST)
     }
 
     /// Takes `kn` out of the registry if it is the registered one (`inner` held).
     fn leave(&self, _inner: &mut KqInner, kn: &Arc<Knote>) {
-        let reference = self.index.lock().remove(kn);
-        drop(reference);
+        let reference = self.with_registry(kn.key.filter, |r| r.remove(kn));
+        match reference {
+            // A trigger may be walking past it without locks (`trigger`).
+            Some(r) if kn.key.filter == abi::EVFILT_USER => Knote::put_after_grace_period(r),
+            r => drop(r),
+        }
     }
 
     /// A NOTE_TRACK knote joins the registry, unless it was already dropped (delivered as
@@ -752,32 +774,66 @@ impl KQueue {
 
     /// A change that touches only an existing knote's state (a NOTE_TRIGGER: a change of an
     /// EVFILT_USER knote without EV_ADD, EV_DELETE, EV_ENABLE, EV_DISABLE, ...), applied under
-    /// `index` and `ready` without `inner`, so producers never wait behind a scan or each
-    /// other's changelists. It does what `register` → `modify` → `finish_register` do for it,
-    /// calling the user filter directly (no other filter has such changes).
-    /// `None`: not such a change (the caller registers it under `inner`).
+    /// `ready` alone, so producers never wait behind a scan, each other's changelists or each
+    /// other's look-ups (epoll's eventfd writers meet on `ep->lock` only, too). It does what
+    /// `register` → `modify` → `finish_register` do for it, calling the user filter directly
+    /// (no other filter has such changes). `None`: not such a change (the caller registers it
+    /// under `inner`).
+    ///
+    /// The knote is found by a lockless walk of `user_index` under RCU. One still registered
+    /// (not `deleted`, checked under `ready`) is changed at once: the change is ordered before
+    /// any EV_DELETE that has not yet marked it. A miss (or a knote deleted meanwhile) is
+    /// looked up again under `index`, which sees every finished EV_ADD and EV_DELETE.
     fn trigger(&self, kev: &KEvent) -> Option<Result> {
         if kev.filter != abi::EVFILT_USER || kev.flags & !(abi::EV_RECEIPT | abi::EV_KEEPUDATA) != 0 {
             return None;
         }
+        let key = KnoteKey { ident: kev.ident, filter: kev.filter };
+        let rcu = kernel::sync::rcu::read_lock();
+        if let Some(kn) = self.user_index.get_rcu(&key, &rcu) {
+            let mut ready = self.ready.lock();
+            if !kn.state.access(&ready).deleted {
+                // SAFETY: A knote of this kqueue not yet `deleted` (under `ready`) is held by
+                // the registry or by the `drop_knote` call about to mark it: a reference exists
+                // while `ready` is held.
+                let kn = unsafe { ArcBorrow::from_raw(kn) };
+                let queued = self.touch_user(&mut ready, kn, kev);
+                drop(ready);
+                drop(rcu);
+                if queued {
+                    self.wake_for_new_event(false);
+                }
+                return Some(Ok(()));
+            }
+        }
+        drop(rcu);
         let index = self.index.lock();
-        let Some(kn) = index.get(&KnoteKey { ident: kev.ident, filter: kev.filter }) else {
+        // SAFETY: `index` is held until the look-up's borrow ends (`drop(index)` below).
+        let users = unsafe { self.user_index.locked() };
+        let Some(kn) = users.get(&key) else {
             return Some(Err(ENOENT));
         };
         let mut ready = self.ready.lock();
-        let st = kn.state.access_mut(&mut ready);
-        filter_user::touch_state(st, kev);
-        if kev.flags & abi::EV_KEEPUDATA == 0 {
-            st.kevent.udata = kev.udata;
-        }
-        let fired = !st.disabled && filter_user::triggered(st);
-        let queued = (st.active || fired) && self.activate_locked(&mut ready, kn);
+        let queued = self.touch_user(&mut ready, kn, kev);
         drop(ready);
         drop(index);
         if queued {
             self.wake_for_new_event(false);
         }
         Some(Ok(()))
+    }
+
+    /// A NOTE_TRIGGER's change of the user knote `kn` (`ready` held): its fflags, data and
+    /// udata, and queues it if it fired. True if it was queued now.
+    #[inline(always)]
+    fn touch_user(&self, ready: &mut ReadyInner, kn: ArcBorrow<'_, Knote>, kev: &KEvent) -> bool {
+        let st = kn.state.access_mut(ready);
+        filter_user::touch_state(st, kev);
+        if kev.flags & abi::EV_KEEPUDATA == 0 {
+            st.kevent.udata = kev.udata;
+        }
+        let fired = !st.disabled && filter_user::triggered(st);
+        (st.active || fired) && self.activate_locked(ready, kn)
     }
 
     /// One change (FreeBSD `kqueue_register`).
@@ -1156,6 +1212,12 @@ impl KQueue {
         for kn in registry {
             self.drop_knote(&mut inner, &kn);
         }
+        // No trigger walks `user_index` either (triggers are kevent() calls): its references
+        // go at once.
+        let users = self.with_registry(abi::EVFILT_USER, |r| r.drain());
+        for kn in users {
+            self.drop_knote(&mut inner, &kn);
+        }
         // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
         // A probe adds to `tracked` under the process table's lock, so once the table lock was
         // taken after the last one was dropped, none can come.
@@ -1203,13 +1265,14 @@ impl KQueue {
         UserAccount::close(&self.account);
     }
 
-    /// Lines for /proc/<pid>/fdinfo/<kq>: one per knote. `last_data` is the data as of the
-    /// knote's last evaluation or event (descriptor filters are evaluated at kevent() time,
-    /// never from here: that would take the watched file's locks under `inner`).
+    /// Lines for /proc/<pid>/fdinfo/<kq>: one per knote, by ident (EVFILT_USER's last).
+    /// `last_data` is the data as of the knote's last evaluation or event (descriptor filters
+    /// are evaluated at kevent() time, never from here: that would take the watched file's
+    /// locks under `inner`).
     pub(crate) fn show_fdinfo(&self, m: &kernel::seq_file::SeqFile) {
         let inner = self.inner.lock();
         let index = self.index.lock();
-        index.for_each(|kn| {
+        let show = |kn: &Knote| {
             let ready = self.ready.lock();
             let st = kn.state.access(&ready);
             let (flags, fflags, data, active, disabled) =
@@ -1220,7 +1283,10 @@ impl KQueue {
                 "knote: ident={} filter={} flags={:#x} fflags={:#x} last_data={} active={} disabled={}\n",
                 kn.key.ident, kn.key.filter, flags, fflags, data, active as u8, disabled as u8
             );
-        });
+        };
+        index.for_each(show);
+        // SAFETY: `index` is held until the walk ends (`drop(index)` below).
+        unsafe { self.user_index.locked() }.for_each(show);
         drop(index);
         drop(inner);
         self.kick_reaper();

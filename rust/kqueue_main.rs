@@ -68,6 +68,8 @@ unsafe impl kernel::transmute::FromBytes for abi::KqTimespec {}
 struct KqueueModule {
     #[pin]
     device: device::KqueueDevice,
+    /// Dropped after `device`: waits for the knotes still to be put after a grace period.
+    _grace_period_puts: knote::GracePeriodPuts,
     /// Dropped after `device` (fields drop in declaration order): no kqueue is left by then.
     close_watch: file_watch::CloseWatch,
     /// The process-event probes and tables, detached after `device` too.
@@ -80,6 +82,7 @@ impl kernel::InPlaceModule for KqueueModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             _accounts: limits::Accounts::new(),
+            _grace_period_puts: knote::GracePeriodPuts,
             close_watch: file_watch::CloseWatch::new()?,
             proc_watch: proc_watch::ProcWatch::new()?,
             device <- device::KqueueDevice::register(),

@@ -13,17 +13,28 @@
 //! no tree: from creation to `insert`, and again once `remove` or `Drain` took it out.
 //!
 //! Locks: the registry lives in its kqueue's `index` spinlock and is changed only with the
-//! kqueue's `inner` mutex held too (see `kqueue.rs`); a node is read and written under `index`
-//! only. Nothing here sleeps, allocates or frees a knote: removed references are handed to the
+//! kqueue's `inner` mutex held too (see `kqueue.rs`); a node is written under `index` only.
+//! Nothing here sleeps, allocates or frees a knote: removed references are handed to the
 //! caller, who drops them after unlocking.
+//!
+//! Lockless look-ups ([`RcuRegistry`], a kqueue's EVFILT_USER knotes, for NOTE_TRIGGER): as
+//! `lib/rbtree.c` allows, a reader under RCU walks the tree while a writer changes it. Every
+//! store to a child pointer is a `WRITE_ONCE` there (and a volatile write in `clear`), and a
+//! rotation never makes a loop, so the walk ends and a knote it finds has the key it asked
+//! for; but a rotation may hide a subtree for a moment, so "not found" proves nothing and the
+//! reader asks again under the lock. Knotes are linked after a write barrier (their key is
+//! written before they can be found), and the memory of a knote taken out of such a tree stays
+//! valid until a grace period has passed (`Knote::put_after_grace_period`), as a walker may be
+//! standing on it.
 
 use crate::knote::{Knote, KnoteKey};
 use core::{cmp::Ordering, ptr};
+use core::cell::UnsafeCell;
 use kernel::{
     bindings,
     ffi::c_ulong,
     prelude::*,
-    sync::{Arc, ArcBorrow},
+    sync::{barrier::smp_wmb, rcu, Arc, ArcBorrow},
     types::Opaque,
 };
 
@@ -33,20 +44,19 @@ pub(crate) fn unlinked_node() -> impl PinInit<Opaque<bindings::rb_node>> {
     Opaque::ffi_init(|node: *mut bindings::rb_node| unsafe { clear(node) })
 }
 
-/// `RB_CLEAR_NODE`: marks `node` as in no tree.
+/// `RB_CLEAR_NODE`: marks `node` as in no tree. Volatile stores: a lockless reader may still
+/// be standing on a node just erased (it then finds no children: a miss, asked again).
 ///
 /// # Safety
 ///
 /// `node` is valid for writes and in no tree (or in a tree nobody will walk again).
 unsafe fn clear(node: *mut bindings::rb_node) {
-    // SAFETY: Guaranteed by the caller.
+    // SAFETY: Guaranteed by the caller; the fields are in the node.
     unsafe {
-        node.write(bindings::rb_node {
-            __rb_parent_color: node as c_ulong,
-            rb_right: ptr::null_mut(),
-            rb_left: ptr::null_mut(),
-        })
-    };
+        ptr::addr_of_mut!((*node).__rb_parent_color).write_volatile(node as c_ulong);
+        ptr::addr_of_mut!((*node).rb_right).write_volatile(ptr::null_mut());
+        ptr::addr_of_mut!((*node).rb_left).write_volatile(ptr::null_mut());
+    }
 }
 
 /// The knote whose `registry_node` is `node`.
@@ -109,9 +119,13 @@ impl Registry {
         let _ = Arc::into_raw(kn);
         // SAFETY: `node` is the cleared node of a knote in no tree (a knote only enters its own
         // kqueue's registry, once: the caller holds the registry's locks and found the key free),
-        // `parent`/`link` the free place for it found above.
+        // `parent`/`link` the free place for it found above. This is `rb_link_node_rcu`: the
+        // node's parent is set (its children are null, as cleared), then a write barrier orders
+        // it and the knote's key before the volatile store that lets a lockless reader find it.
         unsafe {
-            bindings::rb_link_node(node, parent, link);
+            (*node).__rb_parent_color = parent as c_ulong;
+            smp_wmb();
+            link.write_volatile(node);
             bindings::rb_insert_color(node, &mut self.root);
         }
         Ok(())
@@ -161,6 +175,67 @@ impl Drop for Registry {
     /// Normally empty by then (the kqueue's release drains it); else its references go.
     fn drop(&mut self) {
         self.drain().for_each(drop);
+    }
+}
+
+/// A registry also looked up without locks, under RCU (see the module comment): the knotes of
+/// one filter whose changes a producer applies without the kqueue's locks (NOTE_TRIGGER).
+/// Changed, like a `Registry`, under its kqueue's `index` (with `inner`), through `locked`.
+pub(crate) struct RcuRegistry {
+    tree: UnsafeCell<Registry>,
+}
+
+// SAFETY: Changes go through `locked`, whose callers hold the lock that guards them; lockless
+// readers only follow pointers under RCU (see the module comment), and knotes are `Sync`.
+unsafe impl Sync for RcuRegistry {}
+// SAFETY: As `Registry`.
+unsafe impl Send for RcuRegistry {}
+
+impl RcuRegistry {
+    pub(crate) const fn new() -> Self {
+        RcuRegistry { tree: UnsafeCell::new(Registry::new()) }
+    }
+
+    /// The tree, to change or look up under its lock. A reference `remove` gives back must be
+    /// put with `Knote::put_after_grace_period` while the kqueue lives (a reader may still stand
+    /// on the knote).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the lock that guards this registry's changes (its kqueue's `index`)
+    /// for as long as the returned borrow lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn locked(&self) -> &mut Registry {
+        // SAFETY: The caller's lock excludes every other writer and locked reader; lockless
+        // readers only read, with volatile loads, what the writer stores with `WRITE_ONCE`.
+        unsafe { &mut *self.tree.get() }
+    }
+
+    /// The knote registered under `key`, if a lockless walk finds it. `None` may be wrong (a
+    /// rotation hid it): ask again under the lock. The knote may have been taken out of the
+    /// registry since; its memory stays valid for the read-side critical section.
+    pub(crate) fn get_rcu<'a>(&self, key: &KnoteKey, _rcu: &'a rcu::Guard) -> Option<&'a Knote> {
+        // SAFETY: The root is read with a volatile load; `tree` is valid for the kqueue's life.
+        let mut node = unsafe { ptr::addr_of!((*self.tree.get()).root.rb_node).read_volatile() };
+        while !node.is_null() {
+            // SAFETY: A node reached from the root was linked in this tree after its knote's
+            // key was written (`insert`'s barrier, and the loads depend on the pointer), and its
+            // knote's memory stays valid until a grace period after it left the tree, which the
+            // caller's read-side critical section outlasts. Child pointers are read once each.
+            let (kn, left, right) = unsafe {
+                (
+                    &*knote_of(node),
+                    ptr::addr_of!((*node).rb_left).read_volatile(),
+                    ptr::addr_of!((*node).rb_right).read_volatile(),
+                )
+            };
+            node = match key.cmp(&kn.key) {
+                Ordering::Less => left,
+                Ordering::Greater => right,
+                Ordering::Equal => return Some(kn),
+            };
+        }
+        None
     }
 }
 
