@@ -97,6 +97,13 @@ pub(crate) enum Verdict {
     Eval(KqFdEval),
 }
 
+/// What a late-evaluated filter's source (a file's poll, answered as the knote was hooked)
+/// told of a new knote's condition at `FilterOps::attach`, so that the registration needs no
+/// evaluation of its own: `Some(false)` it cannot hold; `Some(true)` it holds (the knote is
+/// queued, and the scan evaluates it, as every queued late knote, before reporting); `None`
+/// not known (other filters, or a poll that cannot tell).
+pub(crate) type Known = Option<bool>;
+
 /// One filter (FreeBSD `struct filterops`).
 pub(crate) trait FilterOps: Sync {
     /// The EVFILT_* number.
@@ -123,9 +130,10 @@ pub(crate) trait FilterOps: Sync {
     /// nothing is charged). `file`: the descriptor's file for `on_descriptor` filters.
     fn prepare(&self, kq: &KQueue, kev: &KEvent, file: Option<&FileRef>) -> Result<Init>;
 
-    /// FreeBSD `f_attach`: ties the new knote, not yet in the registry, to its event source.
+    /// FreeBSD `f_attach`: ties the new knote, not yet in the registry, to its event source
+    /// (`kev`: the EV_ADD that makes it), and says what the source told of the condition meanwhile, if anything (`Known`).
     /// On error the caller detaches it (`detach` must cope with a partial attach).
-    fn attach(&self, kn: &Arc<Knote>, reg: &mut KnoteReg, file: Option<&FileRef>) -> Result;
+    fn attach(&self, kn: &Arc<Knote>, reg: &mut KnoteReg, kev: &KEvent, file: Option<&FileRef>) -> Result<Known>;
 
     /// FreeBSD `f_detach`: unties the knote from its source; nothing fires it afterwards (the
     /// knote is already marked deleted and off the ready list).
@@ -139,16 +147,6 @@ pub(crate) trait FilterOps: Sync {
             st.sdata = kev.data;
         });
         Ok(())
-    }
-
-    /// Late-evaluated filters: what the file's poll, answered when the knote was hooked
-    /// (`attach`), already says of the condition, so that the registration needs no
-    /// evaluation of its own: `Some(false)` it cannot hold; `Some(true)` it holds (the knote
-    /// is queued, and the scan evaluates it, as every queued late knote, before reporting);
-    /// `None` the poll cannot tell. Consumes that answer (later changes evaluate). Under
-    /// `ready`.
-    fn known_since_attach(&self, _st: &mut KnoteState) -> Option<bool> {
-        None
     }
 
     /// Once the close of its file was handled (unhooked, out of `FILES`), `detach` has nothing

@@ -11,7 +11,7 @@
 use crate::abi::{self, KEvent};
 use crate::descriptor::{self, FileRef};
 use crate::device;
-use crate::filter::{FilterOps, Init, SourceRef, Verdict};
+use crate::filter::{FilterOps, Init, Known, SourceRef, Verdict};
 use crate::helper::{self, KqFdEval};
 use crate::knote::{Knote, KnoteReg, KnoteState};
 use crate::kqueue::KQueue;
@@ -37,15 +37,6 @@ pub(crate) struct Readiness {
     interest: u32,
 }
 
-/// `words[SINCE_ATTACH]`: what the poll answered while hooking says of the condition
-/// (`Readiness::poll_says`), so that the registration skips its evaluation (consumed there).
-const SINCE_ATTACH: usize = 0;
-/// `SINCE_ATTACH` values: the poll could not tell, or it showed none of the filter's events,
-/// or some.
-const UNKNOWN: i64 = 0;
-const QUIET: i64 = 1;
-const READY: i64 = 2;
-
 impl Readiness {
     /// What a poll mask says of the condition with the user's `sfflags`. EVFILT_EMPTY's
     /// condition (the send buffer drained) has no poll bit; NOTE_LOWAT may ask for more or
@@ -55,13 +46,11 @@ impl Readiness {
     /// is writable to poll, not to EVFILT_WRITE; a zero-length datagram): such a knote is
     /// queued and the scan's evaluation drops it unreported, as one whose data a reader took
     /// since its wake-up (FreeBSD's queued knotes behave the same until `kqueue_scan`).
-    fn poll_says(&self, mask: u32, sfflags: u32) -> i64 {
+    fn poll_says(&self, mask: u32, sfflags: u32) -> Known {
         if self.number == abi::EVFILT_EMPTY || sfflags & abi::NOTE_LOWAT != 0 {
-            UNKNOWN
-        } else if mask & self.interest == 0 {
-            QUIET
+            None
         } else {
-            READY
+            Some(mask & self.interest != 0)
         }
     }
 }
@@ -100,22 +89,15 @@ impl FilterOps for Readiness {
         Ok(Init { words: [0; 4], file: Some(descriptor::binding(file)), source: SourceRef::NONE })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, file: Option<&FileRef>) -> Result {
+    /// Hooks the knote into the file's wait queues; the poll that does so answers for the
+    /// condition (`poll_says`, with the user's `sfflags`: the change's fflags).
+    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, kev: &KEvent, file: Option<&FileRef>) -> Result<Known> {
         let file = file.ok_or(EBADF)?;
         descriptor::bind(kn, file)?;
         // SAFETY: The file is live; the hooks are embedded in the pinned knote, which is
         // unhooked (`detach`) before it can be freed.
         let mask = unsafe { kn.hooks.hook(kn, file.as_ptr(), self.interest) }?;
-        kn.with_state(|st| st.words[SINCE_ATTACH] = self.poll_says(mask, st.sfflags));
-        Ok(())
-    }
-
-    fn known_since_attach(&self, st: &mut KnoteState) -> Option<bool> {
-        match core::mem::take(&mut st.words[SINCE_ATTACH]) {
-            QUIET => Some(false),
-            READY => Some(true),
-            _ => None,
-        }
+        Ok(self.poll_says(mask, kev.fflags))
     }
 
     fn detach(&self, kn: &Knote, _reg: &mut KnoteReg) {

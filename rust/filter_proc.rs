@@ -16,7 +16,7 @@
 
 use crate::abi::{self, KEvent};
 use crate::descriptor::FileRef;
-use crate::filter::{Follow, FilterOps, Init, SourceRef};
+use crate::filter::{Follow, FilterOps, Init, Known, SourceRef};
 use crate::helper;
 use crate::knote::{Knote, KnoteReg, KnoteState};
 use crate::kqueue::KQueue;
@@ -60,8 +60,8 @@ impl FilterOps for Proc {
         Ok(Init { words: [0; 4], file: None, source: pid_source(pid)? })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _file: Option<&FileRef>) -> Result {
-        attach_process(kn)
+    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, _file: Option<&FileRef>) -> Result<Known> {
+        attach_process(kn).map(|()| None)
     }
 
     fn detach(&self, kn: &Knote, _reg: &mut KnoteReg) {

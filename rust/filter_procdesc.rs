@@ -15,7 +15,7 @@
 
 use crate::abi::{self, KEvent};
 use crate::descriptor::{self, FileRef};
-use crate::filter::{Follow, FilterOps, Init};
+use crate::filter::{Follow, FilterOps, Init, Known};
 use crate::filter_proc;
 use crate::helper;
 use crate::knote::{Knote, KnoteReg, KnoteState};
@@ -47,9 +47,9 @@ impl FilterOps for ProcDesc {
         Ok(Init { words: [0; 4], file: Some(descriptor::binding(file)), source })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, file: Option<&FileRef>) -> Result {
+    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, file: Option<&FileRef>) -> Result<Known> {
         descriptor::bind(kn, file.ok_or(EBADF)?)?;
-        filter_proc::attach_process(kn)
+        filter_proc::attach_process(kn).map(|()| None)
     }
 
     fn detach(&self, kn: &Knote, _reg: &mut KnoteReg) {

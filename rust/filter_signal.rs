@@ -13,7 +13,7 @@
 
 use crate::abi::{self, KEvent};
 use crate::descriptor::FileRef;
-use crate::filter::{Follow, FilterOps, Init, SourceRef};
+use crate::filter::{Follow, FilterOps, Init, Known, SourceRef};
 use crate::knote::{Knote, KnoteReg, KnoteState};
 use crate::kqueue::KQueue;
 use crate::proc_watch::{self, ProcEvent};
@@ -39,9 +39,9 @@ impl FilterOps for Signal {
         Ok(Init { words: [0; 4], file: None, source: SourceRef::borrowed(kq.owner_pid() as usize) })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _file: Option<&FileRef>) -> Result {
+    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, _file: Option<&FileRef>) -> Result<Known> {
         kn.with_state(|st| st.kevent.flags |= abi::EV_CLEAR);
-        proc_watch::watch_signals(kn, kn.source.addr())
+        proc_watch::watch_signals(kn, kn.source.addr()).map(|()| None)
     }
 
     fn detach(&self, kn: &Knote, _reg: &mut KnoteReg) {

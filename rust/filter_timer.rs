@@ -20,7 +20,7 @@
 
 use crate::abi::{self, KEvent};
 use crate::descriptor::FileRef;
-use crate::filter::{FilterOps, Init};
+use crate::filter::{FilterOps, Init, Known};
 use crate::helper;
 use crate::knote::{Knote, KnoteReg, KnoteState};
 use crate::kqueue::KQueue;
@@ -81,7 +81,7 @@ impl FilterOps for Timer {
 
     /// FreeBSD `filt_timerattach`: expirations start at 0, EV_CLEAR is implied unless
     /// NOTE_ABSTIME; then the timer is armed.
-    fn attach(&self, kn: &Arc<Knote>, reg: &mut KnoteReg, _file: Option<&FileRef>) -> Result {
+    fn attach(&self, kn: &Arc<Knote>, reg: &mut KnoteReg, _kev: &KEvent, _file: Option<&FileRef>) -> Result<Known> {
         let first_ns = kn.with_state(|st| {
             st.kevent.data = 0;
             if st.sfflags & abi::NOTE_ABSTIME == 0 {
@@ -89,7 +89,7 @@ impl FilterOps for Timer {
             }
             st.words[FIRST]
         });
-        arm(kn, reg, first_ns)
+        arm(kn, reg, first_ns).map(|()| None)
     }
 
     fn detach(&self, _kn: &Knote, reg: &mut KnoteReg) {

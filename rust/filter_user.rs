@@ -9,7 +9,7 @@
 
 use crate::abi::{self, KEvent};
 use crate::descriptor::FileRef;
-use crate::filter::{FilterOps, Init};
+use crate::filter::{FilterOps, Init, Known};
 use crate::knote::{Knote, KnoteReg, KnoteState};
 use crate::kqueue::KQueue;
 use kernel::{prelude::*, sync::Arc};
@@ -29,8 +29,8 @@ impl FilterOps for User {
         Ok(Init::words([(kev.fflags & abi::NOTE_TRIGGER != 0) as i64, 0, 0, 0]))
     }
 
-    fn attach(&self, _kn: &Arc<Knote>, _reg: &mut KnoteReg, _file: Option<&FileRef>) -> Result {
-        Ok(())
+    fn attach(&self, _kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, _file: Option<&FileRef>) -> Result<Known> {
+        Ok(None)
     }
 
     fn detach(&self, _kn: &Knote, _reg: &mut KnoteReg) {}

@@ -21,7 +21,7 @@
 use crate::abi::{self, KEvent};
 use crate::descriptor::{self, FileRef};
 use crate::file_watch::InodeEvent;
-use crate::filter::{FilterOps, Init};
+use crate::filter::{FilterOps, Init, Known};
 use crate::helper;
 use crate::knote::{Knote, KnoteReg, KnoteState};
 use crate::kqueue::KQueue;
@@ -77,9 +77,9 @@ impl FilterOps for Vnode {
         Ok(Init { words: [nlink as i64, size, 0, 0], file: Some(descriptor::binding(file)), source: crate::filter::SourceRef::NONE })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, file: Option<&FileRef>) -> Result {
+    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, file: Option<&FileRef>) -> Result<Known> {
         kn.with_state(|st| st.kevent.flags |= abi::EV_CLEAR);
-        descriptor::bind_watched(kn, file.ok_or(EBADF)?)
+        descriptor::bind_watched(kn, file.ok_or(EBADF)?).map(|()| None)
     }
 
     fn detach(&self, kn: &Knote, _reg: &mut KnoteReg) {

@@ -101,7 +101,7 @@
 use crate::abi::{self, KEvent, KqKeventArgs, KqTimespec};
 use crate::descriptor::{self, FileRef};
 use crate::file_watch::CLOSE_MARK_SLOTS;
-use crate::filter::{self, FilterOps, Verdict};
+use crate::filter::{self, FilterOps, Known, Verdict};
 use crate::filter_user;
 use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockGuard};
@@ -877,7 +877,7 @@ impl KQueue {
             return Ok(());
         }
         self.modify(inner, &kn, kev)?;
-        self.finish_register(inner, &kn, kev);
+        self.finish_register(inner, &kn, kev, None);
         Ok(())
     }
 
@@ -893,15 +893,18 @@ impl KQueue {
         let init = ops.prepare(self, kev, file)?;
         let charge = self.account.charge(Resource::Knote)?;
         let kn = Knote::new(self, kev, ops, init, charge, GFP_KERNEL_ACCOUNT)?;
-        if let Err(e) = ops.attach(&kn, kn.reg.access_mut(inner), file) {
-            self.drop_knote(inner, &kn);
-            return Err(e);
-        }
+        let known = match ops.attach(&kn, kn.reg.access_mut(inner), kev, file) {
+            Ok(known) => known,
+            Err(e) => {
+                self.drop_knote(inner, &kn);
+                return Err(e);
+            }
+        };
         if let Err(e) = self.enter(inner, &kn) {
             self.drop_knote(inner, &kn);
             return Err(e);
         }
-        self.finish_register(inner, &kn, kev);
+        self.finish_register(inner, &kn, kev, known);
         Ok(())
     }
 
@@ -946,8 +949,9 @@ impl KQueue {
     }
 
     /// Common tail of EV_ADD and modification: udata (unless EV_KEEPUDATA), EV_DISABLE/EV_ENABLE
-    /// (EV_ADD enables), then re-evaluate the condition and queue if it holds.
-    fn finish_register(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent) {
+    /// (EV_ADD enables), then re-evaluate the condition and queue if it holds. `known`: what
+    /// the new knote's `attach` learnt of its condition (`None` for a modification).
+    fn finish_register(&self, inner: &mut KqInner, kn: &Arc<Knote>, kev: &KEvent, known: Known) {
         let late = kn.evaluated_late;
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
@@ -964,7 +968,7 @@ impl KQueue {
         // since has queued the knote for the scan anyway. If it does (data waiting, room to
         // write), the knote is queued below and the scan evaluates it before it reports it, as
         // every queued late knote (`look_at`), so `data` is computed once, when collected.
-        match late.then(|| kn.ops.known_since_attach(st)) {
+        match late.then_some(known) {
             None | Some(Some(true)) => {}
             Some(Some(false)) => return,
             Some(None) => {
