@@ -662,6 +662,16 @@ int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll
 	*out = (struct kq_fd_eval){};
 	if (!rd && filter != KQ_FILTER_WRITE && filter != KQ_FILTER_EMPTY)
 		return 0;
+	/* Pipes first: an inline test of the inode, where sock_from_file() is a call. */
+	pipe = filter == KQ_FILTER_EMPTY ? NULL : kq_file_pipe(file);
+	if (pipe && rd) {
+		kq_pipe_read(file, pipe, sfflags, sdata, out);
+		return 0;
+	}
+	if (pipe) {
+		kq_pipe_write(file, pipe, sfflags, sdata, out);
+		return 0;
+	}
 	sock = sock_from_file(file);
 	if (sock) {
 		kq_sock_eval(sock, filter, sfflags, sdata, kq_poll_mask(file, events), out);
@@ -669,13 +679,8 @@ int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll
 	}
 	if (filter == KQ_FILTER_EMPTY)
 		return 0;
-	pipe = kq_file_pipe(file);
-	tty = pipe ? NULL : kq_file_tty(file);
-	if (pipe && rd)
-		kq_pipe_read(file, pipe, sfflags, sdata, out);
-	else if (pipe)
-		kq_pipe_write(file, pipe, sfflags, sdata, out);
-	else if (kq_file_is_vnode(file) && rd)
+	tty = kq_file_tty(file);
+	if (kq_file_is_vnode(file) && rd)
 		kq_vnode_read(file, sfflags, out);
 	else if (kq_file_is_vnode(file))
 		out->active = true;	/* filt_vfswrite: always, data 0 */
