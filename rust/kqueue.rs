@@ -107,7 +107,7 @@ use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockGuard};
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::knote_vec::{KnoteVec, LazyVec};
-use crate::limits::{Resource, UserAccount};
+use crate::limits::{Charge, Resource, UserAccount};
 use crate::proc_watch;
 use crate::registry::{RcuRegistry, Registry};
 use crate::user_io;
@@ -132,6 +132,9 @@ const NSEC_PER_SEC: i64 = 1_000_000_000;
 /// Knotes `KqInner::to_evaluate` keeps without allocating, and at most.
 const DEFERRED_INLINE: usize = 8;
 const MAX_DEFERRED_EVALUATIONS: usize = 1024;
+/// Knotes release() marks deleted under one hold of `ready` (`retire_all`): interrupts stay
+/// off for this many at most.
+const RELEASE_BATCH: usize = 16;
 
 /// Adds `kn` to the knotes a changelist evaluates after it, unless it is the one added last (a
 /// changelist that changes one knote twice in a row evaluates it once). False if the list is
@@ -1002,6 +1005,12 @@ impl KQueue {
     /// event source (the filter's `f_detach`), and gives back its unit of the user's cap.
     fn drop_knote(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
         self.leave(inner, kn);
+        self.retire(inner, kn);
+    }
+
+    /// `drop_knote` for a knote already out of the registry (`inner` held): marks it deleted,
+    /// takes it off the ready list, gives back its unit of the cap and detaches it.
+    fn retire(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
         let mut ready = self.ready.lock();
         let st = kn.state.access_mut(&mut ready);
         st.deleted = true;
@@ -1013,6 +1022,40 @@ impl KQueue {
         drop(item);
         drop(charge);
         kn.ops.detach(kn, kn.reg.access_mut(inner));
+    }
+
+    /// `retire` for every knote of a drained registry (release()), `RELEASE_BATCH` at a time
+    /// under one hold of `ready` (one irq-off section per batch, not per knote); each batch's
+    /// references, list references and charges go after unlocking, then each is detached.
+    fn retire_all(&self, inner: &mut KqInner, mut knotes: impl Iterator<Item = Arc<Knote>>) {
+        loop {
+            let mut batch: [Option<Arc<Knote>>; RELEASE_BATCH] = [const { None }; RELEASE_BATCH];
+            let mut listed: [Option<Arc<Knote>>; RELEASE_BATCH] = [const { None }; RELEASE_BATCH];
+            let mut charges: [Option<Charge>; RELEASE_BATCH] = [const { None }; RELEASE_BATCH];
+            let mut n = 0;
+            for slot in batch.iter_mut() {
+                let Some(kn) = knotes.next() else { break };
+                *slot = Some(kn);
+                n += 1;
+            }
+            if n == 0 {
+                return;
+            }
+            let mut ready = self.ready.lock();
+            for ((kn, item), charge) in batch.iter().flatten().zip(listed.iter_mut()).zip(charges.iter_mut()) {
+                let st = kn.state.access_mut(&mut ready);
+                st.deleted = true;
+                *charge = st.charge.take();
+                *item = ready.unqueue(kn);
+            }
+            self.publish(&ready);
+            drop(ready);
+            drop(listed);
+            drop(charges);
+            for kn in batch.iter().flatten() {
+                kn.ops.detach(kn, kn.reg.access_mut(inner));
+            }
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -1211,17 +1254,13 @@ impl KQueue {
         self.closing.store(true, ordering::Release);
         let mut inner = self.inner.lock();
         // The whole registry at once (nothing adds to it: no kevent() runs, and additions hold
-        // `inner`); each knote's `leave` then finds nothing to do. Walked outside `index`.
+        // `inner`), walked outside `index`; its knotes are out of it already (`retire`).
         let registry = self.index.lock().drain();
-        for kn in registry {
-            self.drop_knote(&mut inner, &kn);
-        }
+        self.retire_all(&mut inner, registry);
         // No trigger walks `user_index` either (triggers are kevent() calls): its references
         // go at once.
         let users = self.with_registry(abi::EVFILT_USER, |r| r.drain());
-        for kn in users {
-            self.drop_knote(&mut inner, &kn);
-        }
+        self.retire_all(&mut inner, users);
         // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
         // A probe adds to `tracked` under the process table's lock, so once the table lock was
         // taken after the last one was dropped, none can come.
