@@ -753,11 +753,28 @@ impl KQueue {
 
     /// Takes `kn` out of the registry if it is the registered one (`inner` held).
     fn leave(&self, _inner: &mut KqInner, kn: &Arc<Knote>) {
-        let reference = self.with_registry(kn.key.filter, |r| r.remove(kn));
-        match reference {
+        if let Some(reference) = self.with_registry(kn.key.filter, |r| r.remove(kn)) {
+            self.put_registered(reference);
+        }
+    }
+
+    /// EV_DELETE's look-up and removal in one hold of `index` (`inner` held): the knote
+    /// registered under `key`, with the registry's reference, if it is not a stale descriptor
+    /// knote (one whose descriptor no longer names its file: `register` handles those, and
+    /// every other case, the long way). The caller retires it, then `put_registered`s it.
+    fn take_registered(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
+        self.with_registry(key.filter, |r| {
+            r.take(key, |kn| !kn.on_descriptor || descriptor::still_named(kn))
+        })
+    }
+
+    /// Lets go of the registry's reference to a knote that left it.
+    fn put_registered(&self, reference: Arc<Knote>) {
+        if reference.key.filter == abi::EVFILT_USER {
             // A trigger may be walking past it without locks (`trigger`).
-            Some(r) if kn.key.filter == abi::EVFILT_USER => Knote::put_after_grace_period(r),
-            r => drop(r),
+            Knote::put_after_grace_period(reference);
+        } else {
+            drop(reference);
         }
     }
 
@@ -846,6 +863,13 @@ impl KQueue {
             return Err(EINVAL);
         }
         let key = KnoteKey { ident: kev.ident, filter: kev.filter };
+        if kev.flags & abi::EV_DELETE != 0 {
+            if let Some(kn) = self.take_registered(&key) {
+                self.retire(inner, &kn);
+                self.put_registered(kn);
+                return Ok(());
+            }
+        }
         let mut found = self.lookup(&key);
         // Descriptor filters: the descriptor must be open (EBADF before anything else). A knote
         // whose descriptor still names its file needs no reference to it (a change or deletion

@@ -131,6 +131,19 @@ impl Registry {
         Ok(())
     }
 
+    /// Unlinks the knote registered under `key` if `wanted` says so of it, and returns the
+    /// tree's reference to it (a look-up and a removal in one).
+    pub(crate) fn take(&mut self, key: &KnoteKey, wanted: impl FnOnce(&Knote) -> bool) -> Option<Arc<Knote>> {
+        let kn: *const Knote = &*self.get(key)?;
+        // SAFETY: `kn` is in the tree (just found), which holds a reference to it until
+        // `remove` hands that reference over; `&mut self` keeps the tree as it is meanwhile.
+        let kn = unsafe { &*kn };
+        if !wanted(kn) {
+            return None;
+        }
+        self.remove(kn)
+    }
+
     /// Unlinks `kn` if it is in the tree, and returns the tree's reference to it.
     pub(crate) fn remove(&mut self, kn: &Knote) -> Option<Arc<Knote>> {
         let node = kn.registry_node.get();
