@@ -107,7 +107,7 @@ use crate::helper::{self, KqFdEval};
 use crate::irq_lock::{new_irq_spinlock, IrqSpinLock, IrqSpinLockGuard};
 use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::knote_vec::{KnoteVec, LazyVec};
-use crate::limits::{Charge, Resource, UserAccount};
+use crate::limits::{Resource, UserAccount};
 use crate::proc_watch;
 use crate::registry::{RcuRegistry, Registry};
 use crate::user_io;
@@ -1049,34 +1049,30 @@ impl KQueue {
     }
 
     /// `retire` for every knote of a drained registry (release()), `RELEASE_BATCH` at a time
-    /// under one hold of `ready` (one irq-off section per batch, not per knote); each batch's
-    /// references, list references and charges go after unlocking, then each is detached.
+    /// under one hold of `ready` (one irq-off section per batch, not per knote), then each is
+    /// detached. The batch holds a reference to each knote, so the list references and
+    /// charges dropped under `ready` are counts going down, never a knote freed there.
     fn retire_all(&self, inner: &mut KqInner, mut knotes: impl Iterator<Item = Arc<Knote>>) {
         loop {
-            let mut batch: [Option<Arc<Knote>>; RELEASE_BATCH] = [const { None }; RELEASE_BATCH];
-            let mut listed: [Option<Arc<Knote>>; RELEASE_BATCH] = [const { None }; RELEASE_BATCH];
-            let mut charges: [Option<Charge>; RELEASE_BATCH] = [const { None }; RELEASE_BATCH];
-            let mut n = 0;
-            for slot in batch.iter_mut() {
+            let mut batch = KnoteVec::<RELEASE_BATCH>::new();
+            while batch.len() < RELEASE_BATCH {
                 let Some(kn) = knotes.next() else { break };
-                *slot = Some(kn);
-                n += 1;
+                // Below its inline capacity a `KnoteVec` never allocates, so never fails.
+                let _ = batch.push(kn, GFP_KERNEL);
             }
-            if n == 0 {
+            if batch.is_empty() {
                 return;
             }
             let mut ready = self.ready.lock();
-            for ((kn, item), charge) in batch.iter().flatten().zip(listed.iter_mut()).zip(charges.iter_mut()) {
+            for kn in batch.iter() {
                 let st = kn.state.access_mut(&mut ready);
                 st.deleted = true;
-                *charge = st.charge.take();
-                *item = ready.unqueue(kn);
+                drop(st.charge.take());
+                drop(ready.unqueue(kn));
             }
             self.publish(&ready);
             drop(ready);
-            drop(listed);
-            drop(charges);
-            for kn in batch.iter().flatten() {
+            for kn in batch.iter() {
                 kn.ops.detach(kn, kn.reg.access_mut(inner));
             }
         }
@@ -1279,12 +1275,20 @@ impl KQueue {
         let mut inner = self.inner.lock();
         // The whole registry at once (nothing adds to it: no kevent() runs, and additions hold
         // `inner`), walked outside `index`; its knotes are out of it already (`retire`).
-        let registry = self.index.lock().drain();
-        self.retire_all(&mut inner, registry);
         // No trigger walks `user_index` either (triggers are kevent() calls): its references
-        // go at once.
-        let users = self.with_registry(abi::EVFILT_USER, |r| r.drain());
-        self.retire_all(&mut inner, users);
+        // go at once. An empty tree costs no walk (most kqueues closed have one or two kinds).
+        let mut index = self.index.lock();
+        // SAFETY: `index` is held until the borrow ends (`drop(index)` below).
+        let users = unsafe { self.user_index.locked() };
+        let others = (!index.is_empty()).then(|| index.drain());
+        let users = (!users.is_empty()).then(|| users.drain());
+        drop(index);
+        if let Some(drained) = others {
+            self.retire_all(&mut inner, drained);
+        }
+        if let Some(drained) = users {
+            self.retire_all(&mut inner, drained);
+        }
         // NOTE_TRACK knotes not yet adopted: each may have tracked more children meanwhile.
         // A probe adds to `tracked` under the process table's lock, so once the table lock was
         // taken after the last one was dropped, none can come.

@@ -80,6 +80,10 @@ impl Registry {
         Registry { root: bindings::rb_root { rb_node: ptr::null_mut() } }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.root.rb_node.is_null()
+    }
+
     /// The knote registered under `key`, borrowed for as long as the registry is.
     pub(crate) fn get(&self, key: &KnoteKey) -> Option<ArcBorrow<'_, Knote>> {
         let mut node = self.root.rb_node;
@@ -187,7 +191,9 @@ impl Registry {
 impl Drop for Registry {
     /// Normally empty by then (the kqueue's release drains it); else its references go.
     fn drop(&mut self) {
-        self.drain().for_each(drop);
+        if !self.is_empty() {
+            self.drain().for_each(drop);
+        }
     }
 }
 
