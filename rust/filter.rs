@@ -131,9 +131,16 @@ pub(crate) trait FilterOps: Sync {
     fn prepare(&self, kq: &KQueue, kev: &KEvent, file: Option<&FileRef>) -> Result<Init>;
 
     /// FreeBSD `f_attach`: ties the new knote, not yet in the registry, to its event source
-    /// (`kev`: the EV_ADD that makes it), and says what the source told of the condition meanwhile, if anything (`Known`).
-    /// On error the caller detaches it (`detach` must cope with a partial attach).
-    fn attach(&self, kn: &Arc<Knote>, reg: &mut KnoteReg, kev: &KEvent, file: Option<&FileRef>) -> Result<Known>;
+    /// (`kev`: the EV_ADD that makes it), and says what the source told of the condition
+    /// meanwhile, if anything (`Known`). On error the caller detaches it (`detach` must cope
+    /// with a partial attach).
+    fn attach(
+        &self,
+        kn: &Arc<Knote>,
+        reg: &mut KnoteReg,
+        kev: &KEvent,
+        file: Option<&FileRef>,
+    ) -> Result<Known>;
 
     /// FreeBSD `f_detach`: unties the knote from its source; nothing fires it afterwards (the
     /// knote is already marked deleted and off the ready list).

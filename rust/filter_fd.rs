@@ -91,7 +91,13 @@ impl FilterOps for Readiness {
 
     /// Hooks the knote into the file's wait queues; the poll that does so answers for the
     /// condition (`poll_says`, with the user's `sfflags`: the change's fflags).
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, kev: &KEvent, file: Option<&FileRef>) -> Result<Known> {
+    fn attach(
+        &self,
+        kn: &Arc<Knote>,
+        _reg: &mut KnoteReg,
+        kev: &KEvent,
+        file: Option<&FileRef>,
+    ) -> Result<Known> {
         let file = file.ok_or(EBADF)?;
         descriptor::bind(kn, file)?;
         // SAFETY: The file is live; the hooks are embedded in the pinned knote, which is

@@ -60,7 +60,13 @@ impl FilterOps for Proc {
         Ok(Init { words: [0; 4], file: None, source: pid_source(pid)? })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, _file: Option<&FileRef>) -> Result<Known> {
+    fn attach(
+        &self,
+        kn: &Arc<Knote>,
+        _reg: &mut KnoteReg,
+        _kev: &KEvent,
+        _file: Option<&FileRef>,
+    ) -> Result<Known> {
         attach_process(kn).map(|()| None)
     }
 

@@ -47,7 +47,13 @@ impl FilterOps for ProcDesc {
         Ok(Init { words: [0; 4], file: Some(descriptor::binding(file)), source })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, file: Option<&FileRef>) -> Result<Known> {
+    fn attach(
+        &self,
+        kn: &Arc<Knote>,
+        _reg: &mut KnoteReg,
+        _kev: &KEvent,
+        file: Option<&FileRef>,
+    ) -> Result<Known> {
         descriptor::bind(kn, file.ok_or(EBADF)?)?;
         filter_proc::attach_process(kn).map(|()| None)
     }

@@ -39,7 +39,13 @@ impl FilterOps for Signal {
         Ok(Init { words: [0; 4], file: None, source: SourceRef::borrowed(kq.owner_pid() as usize) })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, _file: Option<&FileRef>) -> Result<Known> {
+    fn attach(
+        &self,
+        kn: &Arc<Knote>,
+        _reg: &mut KnoteReg,
+        _kev: &KEvent,
+        _file: Option<&FileRef>,
+    ) -> Result<Known> {
         kn.with_state(|st| st.kevent.flags |= abi::EV_CLEAR);
         proc_watch::watch_signals(kn, kn.source.addr()).map(|()| None)
     }

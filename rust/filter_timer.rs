@@ -81,7 +81,13 @@ impl FilterOps for Timer {
 
     /// FreeBSD `filt_timerattach`: expirations start at 0, EV_CLEAR is implied unless
     /// NOTE_ABSTIME; then the timer is armed.
-    fn attach(&self, kn: &Arc<Knote>, reg: &mut KnoteReg, _kev: &KEvent, _file: Option<&FileRef>) -> Result<Known> {
+    fn attach(
+        &self,
+        kn: &Arc<Knote>,
+        reg: &mut KnoteReg,
+        _kev: &KEvent,
+        _file: Option<&FileRef>,
+    ) -> Result<Known> {
         let first_ns = kn.with_state(|st| {
             st.kevent.data = 0;
             if st.sfflags & abi::NOTE_ABSTIME == 0 {

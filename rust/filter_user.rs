@@ -29,7 +29,13 @@ impl FilterOps for User {
         Ok(Init::words([(kev.fflags & abi::NOTE_TRIGGER != 0) as i64, 0, 0, 0]))
     }
 
-    fn attach(&self, _kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, _file: Option<&FileRef>) -> Result<Known> {
+    fn attach(
+        &self,
+        _kn: &Arc<Knote>,
+        _reg: &mut KnoteReg,
+        _kev: &KEvent,
+        _file: Option<&FileRef>,
+    ) -> Result<Known> {
         Ok(None)
     }
 

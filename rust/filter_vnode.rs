@@ -77,7 +77,13 @@ impl FilterOps for Vnode {
         Ok(Init { words: [nlink as i64, size, 0, 0], file: Some(descriptor::binding(file)), source: crate::filter::SourceRef::NONE })
     }
 
-    fn attach(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, _kev: &KEvent, file: Option<&FileRef>) -> Result<Known> {
+    fn attach(
+        &self,
+        kn: &Arc<Knote>,
+        _reg: &mut KnoteReg,
+        _kev: &KEvent,
+        file: Option<&FileRef>,
+    ) -> Result<Known> {
         kn.with_state(|st| st.kevent.flags |= abi::EV_CLEAR);
         descriptor::bind_watched(kn, file.ok_or(EBADF)?).map(|()| None)
     }

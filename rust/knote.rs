@@ -279,7 +279,8 @@ unsafe extern "C" fn knote_put_rcu(head: *mut bindings::callback_head) {
     // SAFETY: `head` is the `rcu_head` field of a knote (`Opaque<callback_head>` has its
     // layout), so the knote is found from it, and the reference made raw is taken back once.
     unsafe {
-        let kn = kernel::container_of!(head.cast::<Opaque<bindings::callback_head>>(), Knote, rcu_head);
+        let head = head.cast::<Opaque<bindings::callback_head>>();
+        let kn = kernel::container_of!(head, Knote, rcu_head);
         drop(Arc::from_raw(kn));
     }
 }

@@ -137,7 +137,11 @@ impl Registry {
 
     /// Unlinks the knote registered under `key` if `wanted` says so of it, and returns the
     /// tree's reference to it (a look-up and a removal in one).
-    pub(crate) fn take(&mut self, key: &KnoteKey, wanted: impl FnOnce(&Knote) -> bool) -> Option<Arc<Knote>> {
+    pub(crate) fn take(
+        &mut self,
+        key: &KnoteKey,
+        wanted: impl FnOnce(&Knote) -> bool,
+    ) -> Option<Arc<Knote>> {
         let kn: *const Knote = &*self.get(key)?;
         // SAFETY: `kn` is in the tree (just found), which holds a reference to it until
         // `remove` hands that reference over; `&mut self` keeps the tree as it is meanwhile.
