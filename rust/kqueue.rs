@@ -813,9 +813,12 @@ impl KQueue {
         if let Some(kn) = self.user_index.get_rcu(&key, &rcu) {
             let mut ready = self.ready.lock();
             if !kn.state.access(&ready).deleted {
-                // SAFETY: A knote of this kqueue not yet `deleted` (under `ready`) is held by
-                // the registry or by the `drop_knote` call about to mark it: a reference exists
-                // while `ready` is held.
+                // SAFETY: A reference exists while `ready` is held: a knote of this kqueue not
+                // yet `deleted` (under `ready`) is held by the registry, or by the change that
+                // took it out and is about to mark it (`drop_knote`, or EV_DELETE's
+                // `take_registered`, which holds the registry's own reference until `retire`
+                // marked it). And the registry's reference to a user knote is put only after a
+                // grace period, which this read-side critical section holds off.
                 let kn = unsafe { ArcBorrow::from_raw(kn) };
                 let queued = self.touch_user(&mut ready, kn, kev);
                 drop(ready);
