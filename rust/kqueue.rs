@@ -187,6 +187,17 @@ impl ReadyInner {
         Some(self.unlist(item))
     }
 
+    /// A knote leaves for good (`KQueue::retire`): marked deleted (event sources leave it
+    /// alone from here), off the list, its unit of the user's cap given back (see
+    /// `limits::Charge`). The caller holds a reference to `kn`, so the list's reference and the
+    /// charge dropped here are counts going down, never a knote freed under the lock.
+    fn mark_deleted(&mut self, kn: &Arc<Knote>) {
+        let st = kn.state.access_mut(self);
+        st.deleted = true;
+        drop(st.charge.take());
+        drop(self.unqueue(kn));
+    }
+
     /// The knote's `ListArc` goes back to being a plain reference (`KnoteState::listed`).
     fn unlist(&mut self, item: ListArc<Knote>) -> Arc<Knote> {
         item.state.access_mut(self).listed = false;
@@ -1039,22 +1050,15 @@ impl KQueue {
     /// takes it off the ready list, gives back its unit of the cap and detaches it.
     fn retire(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
         let mut ready = self.ready.lock();
-        let st = kn.state.access_mut(&mut ready);
-        st.deleted = true;
-        // Its unit of the user's cap goes with its deletion (see `limits::Charge`).
-        let charge = st.charge.take();
-        let item = ready.unqueue(kn);
+        ready.mark_deleted(kn);
         self.publish(&ready);
         drop(ready);
-        drop(item);
-        drop(charge);
         kn.ops.detach(kn, kn.reg.access_mut(inner));
     }
 
     /// `retire` for every knote of a drained registry (release()), `RELEASE_BATCH` at a time
     /// under one hold of `ready` (one irq-off section per batch, not per knote), then each is
-    /// detached. The batch holds a reference to each knote, so the list references and
-    /// charges dropped under `ready` are counts going down, never a knote freed there.
+    /// detached.
     fn retire_all(&self, inner: &mut KqInner, mut knotes: impl Iterator<Item = Arc<Knote>>) {
         loop {
             let mut batch = KnoteVec::<RELEASE_BATCH>::new();
@@ -1068,10 +1072,7 @@ impl KQueue {
             }
             let mut ready = self.ready.lock();
             for kn in batch.iter() {
-                let st = kn.state.access_mut(&mut ready);
-                st.deleted = true;
-                drop(st.charge.take());
-                drop(ready.unqueue(kn));
+                ready.mark_deleted(kn);
             }
             self.publish(&ready);
             drop(ready);
