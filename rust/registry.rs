@@ -59,6 +59,36 @@ unsafe fn clear(node: *mut bindings::rb_node) {
     }
 }
 
+/// Looks `key` up from `root`, reading each pointer once with a volatile load, so that the
+/// walk serves both a lock holder and a lockless reader under RCU (`RcuRegistry::get_rcu`;
+/// see the module comment for what such a walk may miss).
+///
+/// # Safety
+///
+/// `root` is a registry's valid root, and every node reachable from it stays a valid node of a
+/// knote whose memory stays valid while the caller uses the result.
+unsafe fn walk(root: *const bindings::rb_root, key: &KnoteKey) -> Option<*const Knote> {
+    // SAFETY: Guaranteed by the caller.
+    let mut node = unsafe { ptr::addr_of!((*root).rb_node).read_volatile() };
+    while !node.is_null() {
+        // SAFETY: As above; child pointers are read once each.
+        let (kn, left, right) = unsafe {
+            (
+                knote_of(node),
+                ptr::addr_of!((*node).rb_left).read_volatile(),
+                ptr::addr_of!((*node).rb_right).read_volatile(),
+            )
+        };
+        // SAFETY: `kn` is a valid knote (see above); its key never changes.
+        node = match key.cmp(unsafe { &(*kn).key }) {
+            Ordering::Less => left,
+            Ordering::Greater => right,
+            Ordering::Equal => return Some(kn),
+        };
+    }
+    None
+}
+
 /// The knote whose `registry_node` is `node`.
 fn knote_of(node: *mut bindings::rb_node) -> *const Knote {
     // SAFETY: Every node of a registry is the `registry_node` of a knote (`insert`); the field
@@ -86,20 +116,12 @@ impl Registry {
 
     /// The knote registered under `key`, borrowed for as long as the registry is.
     pub(crate) fn get(&self, key: &KnoteKey) -> Option<ArcBorrow<'_, Knote>> {
-        let mut node = self.root.rb_node;
-        while !node.is_null() {
-            // SAFETY: A node of the tree is the node of a live knote (the tree holds a reference),
-            // and `&self` keeps the tree stable.
-            let (kn, left, right) = unsafe { (&*knote_of(node), (*node).rb_left, (*node).rb_right) };
-            node = match key.cmp(&kn.key) {
-                Ordering::Less => left,
-                Ordering::Greater => right,
-                // SAFETY: The knote is in an `Arc` (the tree's reference), which outlives the
-                // borrow of `self`: only `&mut self` can take it out.
-                Ordering::Equal => return Some(unsafe { ArcBorrow::from_raw(kn) }),
-            };
-        }
-        None
+        // SAFETY: `&self` keeps the tree stable; its nodes are live knotes' (it holds a
+        // reference to each).
+        let kn = unsafe { walk(&self.root, key) }?;
+        // SAFETY: The knote is in an `Arc` (the tree's reference), which outlives the borrow of
+        // `self`: only `&mut self` can take it out.
+        Some(unsafe { ArcBorrow::from_raw(kn) })
     }
 
     /// Links `kn` under its key, the tree taking the reference. `Err(kn)` if its key is taken.
@@ -238,27 +260,11 @@ impl RcuRegistry {
     /// rotation hid it): ask again under the lock. The knote may have been taken out of the
     /// registry since; its memory stays valid for the read-side critical section.
     pub(crate) fn get_rcu<'a>(&self, key: &KnoteKey, _rcu: &'a rcu::Guard) -> Option<&'a Knote> {
-        // SAFETY: The root is read with a volatile load; `tree` is valid for the kqueue's life.
-        let mut node = unsafe { ptr::addr_of!((*self.tree.get()).root.rb_node).read_volatile() };
-        while !node.is_null() {
-            // SAFETY: A node reached from the root was linked in this tree after its knote's
-            // key was written (`insert`'s barrier, and the loads depend on the pointer), and its
-            // knote's memory stays valid until a grace period after it left the tree, which the
-            // caller's read-side critical section outlasts. Child pointers are read once each.
-            let (kn, left, right) = unsafe {
-                (
-                    &*knote_of(node),
-                    ptr::addr_of!((*node).rb_left).read_volatile(),
-                    ptr::addr_of!((*node).rb_right).read_volatile(),
-                )
-            };
-            node = match key.cmp(&kn.key) {
-                Ordering::Less => left,
-                Ordering::Greater => right,
-                Ordering::Equal => return Some(kn),
-            };
-        }
-        None
+        // SAFETY: `tree` is valid for the kqueue's life. A node reached from the root was
+        // linked in this tree after its knote's key was written (`insert`'s barrier, and the
+        // loads depend on the pointer), and its knote's memory stays valid until a grace period
+        // after it left the tree, which the caller's read-side critical section outlasts.
+        unsafe { walk(ptr::addr_of!((*self.tree.get()).root), key).map(|kn| &*kn) }
     }
 }
 
