@@ -24,8 +24,8 @@
 //!
 //! `FILES` is sharded by inode (64 mutexes, see [`files_of`]): a file's entry, its close and its
 //! inode's modifications use one shard, so work on different inodes runs in parallel. Each knote
-//! knows its slot in its file's vector (`Knote::watch_slot`, written under the shard), so
-//! forgetting one is O(1).
+//! knows its file's entry and its slot in the entry's vector (`Knote::watch`, under the shard),
+//! so forgetting one is O(1): no walk of the table, whatever its size.
 //!
 //! Lock order: (fsnotify SRCU →) `FILES` → C `kq_watch_locks[]` (sharded by inode too) →
 //! (`kq_sb_lock` →) an fsnotify group's mark lock;
@@ -40,7 +40,7 @@ use kernel::{
     ffi::c_void,
     new_mutex,
     prelude::*,
-    rbtree::RBTree,
+    rbtree::{Entry, RBTree, RBTreeNodeReservation},
     sync::{
         atomic::{ordering, Atomic},
         Arc, Mutex,
@@ -49,10 +49,10 @@ use kernel::{
 use pin_init::pin_init_array_from_fn;
 
 /// The knotes watching one file, and the close mark of its inode.
-struct FileWatch {
+pub(crate) struct FileWatch {
     /// `kq_close_watch_get`'s handle; put when the entry goes.
     mark: *mut c_void,
-    /// The knotes watching the file, each at its `Knote::watch_slot`; the first (most files
+    /// The knotes watching the file, each at its slot (`Knote::watch`); the first (most files
     /// have one watcher) needs no allocation.
     knotes: KnoteVec<1>,
     /// Set once fsnotify destroyed the mark (no close event will come): the entry then holds a
@@ -101,9 +101,9 @@ static SHARDS_AT: Atomic<usize> = Atomic::new(0);
 
 /// The shard of `inode`'s files: every close-watched file (by inode and file address) of those
 /// inodes with the knotes watching it. Lock order: see the module comment ("`FILES`" there is
-/// any one shard); protects the table and, for the knotes in it, `Knote::file` and
-/// `Knote::watch_slot` writes and unhooking.
-fn files_of(inode: usize) -> &'static Mutex<Table> {
+/// any one shard); protects the table and, for the knotes in it, `Knote::file` writes,
+/// `Knote::watch` and unhooking.
+pub(crate) fn shard_of(inode: usize) -> &'static Mutex<Table> {
     let at = SHARDS_AT.load(ordering::Acquire) as *const Shards;
     // Fibonacci hashing: inodes are slab objects, their low bits say little.
     let i = ((inode as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARDS.trailing_zeros())) as usize;
@@ -129,7 +129,23 @@ pub(crate) const INODE_DATA_CHANGED: u32 = 0x8000_0000;
 type Key = (usize, usize);
 
 /// The table (`RBTree::new` is not `const`: created on first use).
-struct Table(Option<RBTree<Key, FileWatch>>);
+pub(crate) struct Table(Option<RBTree<Key, FileWatch>>);
+
+/// Where a knote is listed (`Knote::watch`, under its shard): its file's entry, which stays in
+/// its tree node while listed in the table, and its index in the entry's vector.
+#[derive(Clone, Copy)]
+pub(crate) struct WatchPlace {
+    entry: *mut FileWatch,
+    slot: usize,
+}
+
+// SAFETY: `entry` is only followed under the shard lock that guards the place (`LockedBy`).
+unsafe impl Send for WatchPlace {}
+
+impl WatchPlace {
+    /// Not listed.
+    pub(crate) const NONE: WatchPlace = WatchPlace { entry: core::ptr::null_mut(), slot: 0 };
+}
 
 impl Table {
     fn tree(&mut self) -> &mut RBTree<Key, FileWatch> {
@@ -189,21 +205,44 @@ pub(crate) fn notifies_close(file: *mut bindings::file) -> bool {
 /// reference to `file`, so its close handler cannot have run yet.
 pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
     let key = key_of(file);
-    let mut guard = files_of(key.0).lock();
+    let mut guard = shard_of(key.0).lock();
     let files = guard.tree();
-    if let Some(w) = files.get_mut(&key) {
-        kn.watch_slot.store(w.knotes.len(), ordering::Relaxed);
-        w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
-        listen(kn, w.mark, true);
-        kn.kqueue().hold_close_mark(w.mark);
-        return Ok(());
-    }
+    let w = match files.get_mut(&key) {
+        Some(w) => {
+            w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
+            w
+        }
+        None => new_entry(files, key, kn, file)?,
+    };
+    let (entry, slot, mark) = (w as *mut FileWatch, w.knotes.len() - 1, w.mark);
+    *kn.watch.access_mut(&mut guard) = WatchPlace { entry, slot };
+    listen(kn, mark, true);
+    kn.kqueue().hold_close_mark(mark);
+    Ok(())
+}
+
+/// The entry of a file watched for the first time, listing `kn`, with a reference to the
+/// close mark of its inode.
+fn new_entry<'a>(
+    files: &'a mut RBTree<Key, FileWatch>,
+    key: Key,
+    kn: &Arc<Knote>,
+    file: *mut bindings::file,
+) -> Result<&'a mut FileWatch> {
+    let Entry::Vacant(place) = files.entry(key) else { return Err(EEXIST) };
+    let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
     let mut knotes = KnoteVec::new();
+    // The first knote is kept inline: no allocation, no failure.
     knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
-    kn.watch_slot.store(0, ordering::Relaxed);
+    let mark = new_close_mark(file)?;
     // SAFETY: The caller holds a reference to `file`; `f_inode` and its `i_mode` type bits
     // never change.
     let regular = unsafe { u32::from((*(*file).f_inode).i_mode) } & bindings::S_IFMT == bindings::S_IFREG;
+    Ok(place.insert(FileWatch { mark, knotes, pinned: false, lingers: !regular }, node))
+}
+
+/// A reference to the close mark of `file`'s inode (`kq_close_watch_get`) for a new entry.
+fn new_close_mark(file: *mut bindings::file) -> Result<*mut c_void> {
     // SAFETY: The caller holds a reference to `file`.
     let mark = unsafe { helper::kq_close_watch_get(file) };
     // SAFETY: Reads the ERR_PTR encoding of the returned handle.
@@ -211,15 +250,7 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
         // SAFETY: As above.
         return Err(Error::from_errno(unsafe { bindings::PTR_ERR(mark) } as i32));
     }
-    let w = FileWatch { mark, knotes, pinned: false, lingers: !regular };
-    if let Err(e) = files.try_create_and_insert(key, w, GFP_KERNEL_ACCOUNT) {
-        // SAFETY: `mark` came from `kq_close_watch_get` and is not stored anywhere.
-        unsafe { helper::kq_close_watch_put(mark) };
-        return Err(e.into());
-    }
-    listen(kn, mark, true);
-    kn.kqueue().hold_close_mark(mark);
-    Ok(())
+    Ok(mark)
 }
 
 /// A knote that hears every inode event (EVFILT_VNODE) widens its mark's mask while it is in
@@ -235,30 +266,33 @@ fn listen(kn: &Knote, mark: *mut c_void, add: bool) {
 pub(crate) fn forget(kn: &Knote) {
     // The shard is found from the knote's inode, recorded at creation (the file itself may be
     // gone): its close handler clears `file` under that same shard.
-    let mut guard = files_of(kn.inode).lock();
-    let files = guard.tree();
+    let mut guard = shard_of(kn.inode).lock();
     let file = kn.file.load(ordering::Relaxed);
     kn.file.store(0, ordering::Release);
     kn.hooks.unhook();
-    if file == 0 {
+    let WatchPlace { entry, slot } = *kn.watch.access_mut(&mut guard);
+    if file == 0 || entry.is_null() {
         return;
     }
-    // A non-zero `file` under its shard is a live file: its close handler would have cleared it.
-    let key = key_of(file as *mut bindings::file);
-    let Some(w) = files.get_mut(&key) else { return };
+    // SAFETY: A non-zero `file` under its shard is a live file whose entry still lists the
+    // knote: an entry leaves the table with no knote left (below), or from its close handler
+    // or mark loss, which first clear the `file` of each of its knotes (`closed`). `entry` is
+    // that entry (`watch` set it when it listed the knote; a knote whose `watch` failed has
+    // none), in its tree node, which has not moved; the shard is held, and no other reference
+    // to the entry is used until `w`'s last use.
+    let w = unsafe { &mut *entry };
     // O(1): the knote's slot, then the last knote moves into it (closing N knotes of one file
     // must not cost N²).
-    let slot = kn.watch_slot.load(ordering::Relaxed);
     if w.knotes.get(slot).is_some_and(|k| core::ptr::eq(&**k, kn)) {
         listen(kn, w.mark, false);
         // The entry's reference goes (our caller holds one of its own).
         drop(w.knotes.swap_remove(slot));
         if let Some(moved) = w.knotes.get(slot) {
-            moved.watch_slot.store(slot, ordering::Relaxed);
+            moved.watch.access_mut(&mut guard).slot = slot;
         }
     }
     if w.knotes.is_empty() && !(w.lingers && !w.pinned) {
-        if let Some(w) = files.remove(&key) {
+        if let Some(w) = guard.tree().remove(&(kn.inode, file)) {
             drop(guard);
             w.release(file);
         }
@@ -273,7 +307,7 @@ pub(crate) fn forget(kn: &Knote) {
 /// Called by `kq_close_watch.c` only, with a file in `__fput()`.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn kq_file_closing(file: *mut bindings::file, inode: *mut bindings::inode) {
-    let mut guard = files_of(inode as usize).lock();
+    let mut guard = shard_of(inode as usize).lock();
     let Some(w) = guard.tree().remove(&(inode as usize, file as usize)) else { return };
     closed(&w);
     drop(guard);
@@ -303,7 +337,7 @@ fn closed(w: &FileWatch) {
 /// Called by `kq_close_watch.c` only, with the inode of a mark we still hold a reference to.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn kq_mark_lost(inode: *mut bindings::inode, mark: *mut c_void) {
-    let mut guard = files_of(inode as usize).lock();
+    let mut guard = shard_of(inode as usize).lock();
     let files = guard.tree();
     let mut dying = KVec::new();
     if let Some(mut cursor) = files.cursor_lower_bound_mut(&(inode as usize, 0)) {
@@ -350,7 +384,7 @@ pub(crate) unsafe extern "C" fn kq_mark_lost(inode: *mut bindings::inode, mark: 
 #[no_mangle]
 pub(crate) unsafe extern "C" fn kq_inode_event(inode: *mut bindings::inode, notes: u32, nlink: u32, size: i64) {
     let ev = InodeEvent { notes, nlink, size };
-    let mut guard = files_of(inode as usize).lock();
+    let mut guard = shard_of(inode as usize).lock();
     let Some(mut cursor) = guard.tree().cursor_lower_bound_mut(&(inode as usize, 0)) else { return };
     loop {
         let (key, w) = cursor.current();

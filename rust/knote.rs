@@ -28,7 +28,7 @@
 //!   the kqueue's irq-safe `ready` spinlock.
 //! - `reg: LockedBy<KnoteReg, KqInner>`: what only kevent() changes and what may sleep to
 //!   tear down (the timer and its armed handle) is protected by the kqueue's `inner` mutex.
-//! - `watch_slot`: under the knote's shard of `FILES` (`file_watch`).
+//! - `watch`: under the knote's shard of `FILES` (`file_watch`; the shard is chosen by `inode`).
 //! - `file`: the watched file's address (descriptor filters). For a close-watched file it is
 //!   written (cleared) only under its shard of `FILES`; for a pinned file it is cleared once,
 //!   with the file's reference, under `inner` (`unpin_file`).
@@ -40,6 +40,7 @@
 
 use crate::abi::{self, KEvent};
 use crate::filter::{FilterOps, Init, SourceRef};
+use crate::file_watch::{self, WatchPlace};
 use crate::filter_timer::KnoteTimer;
 use crate::kqueue::{KQueue, KqInner, ReadyInner};
 use crate::limits::Charge;
@@ -120,9 +121,9 @@ pub(crate) struct Knote {
     /// Descriptor filters: the address of the watched file's inode (never dereferenced; picks
     /// the knote's shard of `FILES`); 0 for other filters.
     pub(crate) inode: usize,
-    /// Descriptor filters on close-watched files: the knote's index in its file's vector in
-    /// `FILES` (`file_watch`); read and written under `FILES` only.
-    pub(crate) watch_slot: Atomic<usize>,
+    /// Descriptor filters on close-watched files: where the knote is listed in `FILES` (its
+    /// file's entry and its slot there), so that leaving needs no look-up.
+    pub(crate) watch: LockedBy<WatchPlace, file_watch::Table>,
     /// Descriptor filters: the knote owns a reference to `file` (files without close
     /// notification), dropped with the knote.
     pub(crate) pinned: bool,
@@ -198,6 +199,7 @@ impl Knote {
             charge: Some(charge),
             words,
         };
+        let watch = LockedBy::new(file_watch::shard_of(inode), WatchPlace::NONE);
         Arc::pin_init(
             pin_init!(Knote {
                 key: KnoteKey { ident: kev.ident, filter: kev.filter },
@@ -206,7 +208,7 @@ impl Knote {
                 kq: owner as *const KQueue,
                 file: Atomic::new(file),
                 inode,
-                watch_slot: Atomic::new(0),
+                watch,
                 pinned,
                 evaluated_late: ops.evaluated_late(),
                 on_descriptor: ops.on_descriptor(),
