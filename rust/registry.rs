@@ -99,6 +99,22 @@ fn knote_of(node: *mut bindings::rb_node) -> *const Knote {
 /// The registry of one kqueue (see the module comment).
 pub(crate) struct Registry {
     root: bindings::rb_root,
+    /// Counts the changes of the tree's shape (every link, unlink and drain): a [`Vacancy`]
+    /// is only used while it has not moved.
+    changes: u64,
+}
+
+/// Where a look-up that missed ([`Registry::find`]) saw the place for its key: the parent and
+/// the child link a new node of that key goes at, as long as the tree has not changed since
+/// (`changes`). An EV_ADD looks its key up, makes the knote, then enters it there: one walk of
+/// the tree instead of two.
+pub(crate) struct Vacancy {
+    /// The tree it was found in, and the key it is for.
+    root: *const bindings::rb_root,
+    key: KnoteKey,
+    parent: *mut bindings::rb_node,
+    link: *mut *mut bindings::rb_node,
+    changes: u64,
 }
 
 // SAFETY: The tree only holds `Arc<Knote>` references (as raw nodes), and `Knote` is `Send` and
@@ -107,7 +123,7 @@ unsafe impl Send for Registry {}
 
 impl Registry {
     pub(crate) const fn new() -> Self {
-        Registry { root: bindings::rb_root { rb_node: ptr::null_mut() } }
+        Registry { root: bindings::rb_root { rb_node: ptr::null_mut() }, changes: 0 }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -124,8 +140,8 @@ impl Registry {
         Some(unsafe { ArcBorrow::from_raw(kn) })
     }
 
-    /// Links `kn` under its key, the tree taking the reference. `Err(kn)` if its key is taken.
-    pub(crate) fn insert(&mut self, kn: Arc<Knote>) -> Result<(), Arc<Knote>> {
+    /// The knote registered under `key`, or the place where one of that key would go.
+    pub(crate) fn find(&mut self, key: &KnoteKey) -> Result<ArcBorrow<'_, Knote>, Vacancy> {
         let mut parent: *mut bindings::rb_node = ptr::null_mut();
         let mut link: *mut *mut bindings::rb_node = &mut self.root.rb_node;
         // SAFETY: `link` points at the root or at a child field of a node of this tree, each a
@@ -133,28 +149,67 @@ impl Registry {
         unsafe {
             while !(*link).is_null() {
                 parent = *link;
-                link = match kn.key.cmp(&(*knote_of(parent)).key) {
+                let kn = knote_of(parent);
+                link = match key.cmp(&(*kn).key) {
                     Ordering::Less => &mut (*parent).rb_left,
                     Ordering::Greater => &mut (*parent).rb_right,
-                    Ordering::Equal => return Err(kn),
+                    // The tree holds a reference to the knote until `&mut self` takes it out.
+                    Ordering::Equal => return Ok(ArcBorrow::from_raw(kn)),
                 };
             }
         }
+        Err(Vacancy { root: &self.root, key: *key, parent, link, changes: self.changes })
+    }
+
+    /// Links `kn` under its key, the tree taking the reference. `Err(kn)` if its key is taken.
+    pub(crate) fn insert(&mut self, kn: Arc<Knote>) -> Result<(), Arc<Knote>> {
+        match self.find(&kn.key) {
+            Ok(_) => Err(kn),
+            Err(place) => {
+                // SAFETY: `place` was found just now, in this tree as it is.
+                unsafe { self.link(kn, place) };
+                Ok(())
+            }
+        }
+    }
+
+    /// Links `kn` at `place`, found by `find` for its key in this tree, if the tree has not
+    /// changed since; else (another tree, another key, a change since) as `insert` does.
+    pub(crate) fn insert_at(&mut self, kn: Arc<Knote>, place: Vacancy) -> Result<(), Arc<Knote>> {
+        if !ptr::eq(place.root, &self.root) || place.changes != self.changes || place.key != kn.key {
+            return self.insert(kn);
+        }
+        // SAFETY: `place` came from `find` on this tree (a `Vacancy` is only made there, with
+        // its tree's root, and a registry does not move: it lives in its pinned kqueue), and
+        // the shape has not changed since, so `link` is still the null child of `parent`
+        // where `kn`'s key (the vacancy's) belongs.
+        unsafe { self.link(kn, place) };
+        Ok(())
+    }
+
+    /// Links `kn` at `place`.
+    ///
+    /// # Safety
+    ///
+    /// `place` is where `kn.key` belongs in this tree as it is now (`find`, no change since).
+    unsafe fn link(&mut self, kn: Arc<Knote>, place: Vacancy) {
+        let Vacancy { parent, link, .. } = place;
         let node = kn.registry_node.get();
         // The reference becomes the tree's; `remove` or `Drain` takes it back.
         let _ = Arc::into_raw(kn);
+        self.changes = self.changes.wrapping_add(1);
         // SAFETY: `node` is the cleared node of a knote in no tree (a knote only enters its own
         // kqueue's registry, once: the caller holds the registry's locks and found the key free),
-        // `parent`/`link` the free place for it found above. This is `rb_link_node_rcu`: the
-        // node's parent is set (its children are null, as cleared), then a write barrier orders
-        // it and the knote's key before the volatile store that lets a lockless reader find it.
+        // `parent`/`link` the free place for it (the caller's guarantee). This is
+        // `rb_link_node_rcu`: the node's parent is set (its children are null, as cleared),
+        // then a write barrier orders it and the knote's key before the volatile store that
+        // lets a lockless reader find it.
         unsafe {
             (*node).__rb_parent_color = parent as c_ulong;
             smp_wmb();
             link.write_volatile(node);
             bindings::rb_insert_color(node, &mut self.root);
         }
-        Ok(())
     }
 
     /// Unlinks the knote registered under `key` if `wanted` says so of it, and returns the
@@ -182,6 +237,7 @@ impl Registry {
         if unsafe { (*node).__rb_parent_color } == node as c_ulong {
             return None;
         }
+        self.changes = self.changes.wrapping_add(1);
         // SAFETY: A linked node is in this tree (a knote is only ever in its own kqueue's).
         unsafe {
             bindings::rb_erase(node, &mut self.root);
@@ -210,6 +266,7 @@ impl Registry {
         // SAFETY: `root` is a valid tree; from here on the iterator alone owns its nodes.
         let next = unsafe { bindings::rb_first_postorder(&self.root) };
         self.root.rb_node = ptr::null_mut();
+        self.changes = self.changes.wrapping_add(1);
         Drain { next }
     }
 }
