@@ -25,6 +25,11 @@
  *               nowhere, while the kqueue watches another pipe (what a watcher costs the
  *               system's other pipes)
  *   ep_otherpipe the same while the epoll watches another pipe
+ *   kq_pingpong a byte goes back and forth between two processes over two pipes, each
+ *               waiting for its pipe in kevent() (its own kqueue, EVFILT_READ), reading the
+ *               byte and writing it to the other pipe: one iteration is one round trip (two
+ *               blocking waits, two wake-ups, two context switches)
+ *   ep_pingpong the same with epoll_wait()
  *   none        the set-up only (a kqueue, an epoll, a pipe, an eventfd): the baseline
  *
  * Every mode creates the same descriptors first, so the baseline differs from a workload run
@@ -39,6 +44,7 @@
 #include <sys/epoll.h>
 #include <sys/event.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const struct timespec zero;
@@ -56,7 +62,7 @@ int main(int argc, char **argv)
 	uint64_t one = 1, v;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|trigger|create|adddel|regclose|otherpipe, or none)\n");
+		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong, or none)\n");
 		return 1;
 	}
 	mode = argv[1];
@@ -169,6 +175,39 @@ int main(int argc, char **argv)
 			close(q[0]);
 			close(q[1]);
 		}
+	} else if (!strcmp(mode, "kq_pingpong") || !strcmp(mode, "ep_pingpong")) {
+		int a[2], b[2], q, in, out;
+		pid_t pid;
+		char c = 'x';
+
+		CHK(pipe(a));
+		CHK(pipe(b));
+		CHK(pid = fork());
+		/* the parent writes to a and waits for b; the child the other way round */
+		in = pid ? b[0] : a[0];
+		out = pid ? a[1] : b[1];
+		q = mode[0] == 'k' ? kqueue() : epoll_create1(0);
+		CHK(q);
+		if (mode[0] == 'k') {
+			EV_SET(&ch, in, EVFILT_READ, EV_ADD, 0, 0, 0);
+			CHK(kevent(q, &ch, 1, NULL, 0, NULL));
+		} else {
+			CHK(epoll_ctl(q, EPOLL_CTL_ADD, in, &ee));
+		}
+		if (pid)
+			WANT(write(out, &c, 1) == 1);
+		for (i = 0; i < n; i++) {
+			if (mode[0] == 'k')
+				WANT(kevent(q, NULL, 0, &ev, 1, NULL) == 1);
+			else
+				WANT(epoll_wait(q, &eo, 1, -1) == 1);
+			WANT(read(in, &c, 1) == 1);
+			if (!pid || i + 1 < n)
+				WANT(write(out, &c, 1) == 1);
+		}
+		if (!pid)
+			_exit(0);
+		CHK(waitpid(pid, NULL, 0));
 	} else if (strcmp(mode, "none")) {
 		fprintf(stderr, "kq_prof: unknown mode '%s'\n", mode);
 		return 1;
