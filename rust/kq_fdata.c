@@ -85,16 +85,35 @@ static s64 kq_pipe_bytes(const struct pipe_inode_info *pipe)
  * test, FreeBSD's f_pipegen/pipe_wgen); recomputed every time, so a new writer clears it.
  * A descriptor not open for reading never fires (pipe_nfiltops).
  */
-static void kq_pipe_read(struct file *file, struct pipe_inode_info *pipe, u32 sfflags,
-			 s64 sdata, struct kq_fd_eval *out)
+static noinline void kq_pipe_read_locked(struct file *file, struct pipe_inode_info *pipe,
+					 u32 sfflags, s64 sdata, struct kq_fd_eval *out)
 {
-	if (!(file->f_mode & FMODE_READ))
-		return;
 	mutex_lock(&pipe->mutex);
 	out->data = kq_pipe_bytes(pipe);
 	out->eof = !pipe->writers && file->f_pipe != pipe->w_counter;
 	mutex_unlock(&pipe->mutex);
 	out->active = out->eof || kq_lowat_met(out->data, sfflags, sdata, 1);
+}
+
+static __always_inline void kq_pipe_read(struct file *file, struct pipe_inode_info *pipe,
+					 u32 sfflags, s64 sdata, struct kq_fd_eval *out)
+{
+	union pipe_index idx;
+
+	if (!(file->f_mode & FMODE_READ))
+		return;
+	/*
+	 * An empty pipe that has a writer, read without the mutex as pipe_poll() reads it: no
+	 * byte to count, no EOF. What the scan re-checks after a reader drained the pipe (a
+	 * level-triggered knote stays queued once reported). A write that comes just after this
+	 * look wakes the knote and the scan looks again, as for one just after the mutex.
+	 */
+	idx.head_tail = READ_ONCE(pipe->head_tail);
+	if (pipe_empty(idx.head, idx.tail) && READ_ONCE(pipe->writers)) {
+		out->active = kq_lowat_met(0, sfflags, sdata, 1);
+		return;
+	}
+	kq_pipe_read_locked(file, pipe, sfflags, sdata, out);
 }
 
 /*
@@ -650,24 +669,21 @@ int kq_fd_check(struct file *file, int filter)
 	}
 }
 
-/* See kq_fdata.h. EVFILT_EMPTY on a non-socket and unknown filters give all zeroes. */
-int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll_t events,
-		   struct kq_fd_eval *out)
+/*
+ * Every case of kq_fd_evaluate() but EVFILT_READ on a pipe, out of line: the read end of a
+ * pipe, the commonest case, then runs with a small frame. @out is zeroed.
+ */
+static noinline int kq_fd_evaluate_other(struct file *file, int filter, u32 sfflags, s64 sdata,
+					 __poll_t events, struct kq_fd_eval *out)
 {
 	struct pipe_inode_info *pipe;
 	struct tty_struct *tty;
 	struct socket *sock;
 	bool rd = filter == KQ_FILTER_READ;
 
-	*out = (struct kq_fd_eval){};
 	if (!rd && filter != KQ_FILTER_WRITE && filter != KQ_FILTER_EMPTY)
 		return 0;
-	/* Pipes first: an inline test of the inode, where sock_from_file() is a call. */
-	pipe = filter == KQ_FILTER_EMPTY ? NULL : kq_file_pipe(file);
-	if (pipe && rd) {
-		kq_pipe_read(file, pipe, sfflags, sdata, out);
-		return 0;
-	}
+	pipe = filter == KQ_FILTER_WRITE ? kq_file_pipe(file) : NULL;
 	if (pipe) {
 		kq_pipe_write(file, pipe, sfflags, sdata, out);
 		return 0;
@@ -693,4 +709,20 @@ int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll
 	else
 		kq_other_write(kq_poll_mask(file, events), out);
 	return 0;
+}
+
+/* See kq_fdata.h. EVFILT_EMPTY on a non-socket and unknown filters give all zeroes. */
+int kq_fd_evaluate(struct file *file, int filter, u32 sfflags, s64 sdata, __poll_t events,
+		   struct kq_fd_eval *out)
+{
+	struct pipe_inode_info *pipe;
+
+	*out = (struct kq_fd_eval){};
+	/* Pipes first: an inline test of the inode, where sock_from_file() is a call. */
+	pipe = filter == KQ_FILTER_READ ? kq_file_pipe(file) : NULL;
+	if (pipe) {
+		kq_pipe_read(file, pipe, sfflags, sdata, out);
+		return 0;
+	}
+	return kq_fd_evaluate_other(file, filter, sfflags, sdata, events, out);
 }
