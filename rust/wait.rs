@@ -123,11 +123,15 @@ impl WaitQueue {
         unsafe { bindings::poll_wait(file, self.as_ptr(), table) }
     }
 
-    /// Sleeps interruptibly as an exclusive waiter until `ready()` is true, a signal arrives, or
-    /// the absolute CLOCK_MONOTONIC `deadline_ns` passes (`None`: no deadline).
+    /// Sleeps interruptibly as an exclusive waiter until `ready()` is true, a wake-up comes, a
+    /// signal arrives, or the absolute CLOCK_MONOTONIC `deadline_ns` passes (`None`: no
+    /// deadline).
     ///
     /// `ready` is evaluated after queueing ourselves, so a wake-up between the check and the
-    /// sleep is never lost. Must be called in process context with no spinlock held.
+    /// sleep is never lost. A wake-up returns `Woken` at once, without queueing and asking
+    /// `ready` again (the caller looks for itself, as epoll_wait does): the waker's
+    /// `autoremove_wake_function` took the entry off the queue, so `finish_wait` needs no
+    /// lock either. Must be called in process context with no spinlock held.
     pub(crate) fn wait_until(
         &self,
         deadline_ns: Option<i64>,
@@ -139,25 +143,20 @@ impl WaitQueue {
         // SAFETY: `entry` is a valid, exclusively owned wait-queue entry on our stack that stays
         // alive until `finish_wait` below removes it from the queue.
         unsafe { bindings::init_wait(entry) };
-        let reason = loop {
-            // SAFETY: `self.head` is initialised; `entry` is initialised above.
-            unsafe {
-                bindings::prepare_to_wait_exclusive(
-                    self.as_ptr(),
-                    entry,
-                    bindings::TASK_INTERRUPTIBLE as i32,
-                )
-            };
-            if ready() {
-                break WakeReason::Woken;
-            }
-            // SAFETY: Reads the current task's pending-signal state.
-            if unsafe { helper::kq_signal_pending() } {
-                break WakeReason::Signal;
-            }
-            if !self.sleep(deadline_ns, slack_ns) {
-                break if ready() { WakeReason::Woken } else { WakeReason::TimedOut };
-            }
+        // SAFETY: `self.head` is initialised; `entry` is initialised above.
+        unsafe {
+            bindings::prepare_to_wait_exclusive(self.as_ptr(), entry, bindings::TASK_INTERRUPTIBLE as i32)
+        };
+        let reason = if ready() {
+            WakeReason::Woken
+        // SAFETY: Reads the current task's pending-signal state.
+        } else if unsafe { helper::kq_signal_pending() } {
+            WakeReason::Signal
+        } else if !self.sleep(deadline_ns, slack_ns) {
+            if ready() { WakeReason::Woken } else { WakeReason::TimedOut }
+        } else {
+            // Woken (or a signal: the caller's next wait sees it pending).
+            WakeReason::Woken
         };
         // SAFETY: `entry` was queued on `self.head` by `prepare_to_wait_exclusive`.
         unsafe { bindings::finish_wait(self.as_ptr(), entry) };
