@@ -109,7 +109,7 @@ use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::knote_vec::{KnoteVec, LazyVec};
 use crate::limits::{Resource, UserAccount};
 use crate::proc_watch;
-use crate::registry::{RcuRegistry, Registry, Vacancy};
+use crate::registry::{RcuRegistry, Registry};
 use crate::user_io;
 use crate::wait::{self, WaitQueue, WakeReason};
 use core::mem::MaybeUninit;
@@ -755,18 +755,15 @@ impl KQueue {
         self.with_registry(key.filter, |r| r.get(key).map(Arc::from))
     }
 
-    /// The registered knote for `key`, or the place where `enter` would put one.
-    fn find(&self, key: &KnoteKey) -> Result<Arc<Knote>, Vacancy> {
+    /// The registered knote for `key`. A miss is remembered by the registry, so that the
+    /// `enter` of a new knote of that key that follows (`add`) needs no second walk.
+    fn find(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
         self.with_registry(key.filter, |r| r.find(key).map(Arc::from))
     }
 
-    /// Enters `kn` in the registry (`inner` held; nothing is registered under its key), at
-    /// `place` if `find` gave one for it (and the registry has not changed since).
-    fn enter(&self, _inner: &mut KqInner, kn: &Arc<Knote>, place: Option<Vacancy>) -> Result {
-        let taken = self.with_registry(kn.key.filter, |r| match place {
-            Some(place) => r.insert_at(kn.clone(), place),
-            None => r.insert(kn.clone()),
-        });
+    /// Enters `kn` in the registry (`inner` held; nothing is registered under its key).
+    fn enter(&self, _inner: &mut KqInner, kn: &Arc<Knote>) -> Result {
+        let taken = self.with_registry(kn.key.filter, |r| r.insert(kn.clone()));
         // Never (see above); the reference is dropped outside the lock.
         taken.map_err(|_| EEXIST)
     }
@@ -807,7 +804,7 @@ impl KQueue {
         if let Some(old) = self.lookup(&kn.key) {
             self.drop_knote(inner, &old);
         }
-        if self.enter(inner, kn, None).is_err() {
+        if self.enter(inner, kn).is_err() {
             self.drop_knote(inner, kn);
         }
     }
@@ -893,10 +890,7 @@ impl KQueue {
                 return Ok(());
             }
         }
-        let (mut found, place) = match self.find(&key) {
-            Ok(kn) => (Some(kn), None),
-            Err(place) => (None, Some(place)),
-        };
+        let mut found = self.find(&key);
         // Descriptor filters: the descriptor must be open (EBADF before anything else). A knote
         // whose descriptor still names its file needs no reference to it (a change or deletion
         // of a registered descriptor: one lookup under RCU, no `fget`); else the descriptor's
@@ -913,7 +907,7 @@ impl KQueue {
             Some(kn) => kn,
             None if kev.flags & abi::EV_ADD == 0 => return Err(ENOENT),
             None if kev.flags & abi::EV_KEEPUDATA != 0 => return Err(EINVAL),
-            None => return self.add(inner, kev, ops, file.as_ref(), place),
+            None => return self.add(inner, kev, ops, file.as_ref()),
         };
         if kev.flags & abi::EV_DELETE != 0 {
             self.drop_knote(inner, &kn);
@@ -935,15 +929,13 @@ impl KQueue {
     }
 
     /// EV_ADD of a new knote: the filter prepares it, it is charged, attached to its source
-    /// (`f_attach`), entered in the registry (at `place`, where the look-up that missed saw
-    /// its key go) and evaluated.
+    /// (`f_attach`), entered in the registry and evaluated.
     fn add(
         &self,
         inner: &mut KqInner,
         kev: &KEvent,
         ops: &'static dyn FilterOps,
         file: Option<&FileRef>,
-        place: Option<Vacancy>,
     ) -> Result {
         let init = ops.prepare(self, kev, file)?;
         let charge = self.account.charge(Resource::Knote)?;
@@ -955,7 +947,7 @@ impl KQueue {
                 return Err(e);
             }
         };
-        if let Err(e) = self.enter(inner, &kn, place) {
+        if let Err(e) = self.enter(inner, &kn) {
             self.drop_knote(inner, &kn);
             return Err(e);
         }

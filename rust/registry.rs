@@ -99,21 +99,23 @@ fn knote_of(node: *mut bindings::rb_node) -> *const Knote {
 /// The registry of one kqueue (see the module comment).
 pub(crate) struct Registry {
     root: bindings::rb_root,
-    /// Counts the changes of the tree's shape (every link, unlink and drain): a [`Vacancy`]
-    /// is only used while it has not moved.
+    /// Counts the changes of the tree's shape (every link, unlink and drain): `vacancy` is
+    /// only used while it has not moved.
     changes: u64,
+    /// Where the last look-up that missed ([`Registry::find`]) saw the place of its key: an
+    /// EV_ADD looks its key up, makes the knote, then enters it (`insert`) there without a
+    /// second walk, if nothing changed the tree in between.
+    vacancy: Vacancy,
 }
 
-/// Where a look-up that missed ([`Registry::find`]) saw the place for its key: the parent and
-/// the child link a new node of that key goes at, as long as the tree has not changed since
-/// (`changes`). An EV_ADD looks its key up, makes the knote, then enters it there: one walk of
-/// the tree instead of two.
-pub(crate) struct Vacancy {
-    /// The tree it was found in, and the key it is for.
-    root: *const bindings::rb_root,
+/// The free place of a key in a registry's tree, as a look-up that missed saw it.
+struct Vacancy {
     key: KnoteKey,
+    /// The node whose null child it is (null: the tree was empty, the place is the root).
     parent: *mut bindings::rb_node,
-    link: *mut *mut bindings::rb_node,
+    /// Which child of `parent`.
+    left: bool,
+    /// The tree's `changes` when it was seen.
     changes: u64,
 }
 
@@ -123,7 +125,17 @@ unsafe impl Send for Registry {}
 
 impl Registry {
     pub(crate) const fn new() -> Self {
-        Registry { root: bindings::rb_root { rb_node: ptr::null_mut() }, changes: 0 }
+        Registry {
+            root: bindings::rb_root { rb_node: ptr::null_mut() },
+            changes: 0,
+            // Never matches: `changes` would have to wrap first.
+            vacancy: Vacancy {
+                key: KnoteKey { ident: 0, filter: 0 },
+                parent: ptr::null_mut(),
+                left: false,
+                changes: u64::MAX,
+            },
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -140,60 +152,78 @@ impl Registry {
         Some(unsafe { ArcBorrow::from_raw(kn) })
     }
 
-    /// The knote registered under `key`, or the place where one of that key would go.
-    pub(crate) fn find(&mut self, key: &KnoteKey) -> Result<ArcBorrow<'_, Knote>, Vacancy> {
+    /// The knote registered under `key`, as `get`; a miss remembers where the key would go,
+    /// for an `insert` of that key that follows before any other change.
+    pub(crate) fn find(&mut self, key: &KnoteKey) -> Option<ArcBorrow<'_, Knote>> {
+        match self.seek(key) {
+            // SAFETY: `kn` is in the tree, which holds a reference to it until `&mut self`
+            // takes it out.
+            Ok(kn) => Some(unsafe { ArcBorrow::from_raw(kn) }),
+            Err((parent, left)) => {
+                self.vacancy = Vacancy { key: *key, parent, left, changes: self.changes };
+                None
+            }
+        }
+    }
+
+    /// Walks the tree for `key`: the knote, or the parent and side of the null child where
+    /// the key belongs.
+    fn seek(&self, key: &KnoteKey) -> Result<*const Knote, (*mut bindings::rb_node, bool)> {
         let mut parent: *mut bindings::rb_node = ptr::null_mut();
-        let mut link: *mut *mut bindings::rb_node = &mut self.root.rb_node;
-        // SAFETY: `link` points at the root or at a child field of a node of this tree, each a
-        // valid node of a live knote; `&mut self` excludes every other access to the tree.
+        let mut node = self.root.rb_node;
+        let mut left = false;
+        // SAFETY: Every node reached from the root is a valid node of a live knote; `&self`
+        // keeps the tree as it is (writers hold `&mut`).
         unsafe {
-            while !(*link).is_null() {
-                parent = *link;
-                let kn = knote_of(parent);
-                link = match key.cmp(&(*kn).key) {
-                    Ordering::Less => &mut (*parent).rb_left,
-                    Ordering::Greater => &mut (*parent).rb_right,
-                    // The tree holds a reference to the knote until `&mut self` takes it out.
-                    Ordering::Equal => return Ok(ArcBorrow::from_raw(kn)),
+            while !node.is_null() {
+                parent = node;
+                let kn = knote_of(node);
+                (node, left) = match key.cmp(&(*kn).key) {
+                    Ordering::Less => ((*node).rb_left, true),
+                    Ordering::Greater => ((*node).rb_right, false),
+                    Ordering::Equal => return Ok(kn),
                 };
             }
         }
-        Err(Vacancy { root: &self.root, key: *key, parent, link, changes: self.changes })
+        Err((parent, left))
     }
 
     /// Links `kn` under its key, the tree taking the reference. `Err(kn)` if its key is taken.
+    /// Where a `find` of the same key missed just before (no change since), no walk.
     pub(crate) fn insert(&mut self, kn: Arc<Knote>) -> Result<(), Arc<Knote>> {
-        match self.find(&kn.key) {
-            Ok(_) => Err(kn),
-            Err(place) => {
-                // SAFETY: `place` was found just now, in this tree as it is.
-                unsafe { self.link(kn, place) };
-                Ok(())
+        let v = &self.vacancy;
+        let (parent, left) = if v.changes == self.changes && v.key == kn.key {
+            (v.parent, v.left)
+        } else {
+            match self.seek(&kn.key) {
+                Ok(_) => return Err(kn),
+                Err(place) => place,
             }
-        }
-    }
-
-    /// Links `kn` at `place`, found by `find` for its key in this tree, if the tree has not
-    /// changed since; else (another tree, another key, a change since) as `insert` does.
-    pub(crate) fn insert_at(&mut self, kn: Arc<Knote>, place: Vacancy) -> Result<(), Arc<Knote>> {
-        if !ptr::eq(place.root, &self.root) || place.changes != self.changes || place.key != kn.key {
-            return self.insert(kn);
-        }
-        // SAFETY: `place` came from `find` on this tree (a `Vacancy` is only made there, with
-        // its tree's root, and a registry does not move: it lives in its pinned kqueue), and
-        // the shape has not changed since, so `link` is still the null child of `parent`
-        // where `kn`'s key (the vacancy's) belongs.
-        unsafe { self.link(kn, place) };
+        };
+        let link: *mut *mut bindings::rb_node = if parent.is_null() {
+            &mut self.root.rb_node
+        } else if left {
+            // SAFETY: `parent` is a node of this tree (just walked to, or seen by the `find`
+            // that missed this key, with no change since), so it is a live knote's node.
+            unsafe { &raw mut (*parent).rb_left }
+        } else {
+            // SAFETY: As above.
+            unsafe { &raw mut (*parent).rb_right }
+        };
+        // SAFETY: `link` is the null child (or empty root) where `kn.key` belongs in the tree as
+        // it is now: found by the walk above, or by `find`'s for the same key with the tree
+        // unchanged since (every change bumps `changes`).
+        unsafe { self.link(kn, parent, link) };
         Ok(())
     }
 
-    /// Links `kn` at `place`.
+    /// Links `kn` at `link`, a child field of `parent` (or the root).
     ///
     /// # Safety
     ///
-    /// `place` is where `kn.key` belongs in this tree as it is now (`find`, no change since).
-    unsafe fn link(&mut self, kn: Arc<Knote>, place: Vacancy) {
-        let Vacancy { parent, link, .. } = place;
+    /// `link` is the null child (or the empty root) where `kn.key` belongs in this tree as it is
+    /// now, `parent` the node it belongs to (null for the root).
+    unsafe fn link(&mut self, kn: Arc<Knote>, parent: *mut bindings::rb_node, link: *mut *mut bindings::rb_node) {
         let node = kn.registry_node.get();
         // The reference becomes the tree's; `remove` or `Drain` takes it back.
         let _ = Arc::into_raw(kn);
