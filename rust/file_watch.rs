@@ -22,7 +22,7 @@
 //! from seeing the hang-up (README, known differences). io_uring instances, which can hold
 //! the kqueue in turn (a cycle nothing would break), are refused (`kq_fd_check`).
 //!
-//! `FILES` is sharded by inode (64 mutexes, see [`files_of`]): a file's entry, its close and its
+//! `FILES` is sharded by inode (64 mutexes, see [`shard_of`]): a file's entry, its close and its
 //! inode's modifications use one shard, so work on different inodes runs in parallel. Each knote
 //! knows its file's entry and its slot in the entry's vector (`Knote::watch`, under the shard),
 //! so forgetting one is O(1): no walk of the table, whatever its size.
@@ -40,7 +40,7 @@ use kernel::{
     ffi::c_void,
     new_mutex,
     prelude::*,
-    rbtree::{Entry, RBTree, RBTreeNodeReservation},
+    rbtree::{Entry, RBTree, RBTreeNodeReservation, VacantEntry},
     sync::{
         atomic::{ordering, Atomic},
         Arc, Mutex,
@@ -202,17 +202,18 @@ pub(crate) fn notifies_close(file: *mut bindings::file) -> bool {
 }
 
 /// Records that `kn` watches `file` (whose address `kn.file` holds). The caller holds a
-/// reference to `file`, so its close handler cannot have run yet.
+/// reference to `file`, so its close handler cannot have run yet. One walk of the shard's tree
+/// finds the file's entry or the place of a new one.
 pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
     let key = key_of(file);
     let mut guard = shard_of(key.0).lock();
-    let files = guard.tree();
-    let w = match files.get_mut(&key) {
-        Some(w) => {
+    let w = match guard.tree().entry(key) {
+        Entry::Occupied(entry) => {
+            let w = entry.into_mut();
             w.knotes.push(kn.clone(), GFP_KERNEL_ACCOUNT)?;
             w
         }
-        None => new_entry(files, key, kn, file)?,
+        Entry::Vacant(place) => new_entry(place, kn, file)?,
     };
     let (entry, slot, mark) = (w as *mut FileWatch, w.knotes.len() - 1, w.mark);
     *kn.watch.access_mut(&mut guard) = WatchPlace { entry, slot };
@@ -221,15 +222,13 @@ pub(crate) fn watch(kn: &Arc<Knote>, file: *mut bindings::file) -> Result {
     Ok(())
 }
 
-/// The entry of a file watched for the first time, listing `kn`, with a reference to the
-/// close mark of its inode.
+/// The entry of a file watched for the first time, at its `place` in the table, listing `kn`,
+/// with a reference to the close mark of its inode.
 fn new_entry<'a>(
-    files: &'a mut RBTree<Key, FileWatch>,
-    key: Key,
+    place: VacantEntry<'a, Key, FileWatch>,
     kn: &Arc<Knote>,
     file: *mut bindings::file,
 ) -> Result<&'a mut FileWatch> {
-    let Entry::Vacant(place) = files.entry(key) else { return Err(EEXIST) };
     let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
     let mut knotes = KnoteVec::new();
     // The first knote is kept inline: no allocation, no failure.
