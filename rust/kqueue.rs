@@ -750,11 +750,6 @@ impl KQueue {
         }
     }
 
-    /// The registered knote for `key`.
-    fn lookup(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
-        self.with_registry(key.filter, |r| r.get(key).map(Arc::from))
-    }
-
     /// The registered knote for `key`. A miss is remembered by the registry, so that the
     /// `enter` of a new knote of that key that follows (`add`) needs no second walk.
     fn find(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
@@ -801,7 +796,7 @@ impl KQueue {
         if kn.with_state(|st| st.deleted) {
             return;
         }
-        if let Some(old) = self.lookup(&kn.key) {
+        if let Some(old) = self.find(&kn.key) {
             self.drop_knote(inner, &old);
         }
         if self.enter(inner, kn).is_err() {

@@ -59,34 +59,38 @@ unsafe fn clear(node: *mut bindings::rb_node) {
     }
 }
 
-/// Looks `key` up from `root`, reading each pointer once with a volatile load, so that the
-/// walk serves both a lock holder and a lockless reader under RCU (`RcuRegistry::get_rcu`;
-/// see the module comment for what such a walk may miss).
+/// Looks `key` up from `root`: the knote registered under it, or the free place where it
+/// belongs (the node whose null child it is, null for an empty tree, and whether that child is
+/// the left one). Each pointer is read once with a volatile load, so that the one walk serves
+/// both a lock holder and a lockless reader under RCU (`RcuRegistry::get_rcu`; see the module
+/// comment for what such a walk may miss; it has no use for the place).
 ///
 /// # Safety
 ///
 /// `root` is a registry's valid root, and every node reachable from it stays a valid node of a
 /// knote whose memory stays valid while the caller uses the result.
-unsafe fn walk(root: *const bindings::rb_root, key: &KnoteKey) -> Option<*const Knote> {
+unsafe fn walk(
+    root: *const bindings::rb_root,
+    key: &KnoteKey,
+) -> Result<*const Knote, (*mut bindings::rb_node, bool)> {
+    let mut parent: *mut bindings::rb_node = ptr::null_mut();
+    let mut left = false;
     // SAFETY: Guaranteed by the caller.
     let mut node = unsafe { ptr::addr_of!((*root).rb_node).read_volatile() };
     while !node.is_null() {
-        // SAFETY: As above; child pointers are read once each.
-        let (kn, left, right) = unsafe {
-            (
-                knote_of(node),
-                ptr::addr_of!((*node).rb_left).read_volatile(),
-                ptr::addr_of!((*node).rb_right).read_volatile(),
-            )
-        };
-        // SAFETY: `kn` is a valid knote (see above); its key never changes.
-        node = match key.cmp(unsafe { &(*kn).key }) {
-            Ordering::Less => left,
-            Ordering::Greater => right,
-            Ordering::Equal => return Some(kn),
+        parent = node;
+        let kn = knote_of(node);
+        // SAFETY: `kn` is a valid knote (see above); its key never changes. Child pointers are
+        // read once each.
+        (node, left) = unsafe {
+            match key.cmp(&(*kn).key) {
+                Ordering::Less => (ptr::addr_of!((*node).rb_left).read_volatile(), true),
+                Ordering::Greater => (ptr::addr_of!((*node).rb_right).read_volatile(), false),
+                Ordering::Equal => return Ok(kn),
+            }
         };
     }
-    None
+    Err((parent, left))
 }
 
 /// The knote whose `registry_node` is `node`.
@@ -146,7 +150,7 @@ impl Registry {
     pub(crate) fn get(&self, key: &KnoteKey) -> Option<ArcBorrow<'_, Knote>> {
         // SAFETY: `&self` keeps the tree stable; its nodes are live knotes' (it holds a
         // reference to each).
-        let kn = unsafe { walk(&self.root, key) }?;
+        let kn = unsafe { walk(&self.root, key) }.ok()?;
         // SAFETY: The knote is in an `Arc` (the tree's reference), which outlives the borrow of
         // `self`: only `&mut self` can take it out.
         Some(unsafe { ArcBorrow::from_raw(kn) })
@@ -155,7 +159,9 @@ impl Registry {
     /// The knote registered under `key`, as `get`; a miss remembers where the key would go,
     /// for an `insert` of that key that follows before any other change.
     pub(crate) fn find(&mut self, key: &KnoteKey) -> Option<ArcBorrow<'_, Knote>> {
-        match self.seek(key) {
+        // SAFETY: `&mut self` keeps the tree stable; its nodes are live knotes' (it holds a
+        // reference to each).
+        match unsafe { walk(&self.root, key) } {
             // SAFETY: `kn` is in the tree, which holds a reference to it until `&mut self`
             // takes it out.
             Ok(kn) => Some(unsafe { ArcBorrow::from_raw(kn) }),
@@ -166,28 +172,6 @@ impl Registry {
         }
     }
 
-    /// Walks the tree for `key`: the knote, or the parent and side of the null child where
-    /// the key belongs.
-    fn seek(&self, key: &KnoteKey) -> Result<*const Knote, (*mut bindings::rb_node, bool)> {
-        let mut parent: *mut bindings::rb_node = ptr::null_mut();
-        let mut node = self.root.rb_node;
-        let mut left = false;
-        // SAFETY: Every node reached from the root is a valid node of a live knote; `&self`
-        // keeps the tree as it is (writers hold `&mut`).
-        unsafe {
-            while !node.is_null() {
-                parent = node;
-                let kn = knote_of(node);
-                (node, left) = match key.cmp(&(*kn).key) {
-                    Ordering::Less => ((*node).rb_left, true),
-                    Ordering::Greater => ((*node).rb_right, false),
-                    Ordering::Equal => return Ok(kn),
-                };
-            }
-        }
-        Err((parent, left))
-    }
-
     /// Links `kn` under its key, the tree taking the reference. `Err(kn)` if its key is taken.
     /// Where a `find` of the same key missed just before (no change since), no walk.
     pub(crate) fn insert(&mut self, kn: Arc<Knote>) -> Result<(), Arc<Knote>> {
@@ -195,7 +179,8 @@ impl Registry {
         let (parent, left) = if v.changes == self.changes && v.key == kn.key {
             (v.parent, v.left)
         } else {
-            match self.seek(&kn.key) {
+            // SAFETY: As in `find`.
+            match unsafe { walk(&self.root, &kn.key) } {
                 Ok(_) => return Err(kn),
                 Err(place) => place,
             }
@@ -351,7 +336,7 @@ impl RcuRegistry {
         // linked in this tree after its knote's key was written (`insert`'s barrier, and the
         // loads depend on the pointer), and its knote's memory stays valid until a grace period
         // after it left the tree, which the caller's read-side critical section outlasts.
-        unsafe { walk(ptr::addr_of!((*self.tree.get()).root), key).map(|kn| &*kn) }
+        unsafe { walk(ptr::addr_of!((*self.tree.get()).root), key).ok().map(|kn| &*kn) }
     }
 }
 
