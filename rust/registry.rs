@@ -28,7 +28,7 @@
 //! standing on it.
 
 use crate::knote::{Knote, KnoteKey};
-use core::{cmp::Ordering, ptr};
+use core::ptr;
 use core::cell::UnsafeCell;
 use kernel::{
     bindings,
@@ -80,13 +80,23 @@ unsafe fn walk(
     while !node.is_null() {
         parent = node;
         let kn = knote_of(node);
-        // SAFETY: `kn` is a valid knote (see above); its key never changes. Child pointers are
-        // read once each.
-        (node, left) = unsafe {
-            match key.cmp(&(*kn).key) {
-                Ordering::Less => (ptr::addr_of!((*node).rb_left).read_volatile(), true),
-                Ordering::Greater => (ptr::addr_of!((*node).rb_right).read_volatile(), false),
-                Ordering::Equal => return Ok(kn),
+        // SAFETY: `kn` is a valid knote (see above); its key never changes.
+        let here = unsafe { &(*kn).key };
+        // The key order (ident, then filter) spelled out: most steps decide on the ident, in
+        // two instructions, where `Ord::cmp` would make an `Ordering` and branch on it.
+        left = if key.ident != here.ident {
+            key.ident < here.ident
+        } else if key.filter != here.filter {
+            key.filter < here.filter
+        } else {
+            return Ok(kn);
+        };
+        // SAFETY: As above; the child pointer is read once.
+        node = unsafe {
+            if left {
+                ptr::addr_of!((*node).rb_left).read_volatile()
+            } else {
+                ptr::addr_of!((*node).rb_right).read_volatile()
             }
         };
     }

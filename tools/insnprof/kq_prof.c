@@ -30,6 +30,12 @@
  *               byte and writing it to the other pipe: one iteration is one round trip (two
  *               blocking waits, two wake-ups, two context switches)
  *   ep_pingpong the same with epoll_wait()
+ *   kq_register REG_PIPES pipes registered (EVFILT_READ) in one kevent() and deleted in
+ *               another, N / REG_PIPES times: one iteration is one descriptor registered
+ *               and deleted in a batch (kq_bench_suite's register and delete rows); the pipes
+ *               are made once, so after the first round their close marks and watched-files
+ *               entries linger, as in the suite's median
+ *   ep_register the same pipes, one EPOLL_CTL_ADD and one EPOLL_CTL_DEL each
  *   none        the set-up only (a kqueue, an epoll, a pipe, an eventfd): the baseline
  *
  * Every mode creates the same descriptors first, so the baseline differs from a workload run
@@ -43,11 +49,15 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/event.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static const struct timespec zero;
+
+/* Pipes of the register mode: what one kevent() registers at a time. */
+#define REG_PIPES 1000
 
 #define CHK(x) do { if ((x) < 0) { perror(#x); exit(1); } } while (0)
 #define WANT(x) do { if (!(x)) { fprintf(stderr, "kq_prof: %s: not %s\n", mode, #x); exit(2); } } while (0)
@@ -62,7 +72,7 @@ int main(int argc, char **argv)
 	uint64_t one = 1, v;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong, or none)\n");
+		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register, or none)\n");
 		return 1;
 	}
 	mode = argv[1];
@@ -208,6 +218,30 @@ int main(int argc, char **argv)
 		if (!pid)
 			_exit(0);
 		CHK(waitpid(pid, NULL, 0));
+	} else if (!strcmp(mode, "kq_register") || !strcmp(mode, "ep_register")) {
+		static int rp[REG_PIPES][2];
+		static struct kevent add[REG_PIPES], del[REG_PIPES];
+		struct rlimit rl = { 2 * REG_PIPES + 64, 2 * REG_PIPES + 64 };
+		long r;
+		int j;
+
+		CHK(setrlimit(RLIMIT_NOFILE, &rl));
+		for (j = 0; j < REG_PIPES; j++) {
+			CHK(pipe(rp[j]));
+			EV_SET(&add[j], rp[j][0], EVFILT_READ, EV_ADD, 0, 0, 0);
+			EV_SET(&del[j], rp[j][0], EVFILT_READ, EV_DELETE, 0, 0, 0);
+		}
+		for (r = 0; r < n / REG_PIPES; r++) {
+			if (mode[0] == 'k') {
+				WANT(kevent(kq, add, REG_PIPES, NULL, 0, NULL) == 0);
+				WANT(kevent(kq, del, REG_PIPES, NULL, 0, NULL) == 0);
+				continue;
+			}
+			for (j = 0; j < REG_PIPES; j++)
+				CHK(epoll_ctl(ep, EPOLL_CTL_ADD, rp[j][0], &ee));
+			for (j = 0; j < REG_PIPES; j++)
+				CHK(epoll_ctl(ep, EPOLL_CTL_DEL, rp[j][0], NULL));
+		}
 	} else if (strcmp(mode, "none")) {
 		fprintf(stderr, "kq_prof: unknown mode '%s'\n", mode);
 		return 1;
