@@ -15,6 +15,7 @@
 //! - `evaluate`: process context, no lock of the kqueue held.
 
 use crate::abi::{self, KEvent};
+use core::mem::MaybeUninit;
 use crate::descriptor::FileRef;
 use crate::file_watch::{InodeEvent, INODE_DATA_CHANGED};
 use crate::helper::KqFdEval;
@@ -168,11 +169,12 @@ pub(crate) trait FilterOps: Sync {
     /// reported. Late-evaluated filters answer true (the scan evaluates them).
     fn event(&self, st: &mut KnoteState) -> bool;
 
-    /// FreeBSD `f_touch(EVENT_PROCESS)`: writes the record to return to `out` (in place: the
-    /// scan's record, not a 64-byte return value copied into it); EV_CLEAR resets what was
-    /// reported. The default copies the stored kevent.
-    fn process(&self, st: &mut KnoteState, out: &mut KEvent) {
-        *out = st.kevent;
+    /// FreeBSD `f_touch(EVENT_PROCESS)`: writes the record to return to `out` (in place: a slot
+    /// of the scan's batch, not a 64-byte return value copied into it; every implementation
+    /// writes the whole record); EV_CLEAR resets what was reported. The default copies the
+    /// stored kevent.
+    fn process(&self, st: &mut KnoteState, out: &mut MaybeUninit<KEvent>) {
+        out.write(st.kevent);
         if st.kevent.flags & abi::EV_CLEAR != 0 {
             st.kevent.data = 0;
             st.kevent.fflags = 0;

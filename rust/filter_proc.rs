@@ -15,6 +15,7 @@
 //! table from attach to detach; the tracepoint probes update it there (atomic context).
 
 use crate::abi::{self, KEvent};
+use core::mem::MaybeUninit;
 use crate::descriptor::FileRef;
 use crate::filter::{Follow, FilterOps, Init, Known, SourceRef};
 use crate::helper;
@@ -86,8 +87,8 @@ impl FilterOps for Proc {
 
     /// The record, then (EV_CLEAR) a clean slate; or, when an exit was held back behind a
     /// NOTE_CHILD report, that exit for the next retrieval (the knote stays queued).
-    fn process(&self, st: &mut KnoteState, out: &mut KEvent) {
-        *out = st.kevent;
+    fn process(&self, st: &mut KnoteState, out: &mut MaybeUninit<KEvent>) {
+        out.write(st.kevent);
         if st.words[EXIT_PENDING] != 0 {
             st.words[EXIT_PENDING] = 0;
             st.kevent.fflags = abi::NOTE_EXIT;

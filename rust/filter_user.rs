@@ -8,6 +8,7 @@
 //! attached to any source.
 
 use crate::abi::{self, KEvent};
+use core::mem::MaybeUninit;
 use crate::descriptor::FileRef;
 use crate::filter::{FilterOps, Init, Known};
 use crate::knote::{Knote, KnoteReg, KnoteState};
@@ -53,8 +54,8 @@ impl FilterOps for User {
     }
 
     /// FreeBSD `filt_usertouch(EVENT_PROCESS)`.
-    fn process(&self, st: &mut KnoteState, out: &mut KEvent) {
-        *out = st.kevent;
+    fn process(&self, st: &mut KnoteState, out: &mut MaybeUninit<KEvent>) {
+        let out = out.write(st.kevent);
         out.fflags = st.sfflags;
         out.data = st.sdata;
         if st.kevent.flags & abi::EV_CLEAR != 0 {

@@ -54,6 +54,7 @@ extern "C" {
     pub(crate) fn kq_get_timespec(dst: *mut u64, src: *const c_void) -> c_int;
     pub(crate) fn kq_get_kevent(dst: *mut u64, src: *const c_void) -> c_int;
     pub(crate) fn kq_put_kevent(dst: *mut c_void, src: *const u64) -> c_int;
+    pub(crate) fn kq_put_kevents(dst: *mut c_void, src: *const u64, n: kernel::ffi::c_uint) -> c_int;
 
     // kq_poll_hook.c
     pub(crate) fn kq_poll_hook_file(

@@ -268,3 +268,23 @@ int kq_put_kevent(void __user *dst, const u64 src[8])
 {
 	return kq_put_words(dst, src, 8);
 }
+
+/* @n records (8 words each) in one user-access section: a scan's batch (kqueue.rs). */
+int kq_put_kevents(void __user *dst, const u64 *src, unsigned int n)
+{
+	u64 __user *to = dst;
+	unsigned int r, i;
+
+	if (should_fail_usercopy())
+		return -EFAULT;
+	scoped_user_write_access_size(dst, n * 8 * sizeof(u64), efault) {
+		for (r = 0; r < 8 * n; r += 8) {
+			/* A record's 8 words unrolled, as kq_put_kevent() writes them. */
+			for (i = 0; i < 8; i++)
+				unsafe_put_user(src[r + i], &to[r + i], efault);
+		}
+	}
+	return 0;
+efault:
+	return -EFAULT;
+}

@@ -39,5 +39,6 @@ int kq_get_args(u64 dst[5], const void __user *src);
 int kq_get_timespec(u64 dst[2], const void __user *src);
 int kq_get_kevent(u64 dst[8], const void __user *src);
 int kq_put_kevent(void __user *dst, const u64 src[8]);
+int kq_put_kevents(void __user *dst, const u64 *src, unsigned int n);
 
 #endif

@@ -216,6 +216,31 @@ impl ReadyInner {
         Some(item)
     }
 
+    /// Whether a batch is worth it: at least two knotes queued, and the oldest one (unstamped)
+    /// is one whose condition is known under `ready` (see `take_simple_into_flux`).
+    fn simple_run_ahead(&self, pass: u64) -> bool {
+        self.queued > 1
+            && self.list.iter().next().is_some_and(|front| {
+                front.state.access(self).requeued_in != pass && !front.evaluated_late && !front.on_descriptor
+            })
+    }
+
+    /// `take_into_flux` for a knote whose condition is known under `ready` (neither evaluated
+    /// late nor tied to a descriptor: the scan settles those in batches, see `Batch`). `None`
+    /// if the oldest knote is not one, or there is none to look at; it then stays queued.
+    fn take_simple_into_flux(&mut self, pass: u64) -> Option<ListArc<Knote>> {
+        let simple = self.list.iter().next().is_some_and(|front| {
+            front.state.access(self).requeued_in != pass && !front.evaluated_late && !front.on_descriptor
+        });
+        if !simple {
+            return None;
+        }
+        let item = self.list.pop_front()?;
+        self.queued -= 1;
+        self.in_flux += 1;
+        Some(item)
+    }
+
     /// Whether the oldest knote was not put back by scan pass `pass` (there is one to look at).
     fn has_unstamped(&self, pass: u64) -> bool {
         self.list.iter().next().is_some_and(|front| front.state.access(self).requeued_in != pass)
@@ -349,6 +374,18 @@ impl EventSink {
         let at = self.base.wrapping_byte_add(self.written * KEVENT_SIZE);
         user_io::write_kevent(at, kev)?;
         self.written += 1;
+        Ok(())
+    }
+
+    /// Writes `records` after those already written (one user copy for them all).
+    fn put_all(&mut self, records: &[KEvent]) -> Result {
+        let at = self.base.wrapping_byte_add(self.written * KEVENT_SIZE);
+        match records {
+            [] => return Ok(()),
+            [one] => user_io::write_kevent(at, one)?,
+            _ => user_io::write_kevents(at, records)?,
+        }
+        self.written += records.len();
         Ok(())
     }
 
@@ -1127,8 +1164,11 @@ impl KQueue {
     /// Every knote the pass settles is stamped with it (level-triggered ones go back to the
     /// tail), and the pass ends at the first stamped knote, so none is reported twice in one
     /// call. One hold of `ready` per knote takes it and decides its fate (two for a descriptor
-    /// knote, evaluated in between without locks). See the module comment for the states and
-    /// locks. Inlined into `collect`, its one caller.
+    /// knote, evaluated in between without locks), except where several knotes whose condition
+    /// is known under `ready` come in a row: up to `SCAN_BATCH` of them are settled under one
+    /// hold (`settle_batch`), their records copied out together after it, as epoll's
+    /// `ep_send_events` does its list. See the module comment for the states and locks.
+    /// Inlined into `collect`, its one caller.
     #[inline(always)]
     fn scan(&self, sink: &mut EventSink) -> Result {
         // Lockless look first (a waiter re-checks under the lock before it sleeps).
@@ -1141,6 +1181,16 @@ impl KQueue {
         let mut inner = Some(self.inner.lock());
         let (result, more) = loop {
             let mut ready = self.ready.lock();
+            // Several knotes whose condition `ready` knows, and room for several records: they
+            // are settled in a batch, under one hold of `ready`.
+            if sink.room() > 1 && ready.simple_run_ahead(pass) {
+                match self.settle_batch(ready, pass, &mut inner, sink) {
+                    Step::Stop(result, more) => break (result, more),
+                    Step::Go => continue,
+                }
+            }
+            // Anything else (one such knote, a knote evaluated late or tied to a descriptor, or
+            // nothing), one at a time.
             let taken = match sink.room() {
                 0 => None,
                 _ => ready.take_into_flux(pass),
@@ -1157,6 +1207,72 @@ impl KQueue {
             // Level-triggered events stay queued, or this call had no room for some: pass them
             // on to the next sleeper (epoll's `ep_done_scan`).
             self.waiters.wake_one();
+        }
+        result
+    }
+
+    /// `look_at` for a knote whose condition `ready` knows (see `take_simple_into_flux`), under
+    /// `ready`, which it keeps: its record and the reference the list gives back wait in
+    /// `batch` until the lock is dropped (`finish_batch`).
+    #[inline(always)]
+    fn settle_simple(&self, item: ListArc<Knote>, pass: u64, ready: &mut ReadyInner, batch: &mut Batch) {
+        let st = item.state.access_mut(ready);
+        let next = deliver(item.ops, st, batch.next_record());
+        if next.is_some() {
+            batch.reported += 1;
+        }
+        batch.settled += 1;
+        match next {
+            Some(After::Requeue) => ready.requeue_from_flux(item, pass),
+            Some(After::Drop) => batch.release(ready.release_from_flux(item, pass), true),
+            None | Some(After::Done) => batch.release(ready.release_from_flux(item, pass), false),
+        }
+    }
+
+    /// Settles up to `SCAN_BATCH` knotes whose condition `ready` knows (`settle_simple`) under
+    /// the one hold of `ready` it is given and releases, then finishes the batch: `look_at`
+    /// for several knotes at once. Out of line: its 650-byte `Batch` stays out of the
+    /// ioctl's frame, and the one-knote path out of its registers.
+    #[inline(never)]
+    fn settle_batch<'a>(
+        &'a self,
+        mut ready: IrqSpinLockGuard<'a, ReadyInner>,
+        pass: u64,
+        inner: &mut Option<MutexGuard<'a, KqInner>>,
+        sink: &mut EventSink,
+    ) -> Step {
+        let mut batch = Batch::new();
+        while batch.settled < SCAN_BATCH && sink.room() > batch.reported {
+            let Some(item) = ready.take_simple_into_flux(pass) else { break };
+            self.settle_simple(item, pass, &mut ready, &mut batch);
+        }
+        let last = sink.room() == batch.reported || !ready.has_unstamped(pass);
+        let more = ready.queued > 0;
+        self.publish(&ready);
+        drop(ready);
+        let result = self.finish_batch(&mut batch, inner, sink);
+        match last || result.is_err() {
+            true => Step::Stop(result, more),
+            false => Step::Go,
+        }
+    }
+
+    /// After a batch (`ready` dropped, `inner` held, as since the decisions): its records are
+    /// copied out, its references put and its EV_ONESHOT knotes dropped; it is left empty.
+    fn finish_batch(&self, batch: &mut Batch, inner: &mut Option<MutexGuard<'_, KqInner>>, sink: &mut EventSink) -> Result {
+        let result = sink.put_all(batch.records());
+        batch.reported = 0;
+        batch.settled = 0;
+        let n = core::mem::replace(&mut batch.released_n, 0);
+        for slot in &mut batch.released[..n] {
+            // SAFETY: The slots below the count were written by `release`; the count is reset
+            // (so `Batch`'s drop skips them) and each slot is read once.
+            let (kn, doomed) = unsafe { slot.assume_init_read() };
+            if doomed {
+                if let Some(guard) = inner.as_mut() {
+                    self.drop_knote(guard, &kn);
+                }
+            }
         }
         result
     }
@@ -1198,7 +1314,7 @@ impl KQueue {
         };
         let st = item.state.access_mut(&mut ready);
         let stale = matches!(verdict, Some(Verdict::Stale));
-        let mut record = KEvent::default();
+        let mut record = MaybeUninit::<KEvent>::uninit();
         let decided = match &verdict {
             Some(Verdict::Stale) => None,
             Some(Verdict::Eval(ev)) => deliver_fd(st, ev, &mut record),
@@ -1231,7 +1347,8 @@ impl KQueue {
             }
         }
         let result = match reported {
-            true => sink.put(&record),
+            // SAFETY: `deliver` and `deliver_fd` write the record whenever they report one.
+            true => sink.put(unsafe { record.assume_init_ref() }),
             false => Ok(()),
         };
         match last || result.is_err() {
@@ -1387,6 +1504,78 @@ enum Step {
     Stop(Result, bool),
 }
 
+/// Knotes a scan settles under one hold of `ready`, at most (`Batch`): interrupts stay off for
+/// this many `deliver`s, and their records wait on the stack (512 bytes).
+const SCAN_BATCH: usize = 8;
+
+/// What a scan settled under one hold of `ready` (knotes whose condition is known there), for
+/// after the lock (`KQueue::finish_batch`): the records, copied out in one go as epoll copies
+/// its list's, and the references the ready list gave back, put after unlocking (the last
+/// one may free a knote) with the EV_ONESHOT knotes dropped from the registry. `inner` is held
+/// from the decisions to the copy, as for a knote settled alone (no record after EV_DELETE).
+struct Batch {
+    records: [MaybeUninit<KEvent>; SCAN_BATCH],
+    /// `records[..reported]` are written.
+    reported: usize,
+    /// The list's references given back, each with whether its knote goes (EV_ONESHOT).
+    released: [MaybeUninit<(Arc<Knote>, bool)>; SCAN_BATCH],
+    /// `released[..released_n]` are written.
+    released_n: usize,
+    /// Knotes settled (reported or not; at least `reported` and `released_n`).
+    settled: usize,
+}
+
+impl Batch {
+    #[inline(always)]
+    fn new() -> Self {
+        Batch {
+            records: [const { MaybeUninit::uninit() }; SCAN_BATCH],
+            reported: 0,
+            released: [const { MaybeUninit::uninit() }; SCAN_BATCH],
+            released_n: 0,
+            settled: 0,
+        }
+    }
+
+    /// Where the next record goes (`settled < SCAN_BATCH`, so there is room).
+    fn next_record(&mut self) -> &mut MaybeUninit<KEvent> {
+        &mut self.records[self.reported]
+    }
+
+    fn release(&mut self, kn: Arc<Knote>, doomed: bool) {
+        self.released[self.released_n].write((kn, doomed));
+        self.released_n += 1;
+    }
+
+    /// The records written so far.
+    fn records(&self) -> &[KEvent] {
+        // SAFETY: `records[..reported]` are written (`settle_simple` counts a record once
+        // `deliver` reported it, which writes it); `MaybeUninit<KEvent>` has `KEvent`'s layout.
+        unsafe { core::slice::from_raw_parts(self.records.as_ptr().cast::<KEvent>(), self.reported) }
+    }
+}
+
+impl Drop for Batch {
+    /// References not taken by `finish_batch` (none, unless it was never reached) are put.
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.released_n != 0 {
+            self.put_released();
+        }
+    }
+}
+
+impl Batch {
+    #[cold]
+    fn put_released(&mut self) {
+        let n = core::mem::replace(&mut self.released_n, 0);
+        for slot in &mut self.released[..n] {
+            // SAFETY: Written by `release`, below the count (reset above), read once here.
+            drop(unsafe { slot.assume_init_read() });
+        }
+    }
+}
+
 /// What happens to a knote after it was reported.
 enum After {
     /// Level-triggered: stays active, back on the ready list after this pass.
@@ -1431,7 +1620,7 @@ unsafe extern "C" fn kq_reap_work(work: *mut bindings::work_struct) {
 /// filter's `f_event`): `None` when nothing is reported and the knote stays off the list; else
 /// whether a record was written to `out` (not when the condition is false but a wake-up came
 /// during the evaluation: look again next time) and what comes next.
-fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval, out: &mut KEvent) -> Option<(bool, After)> {
+fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval, out: &mut MaybeUninit<KEvent>) -> Option<(bool, After)> {
     if st.disabled || st.deleted {
         return None;
     }
@@ -1441,7 +1630,7 @@ fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval, out: &mut KEvent) -> Option<(b
         return if rewoken { Some((false, After::Requeue)) } else { None };
     }
     // No EV_CLEAR reset: `data` is recomputed at every look, as FreeBSD's fd filters do.
-    *out = st.kevent;
+    out.write(st.kevent);
     let flags = st.kevent.flags;
     if flags & abi::EV_ONESHOT != 0 {
         return Some((true, After::Drop));
@@ -1460,8 +1649,9 @@ fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval, out: &mut KEvent) -> Option<(b
 
 /// Decides the fate of a knote popped off the ready list: `None` when nothing is reported
 /// (disabled, or its condition no longer holds), else what comes next, the record written to
-/// `out` (in place: the 64-byte record is not moved through return values).
-fn deliver(ops: &dyn FilterOps, st: &mut KnoteState, out: &mut KEvent) -> Option<After> {
+/// `out` (in place: the 64-byte record is not moved through return values; written if and
+/// only if the result is `Some`).
+fn deliver(ops: &dyn FilterOps, st: &mut KnoteState, out: &mut MaybeUninit<KEvent>) -> Option<After> {
     if st.disabled || st.deleted {
         return None;
     }

@@ -79,3 +79,10 @@ pub(crate) fn write_kevent(at: UserPtr, kev: &KEvent) -> Result {
     // memory only through the user-access primitives.
     errno(unsafe { helper::kq_put_kevent(at.as_mut_ptr(), (kev as *const KEvent).cast()) })
 }
+
+/// Writes `records`, one after the other, at `at` (one user-access section for them all).
+pub(crate) fn write_kevents(at: UserPtr, records: &[KEvent]) -> Result {
+    // SAFETY: `records` is `records.len() * WORDS` readable, aligned u64 words (`Words`); the
+    // helper writes user memory only through the user-access primitives.
+    errno(unsafe { helper::kq_put_kevents(at.as_mut_ptr(), records.as_ptr().cast(), records.len() as u32) })
+}

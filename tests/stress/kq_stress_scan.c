@@ -56,6 +56,15 @@
  *  - no_duplicate_in_one_call: 80 always-active level-triggered knotes,
  *    3 scanners with event lists of 128, 80 and 50: no knote twice in one
  *    returned array, and every call returns min(nevents, 80) records.
+ *  - batch_vs_delete: what a scan settles in a batch (several knotes whose condition is
+ *    known under the ready lock, under one hold of it, their records copied out together
+ *    afterwards): 16 EVFILT_USER slots, each generation level, EV_CLEAR, EV_ONESHOT or
+ *    EV_DISPATCH, triggered twice, then EV_DELETEd (ENOENT only for an EV_ONESHOT generation a
+ *    scan already reported and dropped) by 2 deleter threads; 3 scanners with event lists of
+ *    16, 5 and 2. No record of a generation whose EV_DELETE returned before the call began
+ *    (a batched record is copied out after the lock: `inner` must have been held since the
+ *    decision), none twice in one call, no EV_ONESHOT generation reported twice, and most
+ *    calls with records return several (the case fails if batches never formed).
  *  - ring.*: a token ring with more tokens than players, so that a pipe is
  *    written while its reader is scanning: no wake-up may be lost (a player
  *    that waits 5 s fails, saying what its pipe and knote looked like).
@@ -591,6 +600,164 @@ TEST_F_TIMEOUT(slow, no_event_after_delete, 90)
 		TH_LOG("left over: ident %llu filter %d udata 0x%llx", (unsigned long long)ev.ident,
 		       ev.filter, (unsigned long long)UDV(ev));
 	free(d);
+}
+
+/* ---- batched scans racing EV_DELETE ------------------------------------------------------ */
+
+#define BAT_SLOTS 16
+#define BAT_DELETERS 2		/* deleter d owns the slots s with s % BAT_DELETERS == d */
+#define BAT_SCANNERS 3
+#define BAT_RUN_MS 3000
+#define BAT_IDENT(s) (700 + (uint64_t)(s))
+
+struct bat {
+	int kq;
+	atomic_ullong gone[BAT_SLOTS];		/* the last generation whose EV_DELETE returned */
+	atomic_ullong oneshot_seen[BAT_SLOTS];	/* the last EV_ONESHOT generation reported */
+	atomic_bool stop;
+	atomic_long adds, events, calls, multi;	/* multi: calls that returned 2 records or more */
+	struct stress_bad bad;
+};
+
+/* Generation g of a slot: level, EV_CLEAR, EV_ONESHOT or EV_DISPATCH, in turn. */
+static unsigned int bat_flags(uint64_t g)
+{
+	static const unsigned int fl[4] = { 0, EV_CLEAR, EV_ONESHOT, EV_DISPATCH };
+
+	return fl[g & 3];
+}
+
+struct bat_deleter {
+	struct bat *b;
+	int id;
+};
+
+static void *bat_deleter_fn(void *arg)
+{
+	struct bat_deleter *bd = arg;
+	struct bat *b = bd->b;
+	uint64_t gen[BAT_SLOTS] = { 0 }, rs = rnd_seed(bd->id + 11);
+
+	while (!atomic_load(&b->stop)) {
+		for (int s = bd->id; s < BAT_SLOTS; s += BAT_DELETERS) {
+			uint64_t g = ++gen[s], ud = (uint64_t)(s + 1) << 40 | g;
+			int r;
+
+			r = kq_ctl(b->kq, BAT_IDENT(s), EVFILT_USER, EV_ADD | bat_flags(g), 0, 0, ud);
+			for (int t = 0; !r && t < 2; t++) {
+				r = kq_ctl(b->kq, BAT_IDENT(s), EVFILT_USER, 0, NOTE_TRIGGER, 0, ud);
+				/* An EV_ONESHOT generation may be reported (and gone) at once. */
+				if (r == ENOENT && bat_flags(g) == EV_ONESHOT && t > 0)
+					r = 0;
+				del_pause(&rs);
+			}
+			if (r)
+				stress_fail(&b->bad, NULL, "slot %d gen %llu: EV_ADD/NOTE_TRIGGER: %s", s,
+					    (unsigned long long)g, strerrorname_np(r));
+			atomic_fetch_add(&b->adds, 1);
+			r = user_del(b->kq, BAT_IDENT(s));
+			if (r && !(r == ENOENT && bat_flags(g) == EV_ONESHOT))
+				stress_fail(&b->bad, NULL, "slot %d gen %llu: EV_DELETE: %s", s,
+					    (unsigned long long)g, strerrorname_np(r));
+			atomic_store(&b->gone[s], g);
+		}
+	}
+	return NULL;
+}
+
+struct bat_scanner {
+	struct bat *b;
+	int nevents;
+};
+
+static void *bat_scanner_fn(void *arg)
+{
+	struct bat_scanner *bs = arg;
+	struct bat *b = bs->b;
+	struct timespec zero = { 0, 0 }, ms = { 0, NSEC_PER_MSEC };
+	struct kevent ev[BAT_SLOTS];
+	long calls = 0, multi = 0, events = 0;
+
+	while (!atomic_load(&b->stop)) {
+		uint64_t snap[BAT_SLOTS];
+		int n;
+
+		for (int s = 0; s < BAT_SLOTS; s++)
+			snap[s] = atomic_load(&b->gone[s]);
+		n = kevent(b->kq, NULL, 0, ev, bs->nevents, (calls & 7) == 7 ? &ms : &zero);
+		calls++;
+		if (n < 0) {
+			stress_fail(&b->bad, NULL, "kevent(): %s", strerrorname_np(errno));
+			break;
+		}
+		multi += n > 1;
+		events += n;
+		for (int k = 0; k < n; k++) {
+			uint64_t ud = UDV(ev[k]), g = ud & DEL_GEN_MASK;
+			int s = (int)(ud >> 40) - 1;
+
+			if (s < 0 || s >= BAT_SLOTS || ev[k].filter != EVFILT_USER ||
+			    ev[k].ident != BAT_IDENT(s) || (ev[k].flags & (KQ_ACTION_FLAGS | EV_ERROR)) ||
+			    (ev[k].flags & (EV_CLEAR | EV_ONESHOT | EV_DISPATCH)) != bat_flags(g)) {
+				stress_fail(&b->bad, &ev[k], "malformed record");
+				continue;
+			}
+			if (g <= snap[s])
+				stress_fail(&b->bad, &ev[k], "slot %d: event of generation %llu, whose "
+					    "EV_DELETE had returned before this kevent() began (generation "
+					    "%llu was gone then)", s, (unsigned long long)g,
+					    (unsigned long long)snap[s]);
+			for (int j = 0; j < k; j++)
+				if (UDV(ev[j]) == ud)
+					stress_fail(&b->bad, &ev[k], "slot %d generation %llu twice in one call",
+						    s, (unsigned long long)g);
+			if (bat_flags(g) == EV_ONESHOT && atomic_exchange(&b->oneshot_seen[s], g) == g)
+				stress_fail(&b->bad, &ev[k], "slot %d: EV_ONESHOT generation %llu reported "
+					    "twice", s, (unsigned long long)g);
+		}
+	}
+	atomic_fetch_add(&b->calls, calls);
+	atomic_fetch_add(&b->multi, multi);
+	atomic_fetch_add(&b->events, events);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(slow, batch_vs_delete, 60)
+{
+	static const int sizes[BAT_SCANNERS] = { 16, 5, 2 };
+	struct bat *b = calloc(1, sizeof(*b));
+	struct bat_deleter bd[BAT_DELETERS];
+	struct bat_scanner bs[BAT_SCANNERS];
+	pthread_t td[BAT_DELETERS], ts[BAT_SCANNERS];
+	struct kevent ev;
+
+	alarm(50);
+	ASSERT_NE(NULL, b);
+	b->kq = kqueue();
+	ASSERT_LE(0, b->kq);
+	for (int i = 0; i < BAT_SCANNERS; i++) {
+		bs[i] = (struct bat_scanner){ .b = b, .nevents = sizes[i] };
+		ASSERT_EQ(0, pthread_create(&ts[i], NULL, bat_scanner_fn, &bs[i]));
+	}
+	for (int i = 0; i < BAT_DELETERS; i++) {
+		bd[i] = (struct bat_deleter){ .b = b, .id = i };
+		ASSERT_EQ(0, pthread_create(&td[i], NULL, bat_deleter_fn, &bd[i]));
+	}
+	sleep_ms(BAT_RUN_MS);
+	atomic_store(&b->stop, true);
+	for (int i = 0; i < BAT_DELETERS; i++)
+		pthread_join(td[i], NULL);
+	for (int i = 0; i < BAT_SCANNERS; i++)
+		pthread_join(ts[i], NULL);
+	TH_LOG("%ld generations added and deleted, %ld events in %ld scans, %ld of them with 2 or more",
+	       (long)atomic_load(&b->adds), (long)atomic_load(&b->events), (long)atomic_load(&b->calls),
+	       (long)atomic_load(&b->multi));
+	ASSERT_EQ(0, STRESS_REPORT(&b->bad));
+	EXPECT_LT(0, atomic_load(&b->multi)) TH_LOG("no call returned two records: no batch was tested");
+	ASSERT_EQ(0, kq_poll(b->kq, &ev, 1))
+		TH_LOG("left over: ident %llu filter %d udata 0x%llx", (unsigned long long)ev.ident,
+		       ev.filter, (unsigned long long)UDV(ev));
+	free(b);
 }
 
 /* ---- NOTE_TRIGGER without the registry lock, racing EV_DELETE and scans --------------- */

@@ -6,6 +6,9 @@
  *
  *   kq_pending  kevent() collecting an already-pending EVFILT_USER event (level: stays ready)
  *   ep_pending  epoll_wait() collecting a readable eventfd (level-triggered)
+ *   kq_pending8 kevent() collecting 8 pending EVFILT_USER events at once (level: they stay
+ *               ready); one iteration is one call
+ *   ep_pending8 epoll_wait() collecting 8 readable eventfds at once (level-triggered)
  *   kq_pipe     kevent() collecting EVFILT_READ of a pipe holding one byte
  *   ep_pipe     epoll_wait() on the same pipe
  *   kq_rt       user-event round trip: one kevent() that triggers (NOTE_TRIGGER) an EV_CLEAR
@@ -72,7 +75,7 @@ int main(int argc, char **argv)
 	uint64_t one = 1, v;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register, or none)\n");
+		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pending8|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register, or none)\n");
 		return 1;
 	}
 	mode = argv[1];
@@ -96,6 +99,28 @@ int main(int argc, char **argv)
 		CHK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ee));
 		for (i = 0; i < n; i++)
 			WANT(epoll_wait(ep, &eo, 1, 0) == 1);
+	} else if (!strcmp(mode, "kq_pending8") || !strcmp(mode, "ep_pending8")) {
+		struct kevent evs[8];
+		struct epoll_event eos[8];
+		int j;
+
+		for (j = 0; j < 8; j++) {
+			if (mode[0] == 'k') {
+				EV_SET(&ch, j + 1, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0, 0);
+				CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
+			} else {
+				int e = eventfd(1, EFD_NONBLOCK);
+
+				CHK(e);
+				CHK(epoll_ctl(ep, EPOLL_CTL_ADD, e, &ee));
+			}
+		}
+		for (i = 0; i < n; i++) {
+			if (mode[0] == 'k')
+				WANT(kevent(kq, NULL, 0, evs, 8, &zero) == 8);
+			else
+				WANT(epoll_wait(ep, eos, 8, 0) == 8);
+		}
 	} else if (!strcmp(mode, "kq_pipe")) {
 		EV_SET(&ch, p[0], EVFILT_READ, EV_ADD, 0, 0, 0);
 		CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
