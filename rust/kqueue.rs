@@ -216,23 +216,24 @@ impl ReadyInner {
         Some(item)
     }
 
-    /// Whether a batch is worth it: at least two knotes queued, and the oldest one (unstamped)
-    /// is one whose condition is known under `ready` (see `take_simple_into_flux`).
-    fn simple_run_ahead(&self, pass: u64) -> bool {
-        self.queued > 1
-            && self.list.iter().next().is_some_and(|front| {
-                front.state.access(self).requeued_in != pass && !front.evaluated_late && !front.on_descriptor
-            })
+    /// Whether the oldest knote is one to look at in pass `pass` (unstamped) whose condition is
+    /// known under `ready`: neither evaluated late nor tied to a descriptor (the scan settles
+    /// those in batches, see `Batch`).
+    fn simple_at_front(&self, pass: u64) -> bool {
+        self.list.iter().next().is_some_and(|front| {
+            front.state.access(self).requeued_in != pass && !front.evaluated_late && !front.on_descriptor
+        })
     }
 
-    /// `take_into_flux` for a knote whose condition is known under `ready` (neither evaluated
-    /// late nor tied to a descriptor: the scan settles those in batches, see `Batch`). `None`
-    /// if the oldest knote is not one, or there is none to look at; it then stays queued.
+    /// Whether a batch is worth it: at least two knotes queued, the oldest a simple one.
+    fn simple_run_ahead(&self, pass: u64) -> bool {
+        self.queued > 1 && self.simple_at_front(pass)
+    }
+
+    /// `take_into_flux` for a simple knote (`simple_at_front`). `None` if the oldest knote is
+    /// not one, or there is none to look at; it then stays queued.
     fn take_simple_into_flux(&mut self, pass: u64) -> Option<ListArc<Knote>> {
-        let simple = self.list.iter().next().is_some_and(|front| {
-            front.state.access(self).requeued_in != pass && !front.evaluated_late && !front.on_descriptor
-        });
-        if !simple {
+        if !self.simple_at_front(pass) {
             return None;
         }
         let item = self.list.pop_front()?;
@@ -1553,6 +1554,16 @@ impl Batch {
         // `deliver` reported it, which writes it); `MaybeUninit<KEvent>` has `KEvent`'s layout.
         unsafe { core::slice::from_raw_parts(self.records.as_ptr().cast::<KEvent>(), self.reported) }
     }
+
+    /// Puts the references `finish_batch` did not take (see `drop`).
+    #[cold]
+    fn put_released(&mut self) {
+        let n = core::mem::replace(&mut self.released_n, 0);
+        for slot in &mut self.released[..n] {
+            // SAFETY: Written by `release`, below the count (reset above), read once here.
+            drop(unsafe { slot.assume_init_read() });
+        }
+    }
 }
 
 impl Drop for Batch {
@@ -1561,17 +1572,6 @@ impl Drop for Batch {
     fn drop(&mut self) {
         if self.released_n != 0 {
             self.put_released();
-        }
-    }
-}
-
-impl Batch {
-    #[cold]
-    fn put_released(&mut self) {
-        let n = core::mem::replace(&mut self.released_n, 0);
-        for slot in &mut self.released[..n] {
-            // SAFETY: Written by `release`, below the count (reset above), read once here.
-            drop(unsafe { slot.assume_init_read() });
         }
     }
 }
