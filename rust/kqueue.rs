@@ -210,6 +210,11 @@ impl ReadyInner {
         if !self.has_unstamped(pass) {
             return None;
         }
+        self.pop_into_flux()
+    }
+
+    /// Pops the oldest knote into flux (the callers have looked at it).
+    fn pop_into_flux(&mut self) -> Option<ListArc<Knote>> {
         let item = self.list.pop_front()?;
         self.queued -= 1;
         self.in_flux += 1;
@@ -236,10 +241,7 @@ impl ReadyInner {
         if !self.simple_at_front(pass) {
             return None;
         }
-        let item = self.list.pop_front()?;
-        self.queued -= 1;
-        self.in_flux += 1;
-        Some(item)
+        self.pop_into_flux()
     }
 
     /// Whether the oldest knote was not put back by scan pass `pass` (there is one to look at).
