@@ -112,8 +112,10 @@ pub(crate) trait FilterOps: Sync {
 
     /// The ident is a descriptor of the caller (EBADF beyond INT_MAX or when closed; the knote
     /// is stale once the number names another file, and goes when the file is released).
+    /// Decided by the number (`is_descriptor_filter`, which also picks the registry a key is
+    /// looked up in); not overridden.
     fn on_descriptor(&self) -> bool {
-        false
+        is_descriptor_filter(self.number())
     }
 
     /// Descriptors opened with O_PATH are accepted (EVFILT_VNODE; `fget_raw`).
@@ -230,6 +232,15 @@ static FILTERS: [Option<&dyn FilterOps>; abi::EVFILT_SYSCOUNT as usize] = [
     None,                            // -12 EVFILT_SENDFILE
     Some(&filter_fd::EMPTY),         // -13
 ];
+
+/// Whether the filter numbered `number` watches descriptors (`FilterOps::on_descriptor`):
+/// its knotes are registered by descriptor number (`registry::FdTable`).
+pub(crate) const fn is_descriptor_filter(number: i16) -> bool {
+    matches!(
+        number,
+        abi::EVFILT_READ | abi::EVFILT_WRITE | abi::EVFILT_VNODE | abi::EVFILT_PROCDESC | abi::EVFILT_EMPTY
+    )
+}
 
 /// The filter of EVFILT_* number `number`, or EINVAL.
 pub(crate) fn lookup(number: i16) -> Result<&'static dyn FilterOps> {

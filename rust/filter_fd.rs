@@ -64,10 +64,6 @@ impl FilterOps for Readiness {
         self.number
     }
 
-    fn on_descriptor(&self) -> bool {
-        true
-    }
-
     fn evaluated_late(&self) -> bool {
         true
     }

@@ -31,10 +31,6 @@ impl FilterOps for ProcDesc {
         abi::EVFILT_PROCDESC
     }
 
-    fn on_descriptor(&self) -> bool {
-        true
-    }
-
     fn prepare(&self, _kq: &KQueue, kev: &KEvent, file: Option<&FileRef>) -> Result<Init> {
         let file = file.ok_or(EBADF)?;
         if kev.fflags & !abi::NOTE_EXIT != 0 {

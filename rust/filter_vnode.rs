@@ -54,10 +54,6 @@ impl FilterOps for Vnode {
         abi::EVFILT_VNODE
     }
 
-    fn on_descriptor(&self) -> bool {
-        true
-    }
-
     fn hears_inode(&self) -> bool {
         true
     }

@@ -127,16 +127,19 @@ pub(crate) struct Knote {
     /// Descriptor filters: the knote owns a reference to `file` (files without close
     /// notification), dropped with the knote.
     pub(crate) pinned: bool,
-    /// `ops.evaluated_late()` and `ops.on_descriptor()`, copied at creation: the scan asks
-    /// them of every knote it reports, without an indirect call each.
+    /// `ops.evaluated_late()` and `ops.on_descriptor()` (decided by the filter's number),
+    /// copied at creation: the scan asks them of every knote it reports, without an
+    /// indirect call each.
     pub(crate) evaluated_late: bool,
     pub(crate) on_descriptor: bool,
     /// Descriptor filters: the entries in the watched file's wait queues.
+    #[pin]
     pub(crate) hooks: PollHooks,
     pub(crate) state: LockedBy<KnoteState, ReadyInner>,
     pub(crate) reg: LockedBy<KnoteReg, KqInner>,
-    /// The knote's node in its kqueue's registry (`registry`), under the kqueue's `index`
-    /// lock; cleared while the knote is in no registry.
+    /// The knote's node in its kqueue's registry (`registry`): a tree's node, under the
+    /// kqueue's `index` lock, or a descriptor knote's link in its kqueue's descriptor table
+    /// (`registry::FdTable`), under `inner`; cleared while the knote is in neither.
     #[pin]
     pub(crate) registry_node: Opaque<bindings::rb_node>,
     /// Carries the registry's reference through a grace period when the knote leaves a
@@ -211,8 +214,8 @@ impl Knote {
                 watch,
                 pinned,
                 evaluated_late: ops.evaluated_late(),
-                on_descriptor: ops.on_descriptor(),
-                hooks: PollHooks::new(),
+                on_descriptor: crate::filter::is_descriptor_filter(kev.filter),
+                hooks <- PollHooks::new(),
                 state: LockedBy::new(owner.ready_lock(), state),
                 reg: LockedBy::new(owner.inner_lock(), KnoteReg { clock: None, timer: None, timer_charge: None }),
                 registry_node <- registry::unlinked_node(),

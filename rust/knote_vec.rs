@@ -15,7 +15,11 @@
 use crate::knote::Knote;
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ops::{Deref, DerefMut};
-use kernel::{alloc::Flags, prelude::*, sync::Arc};
+use kernel::{
+    alloc::{allocator::Kmalloc, Allocator, Flags, Vec},
+    prelude::*,
+    sync::Arc,
+};
 
 pub(crate) struct KnoteVec<const N: usize> {
     /// Elements `0..min(len, N)` are initialised, the rest not: creating and dropping a list
@@ -110,36 +114,37 @@ impl<const N: usize> Drop for KnoteVec<N> {
     }
 }
 
-/// A `KVec` whose drop skips the allocator while it has no buffer (see the module comment).
-pub(crate) struct LazyVec<T>(ManuallyDrop<KVec<T>>);
+/// A `KVec` (or, with `A = KVmalloc`, a `KVVec`) whose drop skips the allocator while it has
+/// no buffer (see the module comment).
+pub(crate) struct LazyVec<T, A: Allocator = Kmalloc>(ManuallyDrop<Vec<T, A>>);
 
-impl<T> LazyVec<T> {
+impl<T, A: Allocator> LazyVec<T, A> {
     pub(crate) const fn new() -> Self {
-        LazyVec(ManuallyDrop::new(KVec::new()))
+        LazyVec(ManuallyDrop::new(Vec::new()))
     }
 }
 
-impl<T> Default for LazyVec<T> {
+impl<T, A: Allocator> Default for LazyVec<T, A> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> Deref for LazyVec<T> {
-    type Target = KVec<T>;
+impl<T, A: Allocator> Deref for LazyVec<T, A> {
+    type Target = Vec<T, A>;
 
-    fn deref(&self) -> &KVec<T> {
+    fn deref(&self) -> &Vec<T, A> {
         &self.0
     }
 }
 
-impl<T> DerefMut for LazyVec<T> {
-    fn deref_mut(&mut self) -> &mut KVec<T> {
+impl<T, A: Allocator> DerefMut for LazyVec<T, A> {
+    fn deref_mut(&mut self) -> &mut Vec<T, A> {
         &mut self.0
     }
 }
 
-impl<T> Drop for LazyVec<T> {
+impl<T, A: Allocator> Drop for LazyVec<T, A> {
     fn drop(&mut self) {
         // A vector without a buffer has no element and nothing to free (zero-sized elements
         // aside, which no list of ours has): skipping its drop leaks nothing.

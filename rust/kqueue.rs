@@ -14,12 +14,13 @@
 //!    is copied out and every knote it took is settled, across descriptor evaluations (a
 //!    pipe's mutex, a socket's lock) and user copies. Protects the pass counter; being held is
 //!    what makes a knote "in flux" possible (below). Never taken by anything but `scan()`.
-//! 2. `inner: Mutex<KqInner>` — changes to the registry and each knote's `KnoteReg`. Held for a
+//! 2. `inner: Mutex<KqInner>` — changes to the registry, the descriptor knotes' part of it
+//!    (`KqInner::fds`, by descriptor number) and each knote's `KnoteReg`. Held for a
 //!    whole changelist and, in a scan, from the decision to report a knote until its record is
 //!    copied out; dropped around each descriptor evaluation (so /proc fdinfo, which takes it
 //!    under the seq_file lock, never waits behind a pipe's mutex). Sleepable; never taken
 //!    from a callback.
-//! 3. `index: SpinLock<Registry>` — the registry of knotes by (ident, filter), and of
+//! 3. `index: SpinLock<Registry>` — the registry of the other knotes by (ident, filter), and of
 //!    `user_index` (EVFILT_USER's). Changed only with `inner` held as well. A NOTE_TRIGGER
 //!    (`trigger`) looks its knote up in `user_index` without any lock, under RCU, and takes
 //!    `ready` alone; only when that walk misses does it look again under `index` (then with
@@ -109,7 +110,7 @@ use crate::knote::{Knote, KnoteKey, KnoteState};
 use crate::knote_vec::{KnoteVec, LazyVec};
 use crate::limits::{Resource, UserAccount};
 use crate::proc_watch;
-use crate::registry::{RcuRegistry, Registry};
+use crate::registry::{FdTable, RcuRegistry, Registry};
 use crate::user_io;
 use crate::wait::{self, WaitQueue, WakeReason};
 use core::mem::MaybeUninit;
@@ -154,6 +155,9 @@ pub(crate) struct KqInner {
     /// `MAX_DEFERRED_EVALUATIONS` (one pointer each: the memory a long changelist makes us
     /// allocate), beyond which the scan evaluates them (`defer`).
     to_evaluate: KnoteVec<DEFERRED_INLINE>,
+    /// The registry of descriptor knotes, by descriptor number (`registry::FdTable`); the
+    /// other knotes are in `index` and `user_index`.
+    fds: FdTable,
 }
 
 /// State protected by the irq-safe `ready` spinlock.
@@ -308,7 +312,8 @@ pub(crate) struct KQueue {
     scan: Mutex<ScanInner>,
     #[pin]
     inner: Mutex<KqInner>,
-    /// The registry: every registered knote, by (ident, filter). Changed only with `inner`
+    /// The registry: every registered knote not on a descriptor (those are in
+    /// `KqInner::fds`), by (ident, filter). Changed only with `inner`
     /// held too (so a holder of `inner` sees it stable); looked up under `index` alone by the
     /// changes that touch only a knote's state (`trigger`: a NOTE_TRIGGER never waits for a
     /// scan or a changelist). Intrusive: nothing is allocated or freed under the lock.
@@ -407,7 +412,7 @@ impl KQueue {
             try_pin_init!(KQueue {
                 scan <- new_mutex!(ScanInner { pass: 0 }, "kqueue::scan"),
                 inner <- new_mutex!(
-                    KqInner { to_evaluate: KnoteVec::new() },
+                    KqInner { to_evaluate: KnoteVec::new(), fds: FdTable::new() },
                     "kqueue::inner"
                 ),
                 index <- new_spinlock!(Registry::new(), "kqueue::index"),
@@ -800,22 +805,34 @@ impl KQueue {
         }
     }
 
-    /// The registered knote for `key`. A miss is remembered by the registry, so that the
+    /// The registered knote for `key`. A miss in a tree is remembered by it, so that the
     /// `enter` of a new knote of that key that follows (`add`) needs no second walk.
-    fn find(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
+    fn find(&self, inner: &mut KqInner, key: &KnoteKey) -> Option<Arc<Knote>> {
+        if filter::is_descriptor_filter(key.filter) {
+            return inner.fds.get(key).map(Arc::from);
+        }
         self.with_registry(key.filter, |r| r.find(key).map(Arc::from))
     }
 
     /// Enters `kn` in the registry (`inner` held; nothing is registered under its key).
-    fn enter(&self, _inner: &mut KqInner, kn: &Arc<Knote>) -> Result {
+    /// ENOMEM if the descriptor table cannot grow to its descriptor.
+    fn enter(&self, inner: &mut KqInner, kn: &Arc<Knote>) -> Result {
+        if kn.on_descriptor {
+            return inner.fds.insert(kn.clone(), &self.account);
+        }
         let taken = self.with_registry(kn.key.filter, |r| r.insert(kn.clone()));
         // Never (see above); the reference is dropped outside the lock.
         taken.map_err(|_| EEXIST)
     }
 
     /// Takes `kn` out of the registry if it is the registered one (`inner` held).
-    fn leave(&self, _inner: &mut KqInner, kn: &Arc<Knote>) {
-        if let Some(reference) = self.with_registry(kn.key.filter, |r| r.remove(kn)) {
+    fn leave(&self, inner: &mut KqInner, kn: &Arc<Knote>) {
+        let reference = if kn.on_descriptor {
+            inner.fds.remove(kn)
+        } else {
+            self.with_registry(kn.key.filter, |r| r.remove(kn))
+        };
+        if let Some(reference) = reference {
             self.put_registered(reference);
         }
     }
@@ -824,10 +841,11 @@ impl KQueue {
     /// registered under `key`, with the registry's reference, if it is not a stale descriptor
     /// knote (one whose descriptor no longer names its file: `register` handles those, and
     /// every other case, the long way). The caller retires it, then `put_registered`s it.
-    fn take_registered(&self, key: &KnoteKey) -> Option<Arc<Knote>> {
-        self.with_registry(key.filter, |r| {
-            r.take(key, |kn| !kn.on_descriptor || descriptor::still_named(kn))
-        })
+    fn take_registered(&self, inner: &mut KqInner, key: &KnoteKey) -> Option<Arc<Knote>> {
+        if filter::is_descriptor_filter(key.filter) {
+            return inner.fds.take(key, |kn| descriptor::still_named(kn));
+        }
+        self.with_registry(key.filter, |r| r.take(key, |_| true))
     }
 
     /// Lets go of the registry's reference to a knote that left it.
@@ -846,7 +864,7 @@ impl KQueue {
         if kn.with_state(|st| st.deleted) {
             return;
         }
-        if let Some(old) = self.find(&kn.key) {
+        if let Some(old) = self.find(inner, &kn.key) {
             self.drop_knote(inner, &old);
         }
         if self.enter(inner, kn).is_err() {
@@ -929,13 +947,13 @@ impl KQueue {
         }
         let key = KnoteKey { ident: kev.ident, filter: kev.filter };
         if kev.flags & abi::EV_DELETE != 0 {
-            if let Some(kn) = self.take_registered(&key) {
+            if let Some(kn) = self.take_registered(inner, &key) {
                 self.retire(inner, &kn);
                 self.put_registered(kn);
                 return Ok(());
             }
         }
-        let mut found = self.find(&key);
+        let mut found = self.find(inner, &key);
         // Descriptor filters: the descriptor must be open (EBADF before anything else). A knote
         // whose descriptor still names its file needs no reference to it (a change or deletion
         // of a registered descriptor: one lookup under RCU, no `fget`); else the descriptor's
@@ -995,6 +1013,12 @@ impl KQueue {
         if let Err(e) = self.enter(inner, &kn) {
             self.drop_knote(inner, &kn);
             return Err(e);
+        }
+        // A late knote whose source said its condition cannot hold (an idle pipe) needs
+        // nothing more: `Knote::new` set its udata and disabled state as `finish_register`
+        // would, and a wake-up since has queued it anyway.
+        if kn.evaluated_late && known == Some(false) {
+            return Ok(());
         }
         self.finish_register(inner, &kn, kev, known);
         Ok(())
@@ -1418,6 +1442,8 @@ impl KQueue {
         let others = (!index.is_empty()).then(|| index.drain());
         let users = (!users.is_empty()).then(|| users.drain());
         drop(index);
+        let fds = inner.fds.drain();
+        self.retire_all(&mut inner, fds);
         if let Some(drained) = others {
             self.retire_all(&mut inner, drained);
         }
@@ -1471,10 +1497,11 @@ impl KQueue {
         UserAccount::close(&self.account);
     }
 
-    /// Lines for /proc/<pid>/fdinfo/<kq>: one per knote, by ident (EVFILT_USER's last).
-    /// `last_data` is the data as of the knote's last evaluation or event (descriptor filters
-    /// are evaluated at kevent() time, never from here: that would take the watched file's
-    /// locks under `inner`).
+    /// Lines for /proc/<pid>/fdinfo/<kq>: the size of the descriptor table (`fd_table:
+    /// slots=N`, 8 bytes each), then one line per knote: descriptor knotes by descriptor,
+    /// then the others by ident (EVFILT_USER's last). `last_data` is the data as of the
+    /// knote's last evaluation or event (descriptor filters are evaluated at kevent() time,
+    /// never from here: that would take the watched file's locks under `inner`).
     pub(crate) fn show_fdinfo(&self, m: &kernel::seq_file::SeqFile) {
         let inner = self.inner.lock();
         let index = self.index.lock();
@@ -1490,6 +1517,8 @@ impl KQueue {
                 kn.key.ident, kn.key.filter, flags, fflags, data, active as u8, disabled as u8
             );
         };
+        kernel::seq_print!(m, "fd_table: slots={}\n", inner.fds.slots());
+        inner.fds.for_each(show);
         index.for_each(show);
         // SAFETY: `index` is held until the walk ends (`drop(index)` below).
         unsafe { self.user_index.locked() }.for_each(show);

@@ -113,14 +113,25 @@ impl UserAccount {
     /// Takes one unit of `what`, or fails with ENOMEM at the cap (FreeBSD's errno for
     /// `kern.kq_calloutmax` and for knote allocation failure).
     pub(crate) fn charge(&self, what: Resource) -> Result<Charge> {
+        self.charge_units(what, 1)
+    }
+
+    /// Takes `units` of `what` at once (a kqueue's descriptor table), all or none.
+    pub(crate) fn charge_units(&self, what: Resource, units: u32) -> Result<Charge> {
+        self.take(what, units)?;
+        Ok(Charge { acct: NonNull::from(self), what, units })
+    }
+
+    /// Counts `units` more of `what`, all or none: ENOMEM if that would pass the cap.
+    fn take(&self, what: Resource, units: u32) -> Result {
         let (count, max) = self.counter(what);
         let mut cur = count.load(ordering::Relaxed);
         loop {
-            if cur >= max {
+            if units > max.saturating_sub(cur) {
                 return Err(ENOMEM);
             }
-            match count.cmpxchg(cur, cur + 1, ordering::Relaxed) {
-                Ok(_) => return Ok(Charge { acct: NonNull::from(self), what }),
+            match count.cmpxchg(cur, cur + units, ordering::Relaxed) {
+                Ok(_) => return Ok(()),
                 Err(now) => cur = now,
             }
         }
@@ -139,6 +150,27 @@ impl UserAccount {
 pub(crate) struct Charge {
     acct: NonNull<UserAccount>,
     what: Resource,
+    /// Units held: one for a knote or a timer; a kqueue's descriptor table holds one per
+    /// `registry::FD_SLOTS_PER_UNIT` slots and grows its charge with the table (`grow`).
+    units: u32,
+}
+
+impl Charge {
+    /// Holds `units` more of the same resource, all or none (ENOMEM at the cap).
+    pub(crate) fn grow(&mut self, units: u32) -> Result {
+        // SAFETY: The account outlives every charge taken from it (see the type's comment).
+        unsafe { self.acct.as_ref() }.take(self.what, units)?;
+        self.units += units;
+        Ok(())
+    }
+
+    /// Gives `units` of the held ones back (at most all of them).
+    pub(crate) fn shrink(&mut self, units: u32) {
+        let units = units.min(self.units);
+        // SAFETY: As in `grow`.
+        unsafe { self.acct.as_ref() }.counter(self.what).0.fetch_sub(units, ordering::Relaxed);
+        self.units -= units;
+    }
 }
 
 // SAFETY: The account is `Sync` (atomics only) and outlives the charge (see above); a charge
@@ -151,6 +183,6 @@ impl Drop for Charge {
     fn drop(&mut self) {
         // SAFETY: The account outlives every charge taken from it (see the type's comment).
         let acct = unsafe { self.acct.as_ref() };
-        acct.counter(self.what).0.fetch_sub(1, ordering::Relaxed);
+        acct.counter(self.what).0.fetch_sub(self.units, ordering::Relaxed);
     }
 }

@@ -31,16 +31,30 @@ pub(crate) struct RawPollHook {
     events: u32,
 }
 
-/// A knote's hooks; all zero (unhooked) until [`PollHooks::hook`].
-pub(crate) struct PollHooks(Opaque<[RawPollHook; NR_HOOKS as usize]>);
+/// A knote's hooks: unhooked (`whead` null) until [`PollHooks::hook`], which writes the rest.
+#[pin_data]
+pub(crate) struct PollHooks {
+    #[pin]
+    hooks: Opaque<[RawPollHook; NR_HOOKS as usize]>,
+}
 
 impl PollHooks {
-    pub(crate) const fn new() -> Self {
-        PollHooks(Opaque::zeroed())
+    /// Unhooked hooks: only each `whead` is written (null), all the C side reads of a hook
+    /// that `kq_queue_proc` did not fill (`kq_poll_unhook`); not the 112 bytes of entries.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(PollHooks {
+            // SAFETY: `slot` is the new hooks' memory, valid for writes; each `whead` is
+            // written in place.
+            hooks <- Opaque::ffi_init(|slot: *mut [RawPollHook; NR_HOOKS as usize]| unsafe {
+                for i in 0..NR_HOOKS as usize {
+                    (&raw mut (*slot)[i].whead).write(core::ptr::null_mut());
+                }
+            }),
+        })
     }
 
     fn raw(&self) -> *mut RawPollHook {
-        self.0.get().cast()
+        self.hooks.get().cast()
     }
 
     /// Calls `file`'s poll method with our table, hooking `knote` (which embeds `self`) for the
@@ -53,7 +67,7 @@ impl PollHooks {
     /// in place until [`PollHooks::unhook`] returned.
     pub(crate) unsafe fn hook(&self, knote: &Knote, file: *mut bindings::file, events: u32) -> Result<u32> {
         let mut overflow = false;
-        // SAFETY: `file` is live; the hooks are ours, zeroed (never hooked) and outlive their
+        // SAFETY: `file` is live; the hooks are ours, unhooked (never hooked) and outlive their
         // registration by the caller's contract.
         let mask = unsafe {
             helper::kq_poll_hook_file(
@@ -75,7 +89,8 @@ impl PollHooks {
     /// Takes every hook off its wait queue; afterwards no callback runs for this knote.
     /// Idempotent. Callers serialise it per knote (see the module comment).
     pub(crate) fn unhook(&self) {
-        // SAFETY: The hooks are either zero (skipped) or linked by `hook`; the caller serialises.
+        // SAFETY: Each hook is either unhooked (null `whead`: skipped) or linked by `hook`; the
+        // caller serialises.
         unsafe { helper::kq_poll_unhook(self.raw(), NR_HOOKS) }
     }
 }

@@ -2,7 +2,11 @@
 //! A kqueue's registry: its knotes by (ident, filter), what FreeBSD keeps in `kq_knlist` and
 //! `kq_knhash` and epoll in `ep->rbr`.
 //!
-//! An intrusive red-black tree, as epoll's: the node is embedded in the knote
+//! Descriptor knotes are in a [`FdTable`], indexed by descriptor number as FreeBSD's
+//! `kq_knlist` (an index where a tree is a walk of ~14 levels at 1 000 descriptors); the
+//! others (timers, signals, processes, EVFILT_USER) in trees, described here.
+//!
+//! A tree is an intrusive red-black tree, as epoll's: the node is embedded in the knote
 //! (`Knote::registry_node`, as `epitem.rbn`), so entering a knote allocates nothing and leaving
 //! frees nothing, and the tree takes no reference count of its own beyond the one it is handed.
 //! A knote is in at most one registry, its own kqueue's.
@@ -28,9 +32,12 @@
 //! standing on it.
 
 use crate::knote::{Knote, KnoteKey};
+use crate::knote_vec::LazyVec;
+use crate::limits::{Charge, Resource, UserAccount};
 use core::ptr;
 use core::cell::UnsafeCell;
 use kernel::{
+    alloc::allocator::KVmalloc,
     bindings,
     ffi::c_ulong,
     prelude::*,
@@ -302,6 +309,237 @@ impl Drop for Registry {
         if !self.is_empty() {
             self.drain().for_each(drop);
         }
+    }
+}
+
+/// Descriptor numbers per unit of the per-user knote cap a descriptor table is charged: 64
+/// slots are 512 bytes, about what a knote is.
+pub(crate) const FD_SLOTS_PER_UNIT: usize = 64;
+
+/// `registry_node.__rb_parent_color` of a knote linked in a descriptor table (a cleared node
+/// has its own address there; a tree node never has 0: a root is black, 1).
+const FD_LINKED: c_ulong = 0;
+
+/// One slot of a descriptor table: the node of the first knote on that descriptor, or null.
+#[derive(Clone, Copy)]
+struct Slot(*mut bindings::rb_node);
+
+/// A kqueue's descriptor knotes (filters on descriptors: READ, WRITE, EMPTY, VNODE, PROCDESC)
+/// by descriptor number, FreeBSD's `kq_knlist`: slot `fd` heads the chain of the knotes
+/// registered on descriptor `fd`, in filter order, linked through their `registry_node`
+/// (`__rb_parent_color` is `FD_LINKED`, `rb_right` the next knote's node). A look-up is an index
+/// and a walk of a chain of one or two, where a tree of n knotes is walked ~1.4 log2 n levels
+/// deep (14 at 1 000 descriptors).
+///
+/// Ownership as the tree's: one `Arc<Knote>` reference per linked knote, taken by `insert` and
+/// given back by `remove` and `FdDrain`.
+///
+/// Locks: lives in its kqueue's `KqInner`, under `inner` (every registration, deletion and
+/// release holds it; nothing looks descriptor knotes up without it).
+///
+/// Memory: 8 bytes per descriptor number up to the highest one registered, rounded up to a
+/// power of two (at least `FD_SLOTS_PER_UNIT`), kept until the kqueue is released. Only open
+/// descriptors of the caller are registered, so the table is never larger than the caller's
+/// own descriptor table; it is charged to the memory cgroup and to the user's knote cap, one
+/// unit per `FD_SLOTS_PER_UNIT` slots, so that many kqueues watching one high descriptor
+/// cannot take more memory than the cap's worth of knotes.
+pub(crate) struct FdTable {
+    slots: LazyVec<Slot, KVmalloc>,
+    /// The cap units held for `slots` (none before the first registration).
+    charge: Option<Charge>,
+}
+
+// SAFETY: The slots hold `Arc<Knote>` references (as raw nodes) and `Knote` is `Send` and
+// `Sync`; the pointers are only followed under the lock that holds the table.
+unsafe impl Send for FdTable {}
+
+impl FdTable {
+    pub(crate) const fn new() -> Self {
+        FdTable { slots: LazyVec::new(), charge: None }
+    }
+
+    /// Slots in the table (for /proc fdinfo: its memory is 8 bytes per slot).
+    pub(crate) fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The first node of descriptor `ident`'s chain (null: none, or beyond the table).
+    fn head(&self, ident: u64) -> *mut bindings::rb_node {
+        match usize::try_from(ident).ok().and_then(|fd| self.slots.get(fd)) {
+            Some(slot) => slot.0,
+            None => ptr::null_mut(),
+        }
+    }
+
+    /// The knote registered under `key`, borrowed for as long as the table is.
+    pub(crate) fn get(&self, key: &KnoteKey) -> Option<ArcBorrow<'_, Knote>> {
+        let mut node = self.head(key.ident);
+        while !node.is_null() {
+            let kn = knote_of(node);
+            // SAFETY: Linked nodes are live knotes' (the table holds a reference to each), and
+            // `&self` keeps the chain as it is.
+            unsafe {
+                if (*kn).key.filter == key.filter {
+                    // The knote is in an `Arc` (the table's reference), which outlives the
+                    // borrow of `self`: only `&mut self` can take it out.
+                    return Some(ArcBorrow::from_raw(kn));
+                }
+                node = (*node).rb_right;
+            }
+        }
+        None
+    }
+
+    /// Links `kn` under its key (a descriptor number of the caller), the table taking the
+    /// reference. EEXIST if the key is taken, ENOMEM if the table cannot grow to it (the
+    /// reference is then dropped).
+    pub(crate) fn insert(&mut self, kn: Arc<Knote>, account: &UserAccount) -> Result {
+        let fd = usize::try_from(kn.key.ident).map_err(|_| EBADF)?;
+        if fd >= self.slots.len() {
+            self.grow(fd, account)?;
+        }
+        let mut link: *mut *mut bindings::rb_node = &mut self.slots[fd].0;
+        // SAFETY: `link` points into the table or at a linked node's `rb_right`; the chain's
+        // nodes are live knotes' and `&mut self` excludes every other user of the table.
+        unsafe {
+            while !(*link).is_null() {
+                let here = (*knote_of(*link)).key.filter;
+                if here == kn.key.filter {
+                    return Err(EEXIST);
+                }
+                if here > kn.key.filter {
+                    break;
+                }
+                link = &raw mut (**link).rb_right;
+            }
+            let node = kn.registry_node.get();
+            (*node).rb_right = *link;
+            (*node).__rb_parent_color = FD_LINKED;
+            *link = node;
+        }
+        // The reference becomes the table's; `remove` or `FdDrain` takes it back.
+        let _ = Arc::into_raw(kn);
+        Ok(())
+    }
+
+    /// Grows the table to hold slot `fd`: the next power of two, charged first.
+    #[inline(never)]
+    fn grow(&mut self, fd: usize, account: &UserAccount) -> Result {
+        let want = fd.checked_add(1).ok_or(ENOMEM)?.next_power_of_two().max(FD_SLOTS_PER_UNIT);
+        let units = u32::try_from((want - self.slots.len()) / FD_SLOTS_PER_UNIT).map_err(|_| ENOMEM)?;
+        match &mut self.charge {
+            Some(charge) => charge.grow(units)?,
+            None => self.charge = Some(account.charge_units(Resource::Knote, units)?),
+        }
+        if self.slots.resize(want, Slot(ptr::null_mut()), GFP_KERNEL_ACCOUNT).is_err() {
+            if let Some(charge) = &mut self.charge {
+                charge.shrink(units);
+            }
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Unlinks the knote registered under `key` if `wanted` says so of it, and returns the
+    /// table's reference to it.
+    pub(crate) fn take(&mut self, key: &KnoteKey, wanted: impl FnOnce(&Knote) -> bool) -> Option<Arc<Knote>> {
+        let kn: *const Knote = &*self.get(key)?;
+        // SAFETY: `kn` is in the table (just found), which holds a reference to it until
+        // `remove` hands that reference over; `&mut self` keeps the table as it is meanwhile.
+        let kn = unsafe { &*kn };
+        if !wanted(kn) {
+            return None;
+        }
+        self.remove(kn)
+    }
+
+    /// Unlinks `kn` if it is in the table, and returns the table's reference to it.
+    pub(crate) fn remove(&mut self, kn: &Knote) -> Option<Arc<Knote>> {
+        let node = kn.registry_node.get();
+        let fd = usize::try_from(kn.key.ident).ok()?;
+        // SAFETY: The node is valid (the knote is); linked nodes are only written under the
+        // table's lock, which `&mut self` holds.
+        if unsafe { (*node).__rb_parent_color } != FD_LINKED {
+            return None;
+        }
+        let mut link: *mut *mut bindings::rb_node = &mut self.slots.get_mut(fd)?.0;
+        // SAFETY: A linked knote is in its descriptor's chain (a knote is only in its own
+        // kqueue's table, under its own number); the chain's nodes are live knotes'.
+        unsafe {
+            while *link != node {
+                if (*link).is_null() {
+                    return None;
+                }
+                link = &raw mut (**link).rb_right;
+            }
+            *link = (*node).rb_right;
+            clear(node);
+            // The table held this reference since `insert`; it was unlinked above.
+            Some(Arc::from_raw(kn))
+        }
+    }
+
+    /// Calls `f` on every knote, by descriptor, then filter.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Knote)) {
+        for slot in self.slots.iter() {
+            let mut node = slot.0;
+            while !node.is_null() {
+                // SAFETY: Linked nodes are live knotes'; `&self` keeps the chains stable.
+                unsafe {
+                    f(&*knote_of(node));
+                    node = (*node).rb_right;
+                }
+            }
+        }
+    }
+
+    /// Empties the table at once (its memory and its charge go with the returned iterator,
+    /// which hands out each knote with the table's reference and may outlive the lock).
+    pub(crate) fn drain(&mut self) -> FdDrain {
+        self.charge = None;
+        FdDrain { slots: core::mem::take(&mut self.slots), at: 0, node: ptr::null_mut() }
+    }
+}
+
+impl Drop for FdTable {
+    /// Normally empty by then (the kqueue's release drains it); else its references go.
+    fn drop(&mut self) {
+        self.drain().for_each(drop);
+    }
+}
+
+/// The knotes of a descriptor table taken apart by [`FdTable::drain`].
+pub(crate) struct FdDrain {
+    slots: LazyVec<Slot, KVmalloc>,
+    /// The next slot to look at once `node`'s chain is done.
+    at: usize,
+    /// The next node of the chain being handed out (null: go on with slot `at`).
+    node: *mut bindings::rb_node,
+}
+
+impl Iterator for FdDrain {
+    type Item = Arc<Knote>;
+
+    fn next(&mut self) -> Option<Arc<Knote>> {
+        while self.node.is_null() {
+            self.node = self.slots.get(self.at)?.0;
+            self.at += 1;
+        }
+        let node = self.node;
+        // SAFETY: `node` is a linked node of the drained table, whose chains nothing else
+        // touches now; its knote is live (the table's reference, handed out here once). The
+        // next pointer is read before the node is cleared.
+        unsafe {
+            self.node = (*node).rb_right;
+            clear(node);
+            Some(Arc::from_raw(knote_of(node)))
+        }
+    }
+}
+
+impl Drop for FdDrain {
+    fn drop(&mut self) {
+        self.for_each(drop);
     }
 }
 

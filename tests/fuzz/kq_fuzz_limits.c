@@ -10,6 +10,9 @@
  *    freeing one knote makes room for exactly one; the count is given back by close() and by
  *    process exit (while another kqueue of the user keeps the account alive);
  *  - the timer cap (max_timers_per_user) likewise, and EVFILT_USER still works at it;
+ *  - a kqueue's table of descriptor knotes (by descriptor number) is charged to the same cap,
+ *    one knote per 64 slots: a descriptor number whose table growth passes the cap is ENOMEM,
+ *    and close() gives the table's charge back;
  *  - two users' accounts are independent: uid 1001 and root add knotes while uid 1000 is at
  *    its cap;
  *  - a kqueue inherited by fork() cannot be used in the child (EBADF, through kevent() and
@@ -237,6 +240,46 @@ TEST_F_TIMEOUT(slow, users_are_accounted_independently, 900)
 	ASSERT_EQ(a, waitpid(a, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		TH_LOG("uid 1000's cap changed while the others added (status %#x)", status);
+}
+
+/*
+ * The descriptor table: a knote on a descriptor below 64 costs 2 (the table's first 64 slots
+ * and the knote), one on descriptor 1000 grows the table to 1024 slots: 15 more, and 1 for the
+ * knote.
+ */
+TEST_F_TIMEOUT(slow, descriptor_table_is_charged_to_the_cap, 900)
+{
+	long cap = knote_cap();
+	struct kevent ch;
+	int p[2], hi = 1000;
+
+	BECOME(USER_A);
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_GT(64, p[0]);
+	ASSERT_EQ(hi, dup2(p[0], hi)) TH_LOG("dup2: %s", strerror(errno));
+	KQ_OPEN(kq);
+	EV_SET(&ch, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
+	ASSERT_EQ(0, kevent(kq, &ch, 1, NULL, 0, NULL));
+	/* cap - 2 - 15: one unit short of what descriptor 1000 needs */
+	ASSERT_OK(fill(kq, 0, cap - 2 - 16 + 1));
+	EV_SET(&ch, hi, EVFILT_READ, EV_ADD, 0, 0, NULL);
+	ASSERT_EQ(-1, kevent(kq, &ch, 1, NULL, 0, NULL));
+	ASSERT_EQ(ENOMEM, errno);
+	/* the failed registration left nothing charged: one freed, and it fits exactly */
+	ASSERT_OK(user_del(kq, 0));
+	ASSERT_EQ(0, kevent(kq, &ch, 1, NULL, 0, NULL)) TH_LOG("%s", strerror(errno));
+	ASSERT_ERRNO(ENOMEM, user_add(kq, 0, 0));
+	/* a descriptor the table already covers costs its knote alone */
+	ASSERT_OK(user_del(kq, 1));
+	EV_SET(&ch, p[1], EVFILT_WRITE, EV_ADD, 0, 0, NULL);
+	ASSERT_EQ(0, kevent(kq, &ch, 1, NULL, 0, NULL)) TH_LOG("%s", strerror(errno));
+	ASSERT_ERRNO(ENOMEM, user_add(kq, 1, 0));
+	/* close() gives the knotes and the table back */
+	close(kq);
+	kq = kqueue();
+	ASSERT_LE(0, kq);
+	ASSERT_OK(fits_exactly(kq, 0, cap));
+	close(kq);
 }
 
 TEST_F_TIMEOUT(slow, timer_cap_is_exact_per_user, 300)
