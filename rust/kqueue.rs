@@ -1442,8 +1442,10 @@ impl KQueue {
         let others = (!index.is_empty()).then(|| index.drain());
         let users = (!users.is_empty()).then(|| users.drain());
         drop(index);
-        let fds = inner.fds.drain();
-        self.retire_all(&mut inner, fds);
+        if inner.fds.slots() != 0 {
+            let fds = inner.fds.drain();
+            self.retire_all(&mut inner, fds);
+        }
         if let Some(drained) = others {
             self.retire_all(&mut inner, drained);
         }

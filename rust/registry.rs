@@ -358,7 +358,8 @@ impl FdTable {
         FdTable { slots: LazyVec::new(), charge: None }
     }
 
-    /// Slots in the table (for /proc fdinfo: its memory is 8 bytes per slot).
+    /// Slots in the table (for /proc fdinfo: its memory is 8 bytes per slot); 0 until the
+    /// first descriptor knote is registered (then nothing is to drain or free).
     pub(crate) fn slots(&self) -> usize {
         self.slots.len()
     }
@@ -503,8 +504,11 @@ impl FdTable {
 
 impl Drop for FdTable {
     /// Normally empty by then (the kqueue's release drains it); else its references go.
+    #[inline]
     fn drop(&mut self) {
-        self.drain().for_each(drop);
+        if self.slots() != 0 {
+            self.drain().for_each(drop);
+        }
     }
 }
 
