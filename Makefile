@@ -25,7 +25,7 @@
 #                             returns N itself)
 #   make vm-shell [DIR=/path] an interactive root shell in the VM with kqueue.ko loaded, the Rust
 #                             demos in /bin and a copy of DIR in /mnt/user (Ctrl-A X quits QEMU)
-#   make profile MODE=pending|pending8|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register [N=iterations]
+#   make profile MODE=pending|pending8|pipe|pipe8|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register [N=iterations]
 #                             kernel instructions per iteration, by function (kqueue.ko and
 #                             kernel), of a kqueue workload and its epoll counterpart, each run
 #                             N times (default 100000; 20000 for create, adddel) in the
@@ -94,8 +94,8 @@ vm-shell:
 	@scripts/pipeline.sh shell "$(if $(DIR),$(abspath $(DIR)))"
 
 profile:
-	@case '$(MODE)' in pending|pending8|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register) ;; \
-	  *) echo "usage: make profile MODE=pending|pending8|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register [N=iterations] [KERNEL=perf|perf-inline]" >&2; exit 2 ;; esac
+	@case '$(MODE)' in pending|pending8|pipe|pipe8|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register) ;; \
+	  *) echo "usage: make profile MODE=pending|pending8|pipe|pipe8|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register [N=iterations] [KERNEL=perf|perf-inline]" >&2; exit 2 ;; esac
 	@KQ_PROFILE_KERNEL='$(or $(KERNEL),perf)' tools/insnprof/profile.sh '$(MODE)' '$(N)'
 
 install uninstall:

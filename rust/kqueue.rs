@@ -234,9 +234,40 @@ impl ReadyInner {
         })
     }
 
-    /// Whether a batch is worth it: at least two knotes queued, the oldest a simple one.
-    fn simple_run_ahead(&self, pass: u64) -> bool {
-        self.queued > 1 && self.simple_at_front(pass)
+    /// What kind of run of knotes the scan may settle in one batch starts at the front of the
+    /// list (`KQueue::settle_run`), if any: the oldest knote is unstamped in pass `pass`, and
+    /// simple (`simple_at_front`) or an enabled late one (`late_at_front`).
+    fn run_at_front(&self, pass: u64) -> Option<RunKind> {
+        let front = self.list.iter().next()?;
+        let st = front.state.access(self);
+        if st.requeued_in == pass {
+            None
+        } else if !front.evaluated_late && !front.on_descriptor {
+            Some(RunKind::Simple)
+        } else if front.evaluated_late && !st.disabled && !st.deleted {
+            Some(RunKind::Late)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the oldest knote is one to look at in pass `pass` that is evaluated late (a
+    /// descriptor's readiness) and enabled: the scan evaluates a run of those one after the
+    /// other and settles them together (`KQueue::settle_late_batch`).
+    fn late_at_front(&self, pass: u64) -> bool {
+        self.list.iter().next().is_some_and(|front| {
+            let st = front.state.access(self);
+            st.requeued_in != pass && front.evaluated_late && !st.disabled && !st.deleted
+        })
+    }
+
+    /// `take_into_flux` for an enabled late knote (`late_at_front`). `None` if the oldest
+    /// knote is not one, or there is none to look at; it then stays queued.
+    fn take_late_into_flux(&mut self, pass: u64) -> Option<ListArc<Knote>> {
+        if !self.late_at_front(pass) {
+            return None;
+        }
+        self.pop_into_flux()
     }
 
     /// `take_into_flux` for a simple knote (`simple_at_front`). `None` if the oldest knote is
@@ -1208,12 +1239,15 @@ impl KQueue {
         let mut inner = Some(self.inner.lock());
         let (result, more) = loop {
             let mut ready = self.ready.lock();
-            // Several knotes whose condition `ready` knows, and room for several records: they
-            // are settled in a batch, under one hold of `ready`.
-            if sink.room() > 1 && ready.simple_run_ahead(pass) {
-                match self.settle_batch(ready, pass, &mut inner, sink) {
-                    Step::Stop(result, more) => break (result, more),
-                    Step::Go => continue,
+            // Several knotes queued and room for several records: a run of knotes whose
+            // condition `ready` knows is settled in a batch under one hold of `ready`; a run of
+            // descriptor knotes is evaluated in a row and settled in one batch.
+            if sink.room() > 1 && ready.queued > 1 {
+                if let Some(kind) = ready.run_at_front(pass) {
+                    match self.settle_run(kind, ready, pass, &mut inner, sink) {
+                        Step::Stop(result, more) => break (result, more),
+                        Step::Go => continue,
+                    }
                 }
             }
             // Anything else (one such knote, a knote evaluated late or tied to a descriptor, or
@@ -1256,11 +1290,29 @@ impl KQueue {
         }
     }
 
+    /// Settles a run of knotes of one `kind` at the front of the list in one batch
+    /// (`settle_batch` or `settle_late_batch`). Out of line, the one call of both: their
+    /// batches (650 bytes and more) stay out of the ioctl's frame, and the one-knote path
+    /// out of their registers.
+    #[inline(never)]
+    fn settle_run<'a>(
+        &'a self,
+        kind: RunKind,
+        ready: IrqSpinLockGuard<'a, ReadyInner>,
+        pass: u64,
+        inner: &mut Option<MutexGuard<'a, KqInner>>,
+        sink: &mut EventSink,
+    ) -> Step {
+        match kind {
+            RunKind::Simple => self.settle_batch(ready, pass, inner, sink),
+            RunKind::Late => self.settle_late_batch(ready, pass, inner, sink),
+        }
+    }
+
     /// Settles up to `SCAN_BATCH` knotes whose condition `ready` knows (`settle_simple`) under
     /// the one hold of `ready` it is given and releases, then finishes the batch: `look_at`
-    /// for several knotes at once. Out of line: its 650-byte `Batch` stays out of the
-    /// ioctl's frame, and the one-knote path out of its registers.
-    #[inline(never)]
+    /// for several knotes at once.
+    #[inline(always)]
     fn settle_batch<'a>(
         &'a self,
         mut ready: IrqSpinLockGuard<'a, ReadyInner>,
@@ -1284,8 +1336,82 @@ impl KQueue {
         }
     }
 
+    /// `look_at` for a run of enabled late-evaluated knotes (descriptor readiness, see
+    /// `late_at_front`): up to `SCAN_BATCH` of them (and no more than the records the sink has
+    /// room for) are taken into flux under the one hold of `ready` it is given, evaluated one
+    /// after the other with no lock of ours held (each takes its file's own locks, as in
+    /// `look_at`), then settled under one hold of `inner` and of `ready`, their records copied
+    /// out together (`finish_batch`). A knote woken or changed while it was being evaluated is
+    /// settled as `look_at` settles it (`deliver_fd` reads its state under `ready`).
+    #[inline(always)]
+    fn settle_late_batch<'a>(
+        &'a self,
+        mut ready: IrqSpinLockGuard<'a, ReadyInner>,
+        pass: u64,
+        inner: &mut Option<MutexGuard<'a, KqInner>>,
+        sink: &mut EventSink,
+    ) -> Step {
+        let mut run = LateRun::new();
+        let room = sink.room().min(SCAN_BATCH);
+        while run.taken < room {
+            let Some(item) = ready.take_late_into_flux(pass) else { break };
+            let st = item.state.access_mut(&mut ready);
+            // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
+            st.active = false;
+            run.interest[run.taken] = (st.sfflags, st.sdata);
+            run.items[run.taken].write(item);
+            run.taken += 1;
+        }
+        drop(ready);
+        drop(inner.take());
+        for i in 0..run.taken {
+            // SAFETY: `items[..taken]` were written above and are not taken until the loop
+            // below.
+            let item = unsafe { run.items[i].assume_init_ref() };
+            let (sfflags, sdata) = run.interest[i];
+            run.verdicts[i].write(item.ops.evaluate(item, sfflags, sdata));
+        }
+        let guard = inner.insert(self.inner.lock());
+        self.reap_dead(guard);
+        let mut ready = self.ready.lock();
+        let mut batch = Batch::new();
+        for i in 0..run.taken {
+            // SAFETY: Both were written above, for every `i` below `taken`, and each is read
+            // once, here.
+            let (item, verdict) = unsafe { (run.items[i].assume_init_read(), run.verdicts[i].assume_init_read()) };
+            let st = item.state.access_mut(&mut ready);
+            let decided = match &verdict {
+                Verdict::Stale => Some((false, After::Drop)),
+                Verdict::Eval(ev) => deliver_fd(st, ev, batch.next_record()),
+            };
+            batch.settled += 1;
+            match decided {
+                Some((reported, next)) => {
+                    batch.reported += usize::from(reported);
+                    match next {
+                        After::Requeue => ready.requeue_from_flux(item, pass),
+                        After::Drop => batch.release(ready.release_from_flux(item, pass), true),
+                        After::Done => batch.release(ready.release_from_flux(item, pass), false),
+                    }
+                }
+                None => batch.release(ready.release_from_flux(item, pass), false),
+            }
+        }
+        let last = sink.room() == batch.reported || !ready.has_unstamped(pass);
+        let more = ready.queued > 0;
+        self.publish(&ready);
+        drop(ready);
+        let result = self.finish_batch(&mut batch, inner, sink);
+        match last || result.is_err() {
+            true => Step::Stop(result, more),
+            false => Step::Go,
+        }
+    }
+
     /// After a batch (`ready` dropped, `inner` held, as since the decisions): its records are
     /// copied out, its references put and its EV_ONESHOT knotes dropped; it is left empty.
+    /// Inlined into both kinds of batch (a call of its own cost `pending8` 48 instructions).
+    #[inline(always)]
     fn finish_batch(&self, batch: &mut Batch, inner: &mut Option<MutexGuard<'_, KqInner>>, sink: &mut EventSink) -> Result {
         let result = sink.put_all(batch.records());
         batch.reported = 0;
@@ -1607,6 +1733,39 @@ impl Drop for Batch {
             self.put_released();
         }
     }
+}
+
+/// The knotes a scan took into flux for one `settle_late_batch`, between their take and their
+/// settling (no lock of ours held): each with the fflags and data the user gave as of the take,
+/// then the verdict of its evaluation. Every knote taken is settled (put back or released
+/// under `ready`) before the run is dropped; nothing returns early in between.
+struct LateRun {
+    /// `items[..taken]` are written.
+    items: [MaybeUninit<ListArc<Knote>>; SCAN_BATCH],
+    interest: [(u32, i64); SCAN_BATCH],
+    /// `verdicts[i]` is written once `items[i]` was evaluated.
+    verdicts: [MaybeUninit<Verdict>; SCAN_BATCH],
+    taken: usize,
+}
+
+impl LateRun {
+    #[inline(always)]
+    fn new() -> Self {
+        LateRun {
+            items: [const { MaybeUninit::uninit() }; SCAN_BATCH],
+            interest: [(0, 0); SCAN_BATCH],
+            verdicts: [const { MaybeUninit::uninit() }; SCAN_BATCH],
+            taken: 0,
+        }
+    }
+}
+
+/// The kinds of run `KQueue::settle_run` settles in one batch.
+enum RunKind {
+    /// Knotes whose condition is known under `ready` (`ReadyInner::simple_at_front`).
+    Simple,
+    /// Enabled late-evaluated knotes (`ReadyInner::late_at_front`).
+    Late,
 }
 
 /// What happens to a knote after it was reported.

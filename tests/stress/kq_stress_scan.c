@@ -65,6 +65,11 @@
  *    (a batched record is copied out after the lock: `inner` must have been held since the
  *    decision), none twice in one call, no EV_ONESHOT generation reported twice, and most
  *    calls with records return several (the case fails if batches never formed).
+ *  - late_batch_vs_delete: the same for knotes evaluated late, in a batch of their own (a run of
+ *    descriptor knotes taken together, evaluated with no lock of the kqueue held, settled
+ *    under one hold of the locks, their records copied out together): the 16 slots are
+ *    EVFILT_READ on 16 pipes that always hold a byte, fired by writes; every record's data
+ *    is at least 1.
  *  - ring.*: a token ring with more tokens than players, so that a pipe is
  *    written while its reader is scanning: no wake-up may be lost (a player
  *    that waits 5 s fails, saying what its pipe and knote looked like).
@@ -612,6 +617,8 @@ TEST_F_TIMEOUT(slow, no_event_after_delete, 90)
 
 struct bat {
 	int kq;
+	bool pipes;				/* slot s is EVFILT_READ on pipe p[s], not a user event */
+	int p[BAT_SLOTS][2];
 	atomic_ullong gone[BAT_SLOTS];		/* the last generation whose EV_DELETE returned */
 	atomic_ullong oneshot_seen[BAT_SLOTS];	/* the last EV_ONESHOT generation reported */
 	atomic_bool stop;
@@ -632,6 +639,45 @@ struct bat_deleter {
 	int id;
 };
 
+/* The ident of slot s's knote: its user event, or its pipe's read end. */
+static uint64_t bat_ident(const struct bat *b, int s)
+{
+	return b->pipes ? (uint64_t)b->p[s][0] : BAT_IDENT(s);
+}
+
+/*
+ * Generation g of slot s: EV_ADD, then two firings (NOTE_TRIGGER, or a byte written to its pipe,
+ * which always holds one at least, so that every generation is active from its EV_ADD). The
+ * pipe is drained down to one byte now and then. 0 or the errno.
+ */
+static int bat_add(struct bat *b, int s, uint64_t g, uint64_t ud, uint64_t *rs)
+{
+	int r;
+
+	if (b->pipes) {
+		char buf[512];
+
+		if ((g & 255) == 0 && read(b->p[s][0], buf, sizeof(buf) - 1) < 0)
+			return errno;
+		r = kq_ctl(b->kq, bat_ident(b, s), EVFILT_READ, EV_ADD | bat_flags(g), 0, 0, ud);
+		for (int t = 0; !r && t < 2; t++) {
+			if (write(b->p[s][1], "x", 1) != 1)
+				r = errno;
+			del_pause(rs);
+		}
+		return r;
+	}
+	r = kq_ctl(b->kq, BAT_IDENT(s), EVFILT_USER, EV_ADD | bat_flags(g), 0, 0, ud);
+	for (int t = 0; !r && t < 2; t++) {
+		r = kq_ctl(b->kq, BAT_IDENT(s), EVFILT_USER, 0, NOTE_TRIGGER, 0, ud);
+		/* An EV_ONESHOT generation may be reported (and gone) at once. */
+		if (r == ENOENT && bat_flags(g) == EV_ONESHOT && t > 0)
+			r = 0;
+		del_pause(rs);
+	}
+	return r;
+}
+
 static void *bat_deleter_fn(void *arg)
 {
 	struct bat_deleter *bd = arg;
@@ -643,19 +689,13 @@ static void *bat_deleter_fn(void *arg)
 			uint64_t g = ++gen[s], ud = (uint64_t)(s + 1) << 40 | g;
 			int r;
 
-			r = kq_ctl(b->kq, BAT_IDENT(s), EVFILT_USER, EV_ADD | bat_flags(g), 0, 0, ud);
-			for (int t = 0; !r && t < 2; t++) {
-				r = kq_ctl(b->kq, BAT_IDENT(s), EVFILT_USER, 0, NOTE_TRIGGER, 0, ud);
-				/* An EV_ONESHOT generation may be reported (and gone) at once. */
-				if (r == ENOENT && bat_flags(g) == EV_ONESHOT && t > 0)
-					r = 0;
-				del_pause(&rs);
-			}
+			r = bat_add(b, s, g, ud, &rs);
 			if (r)
 				stress_fail(&b->bad, NULL, "slot %d gen %llu: EV_ADD/NOTE_TRIGGER: %s", s,
 					    (unsigned long long)g, strerrorname_np(r));
 			atomic_fetch_add(&b->adds, 1);
-			r = user_del(b->kq, BAT_IDENT(s));
+			r = kq_ctl(b->kq, bat_ident(b, s), b->pipes ? EVFILT_READ : EVFILT_USER, EV_DELETE,
+				   0, 0, 0);
 			if (r && !(r == ENOENT && bat_flags(g) == EV_ONESHOT))
 				stress_fail(&b->bad, NULL, "slot %d gen %llu: EV_DELETE: %s", s,
 					    (unsigned long long)g, strerrorname_np(r));
@@ -696,9 +736,11 @@ static void *bat_scanner_fn(void *arg)
 			uint64_t ud = UDV(ev[k]), g = ud & DEL_GEN_MASK;
 			int s = (int)(ud >> 40) - 1;
 
-			if (s < 0 || s >= BAT_SLOTS || ev[k].filter != EVFILT_USER ||
-			    ev[k].ident != BAT_IDENT(s) || (ev[k].flags & (KQ_ACTION_FLAGS | EV_ERROR)) ||
-			    (ev[k].flags & (EV_CLEAR | EV_ONESHOT | EV_DISPATCH)) != bat_flags(g)) {
+			if (s < 0 || s >= BAT_SLOTS ||
+			    ev[k].filter != (b->pipes ? EVFILT_READ : EVFILT_USER) ||
+			    ev[k].ident != bat_ident(b, s) || (ev[k].flags & (KQ_ACTION_FLAGS | EV_ERROR)) ||
+			    (ev[k].flags & (EV_CLEAR | EV_ONESHOT | EV_DISPATCH)) != bat_flags(g) ||
+			    (b->pipes && ev[k].data < 1)) {
 				stress_fail(&b->bad, &ev[k], "malformed record");
 				continue;
 			}
@@ -722,7 +764,7 @@ static void *bat_scanner_fn(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(slow, batch_vs_delete, 60)
+static void bat_run(struct __test_metadata *_metadata, bool pipes)
 {
 	static const int sizes[BAT_SCANNERS] = { 16, 5, 2 };
 	struct bat *b = calloc(1, sizeof(*b));
@@ -735,6 +777,9 @@ TEST_F_TIMEOUT(slow, batch_vs_delete, 60)
 	ASSERT_NE(NULL, b);
 	b->kq = kqueue();
 	ASSERT_LE(0, b->kq);
+	b->pipes = pipes;
+	for (int s = 0; pipes && s < BAT_SLOTS; s++)
+		ASSERT_EQ(0, pipe_with(b->p[s], 1));
 	for (int i = 0; i < BAT_SCANNERS; i++) {
 		bs[i] = (struct bat_scanner){ .b = b, .nevents = sizes[i] };
 		ASSERT_EQ(0, pthread_create(&ts[i], NULL, bat_scanner_fn, &bs[i]));
@@ -757,7 +802,21 @@ TEST_F_TIMEOUT(slow, batch_vs_delete, 60)
 	ASSERT_EQ(0, kq_poll(b->kq, &ev, 1))
 		TH_LOG("left over: ident %llu filter %d udata 0x%llx", (unsigned long long)ev.ident,
 		       ev.filter, (unsigned long long)UDV(ev));
+	for (int s = 0; pipes && s < BAT_SLOTS; s++) {
+		close(b->p[s][0]);
+		close(b->p[s][1]);
+	}
 	free(b);
+}
+
+TEST_F_TIMEOUT(slow, batch_vs_delete, 60)
+{
+	bat_run(_metadata, false);
+}
+
+TEST_F_TIMEOUT(slow, late_batch_vs_delete, 60)
+{
+	bat_run(_metadata, true);
 }
 
 /* ---- NOTE_TRIGGER without the registry lock, racing EV_DELETE and scans --------------- */

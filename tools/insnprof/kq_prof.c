@@ -11,6 +11,8 @@
  *   ep_pending8 epoll_wait() collecting 8 readable eventfds at once (level-triggered)
  *   kq_pipe     kevent() collecting EVFILT_READ of a pipe holding one byte
  *   ep_pipe     epoll_wait() on the same pipe
+ *   kq_pipe8    kevent() collecting EVFILT_READ of 8 pipes holding one byte each, in one call
+ *   ep_pipe8    epoll_wait() collecting the same 8 pipes in one call
  *   kq_rt       user-event round trip: one kevent() that triggers (NOTE_TRIGGER) an EV_CLEAR
  *               EVFILT_USER knote and collects it
  *   ep_rt       eventfd write() + epoll_wait() + read()
@@ -75,7 +77,7 @@ int main(int argc, char **argv)
 	uint64_t one = 1, v;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pending8|pipe|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register, or none)\n");
+		fprintf(stderr, "usage: kq_prof MODE N (MODE: kq_|ep_ + pending|pending8|pipe|pipe8|rt|trigger|create|adddel|regclose|otherpipe|pingpong|register, or none)\n");
 		return 1;
 	}
 	mode = argv[1];
@@ -113,6 +115,27 @@ int main(int argc, char **argv)
 
 				CHK(e);
 				CHK(epoll_ctl(ep, EPOLL_CTL_ADD, e, &ee));
+			}
+		}
+		for (i = 0; i < n; i++) {
+			if (mode[0] == 'k')
+				WANT(kevent(kq, NULL, 0, evs, 8, &zero) == 8);
+			else
+				WANT(epoll_wait(ep, eos, 8, 0) == 8);
+		}
+	} else if (!strcmp(mode, "kq_pipe8") || !strcmp(mode, "ep_pipe8")) {
+		struct kevent evs[8];
+		struct epoll_event eos[8];
+		int j, q[2];
+
+		for (j = 0; j < 8; j++) {
+			CHK(pipe(q));
+			CHK(write(q[1], "x", 1));
+			if (mode[0] == 'k') {
+				EV_SET(&ch, q[0], EVFILT_READ, EV_ADD, 0, 0, 0);
+				CHK(kevent(kq, &ch, 1, NULL, 0, NULL));
+			} else {
+				CHK(epoll_ctl(ep, EPOLL_CTL_ADD, q[0], &ee));
 			}
 		}
 		for (i = 0; i < n; i++) {

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 # Instruction profile of a kqueue workload and its epoll counterpart (make profile MODE=...).
 # Usage: profile.sh MODE [N]
-#   MODE: pending | pending8 | pipe | rt | trigger | create | adddel | regclose | otherpipe | pingpong | register: kq_prof's kq_MODE and ep_MODE (kq_prof.c)
+#   MODE: pending | pending8 | pipe | pipe8 | rt | trigger | create | adddel | regclose | otherpipe | pingpong | register: kq_prof's kq_MODE and ep_MODE (kq_prof.c)
 #   N:    iterations (default 100000; 20000 for create, adddel, regclose, otherpipe, pingpong, register)
 # Builds (or reuses) the perf kernel, this tree's module for it, libkqueue.a, kq_prof and the
 # QEMU plugin insnprof.so (fetching QEMU's qemu-plugin.h once into $KQ_CACHE/qemu-plugin/);
@@ -26,7 +26,7 @@ unset MAKEFLAGS MFLAGS MAKEOVERRIDES MAKELEVEL
 usage() { sed -n '4,6p' "$here/profile.sh" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 mode=${1:-} n=${2:-}
 case $mode in
-  pending|pending8|pipe|rt|trigger) n=${n:-100000} ;;
+  pending|pending8|pipe|pipe8|rt|trigger) n=${n:-100000} ;;
   create|adddel|regclose|otherpipe|pingpong|register) n=${n:-20000} ;;
   *) usage ;;
 esac
