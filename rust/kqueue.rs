@@ -1280,9 +1280,9 @@ impl KQueue {
         let st = item.state.access_mut(ready);
         let next = deliver(item.ops, st, batch.next_record());
         if next.is_some() {
-            batch.reported += 1;
+            batch.count_record();
         }
-        batch.settled += 1;
+        batch.count_settled();
         match next {
             Some(After::Requeue) => ready.requeue_from_flux(item, pass),
             Some(After::Drop) => batch.release(ready.release_from_flux(item, pass), true),
@@ -1353,41 +1353,45 @@ impl KQueue {
     ) -> Step {
         let mut run = LateRun::new();
         let room = sink.room().min(SCAN_BATCH);
-        while run.taken < room {
+        for (slot, interest) in run.items[..room].iter_mut().zip(run.interest.iter_mut()) {
             let Some(item) = ready.take_late_into_flux(pass) else { break };
             let st = item.state.access_mut(&mut ready);
             // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
             st.active = false;
-            run.interest[run.taken] = (st.sfflags, st.sdata);
-            run.items[run.taken].write(item);
-            run.taken += 1;
+            *interest = (st.sfflags, st.sdata);
+            slot.write(item);
+            // At most `room <= SCAN_BATCH` times.
+            run.taken = run.taken.wrapping_add(1);
         }
         drop(ready);
         drop(inner.take());
-        for i in 0..run.taken {
+        let taken = run.taken;
+        let evaluated = run.items[..taken].iter().zip(run.interest.iter()).zip(run.verdicts.iter_mut());
+        for ((slot, &(sfflags, sdata)), verdict) in evaluated {
             // SAFETY: `items[..taken]` were written above and are not taken until the loop
             // below.
-            let item = unsafe { run.items[i].assume_init_ref() };
-            let (sfflags, sdata) = run.interest[i];
-            run.verdicts[i].write(item.ops.evaluate(item, sfflags, sdata));
+            let item = unsafe { slot.assume_init_ref() };
+            verdict.write(item.ops.evaluate(item, sfflags, sdata));
         }
         let guard = inner.insert(self.inner.lock());
         self.reap_dead(guard);
         let mut ready = self.ready.lock();
         let mut batch = Batch::new();
-        for i in 0..run.taken {
-            // SAFETY: Both were written above, for every `i` below `taken`, and each is read
+        for (slot, verdict) in run.items[..taken].iter().zip(run.verdicts.iter()) {
+            // SAFETY: Both were written above, for every slot below `taken`, and each is read
             // once, here.
-            let (item, verdict) = unsafe { (run.items[i].assume_init_read(), run.verdicts[i].assume_init_read()) };
+            let (item, verdict) = unsafe { (slot.assume_init_read(), verdict.assume_init_read()) };
             let st = item.state.access_mut(&mut ready);
             let decided = match &verdict {
                 Verdict::Stale => Some((false, After::Drop)),
                 Verdict::Eval(ev) => deliver_fd(st, ev, batch.next_record()),
             };
-            batch.settled += 1;
+            batch.count_settled();
             match decided {
                 Some((reported, next)) => {
-                    batch.reported += usize::from(reported);
+                    if reported {
+                        batch.count_record();
+                    }
                     match next {
                         After::Requeue => ready.requeue_from_flux(item, pass),
                         After::Drop => batch.release(ready.release_from_flux(item, pass), true),
@@ -1697,14 +1701,33 @@ impl Batch {
         }
     }
 
-    /// Where the next record goes (`settled < SCAN_BATCH`, so there is room).
+    /// Where the next record goes. Called only for a knote not yet counted in `settled`,
+    /// which is below `SCAN_BATCH` then (both batches stop there); `reported <= settled`.
     fn next_record(&mut self) -> &mut MaybeUninit<KEvent> {
-        &mut self.records[self.reported]
+        debug_assert!(self.reported < SCAN_BATCH);
+        // SAFETY: `reported <= settled < SCAN_BATCH` (above): in bounds. Unchecked, as the
+        // counts below: a batch's bookkeeping is paid per event (`pipe8`, `pending8`).
+        unsafe { self.records.get_unchecked_mut(self.reported) }
     }
 
+    /// A record was written at `next_record` for the knote being settled.
+    fn count_record(&mut self) {
+        // `reported <= settled < SCAN_BATCH`: no overflow.
+        self.reported = self.reported.wrapping_add(1);
+    }
+
+    /// A knote was settled (`settled < SCAN_BATCH` before: the batches' loops stop there).
+    fn count_settled(&mut self) {
+        self.settled = self.settled.wrapping_add(1);
+    }
+
+    /// The list's reference to a knote just settled (counted in `settled` already, at most
+    /// once each): `released_n < settled <= SCAN_BATCH`.
     fn release(&mut self, kn: Arc<Knote>, doomed: bool) {
-        self.released[self.released_n].write((kn, doomed));
-        self.released_n += 1;
+        debug_assert!(self.released_n < SCAN_BATCH);
+        // SAFETY: In bounds, see above.
+        unsafe { self.released.get_unchecked_mut(self.released_n) }.write((kn, doomed));
+        self.released_n = self.released_n.wrapping_add(1);
     }
 
     /// The records written so far.
