@@ -1325,15 +1325,7 @@ impl KQueue {
             let Some(item) = ready.take_simple_into_flux(pass) else { break };
             self.settle_simple(item, pass, &mut ready, &mut batch);
         }
-        let last = sink.room() == batch.reported || !ready.has_unstamped(pass);
-        let more = ready.queued > 0;
-        self.publish(&ready);
-        drop(ready);
-        let result = self.finish_batch(&mut batch, inner, sink);
-        match last || result.is_err() {
-            true => Step::Stop(result, more),
-            false => Step::Go,
-        }
+        self.end_batch(ready, pass, &mut batch, inner, sink)
     }
 
     /// `look_at` for a run of enabled late-evaluated knotes (descriptor readiness, see
@@ -1401,11 +1393,27 @@ impl KQueue {
                 None => batch.release(ready.release_from_flux(item, pass), false),
             }
         }
+        self.end_batch(ready, pass, &mut batch, inner, sink)
+    }
+
+    /// The end of either batch, under the `ready` it is given and releases: whether the pass
+    /// ends (the records fill the sink, or nothing unstamped is queued) and whether knotes
+    /// stay queued, then `finish_batch`. The batch by reference: moved, its 650 bytes would
+    /// be copied.
+    #[inline(always)]
+    fn end_batch<'a>(
+        &'a self,
+        ready: IrqSpinLockGuard<'a, ReadyInner>,
+        pass: u64,
+        batch: &mut Batch,
+        inner: &mut Option<MutexGuard<'a, KqInner>>,
+        sink: &mut EventSink,
+    ) -> Step {
         let last = sink.room() == batch.reported || !ready.has_unstamped(pass);
         let more = ready.queued > 0;
         self.publish(&ready);
         drop(ready);
-        let result = self.finish_batch(&mut batch, inner, sink);
+        let result = self.finish_batch(batch, inner, sink);
         match last || result.is_err() {
             true => Step::Stop(result, more),
             false => Step::Go,
