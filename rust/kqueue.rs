@@ -238,13 +238,9 @@ impl ReadyInner {
     /// list (`KQueue::settle_run`), if any: the oldest knote is unstamped in pass `pass`, and
     /// simple (`simple_at_front`) or an enabled late one (`late_at_front`).
     fn run_at_front(&self, pass: u64) -> Option<RunKind> {
-        let front = self.list.iter().next()?;
-        let st = front.state.access(self);
-        if st.requeued_in == pass {
-            None
-        } else if !front.evaluated_late && !front.on_descriptor {
+        if self.simple_at_front(pass) {
             Some(RunKind::Simple)
-        } else if front.evaluated_late && !st.disabled && !st.deleted {
+        } else if self.late_at_front(pass) {
             Some(RunKind::Late)
         } else {
             None
