@@ -563,18 +563,15 @@ static long long slabinfo_bytes(void)
  */
 static long table_bytes_outside_slab(int q)
 {
-	char path[64], line[256];
+	char text[1024];
+	const char *line;
 	long slots = 0;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", q);
-	f = fopen(path, "r");
-	if (!f)
+	/* The header lines come first: 1 KiB holds them whatever knotes follow. */
+	kq_read_fdinfo(q, text, sizeof(text));
+	line = strstr(text, "fd_table: slots=");
+	if (!line || sscanf(line, "fd_table: slots=%ld", &slots) != 1)
 		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "fd_table: slots=%ld", &slots) == 1)
-			break;
-	fclose(f);
 	return slots * 8 > 8192 ? slots * 8 : 0;
 }
 

@@ -322,25 +322,50 @@ static inline int install_eintr_handler(int sig)
 	return sigaction(sig, &sa, NULL);
 }
 
+/* ---- text files of /proc and /sys ---------------------------------------------------------- */
+
+/*
+ * The text of the file at `path` (fdinfo, wchan, a module parameter) into buf, NUL-terminated:
+ * its length, or -1 with errno set (no such file, unreadable, empty). One read(): the
+ * seq_files these tests read return everything that fits.
+ */
+static inline ssize_t kq_read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+	ssize_t n;
+
+	buf[0] = 0;
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	err = errno;
+	close(fd);
+	errno = n == 0 ? ENODATA : err;
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return n;
+}
+
+/* kq_read_text of /proc/self/fdinfo/<fd> (a kqueue's shows its knotes, one line each). */
+static inline ssize_t kq_read_fdinfo(int fd, char *buf, size_t size)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	return kq_read_text(path, buf, size);
+}
+
 /* ---- module parameters (/sys/module/kqueue/parameters/NAME) ------------------------------- */
 
 /* Reads parameter `name` into buf (NUL-terminated, without the newline): 0, or the errno. */
 static inline int kq_param_read(const char *name, char *buf, size_t len)
 {
 	char path[128];
-	ssize_t n;
-	int fd, err;
 
 	snprintf(path, sizeof(path), "/sys/module/kqueue/parameters/%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (kq_read_text(path, buf, len) < 0)
 		return errno;
-	n = read(fd, buf, len - 1);
-	err = n < 0 ? errno : 0;
-	close(fd);
-	if (n < 0)
-		return err;
-	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	return 0;
 }

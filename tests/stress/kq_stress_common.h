@@ -154,19 +154,11 @@ static inline void gate_wait(struct stress_gate *g)
 /* The knote lines of /proc/self/fdinfo/<kq>, joined with '|', into buf. */
 static inline void read_knotes(int kq, char *buf, size_t len)
 {
-	char path[64], all[2048], *line, *save = NULL;
+	char all[2048], *line, *save = NULL;
 	size_t used = 0;
-	ssize_t n;
-	int fd;
 
 	buf[0] = 0;
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", kq);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return;
-	n = read(fd, all, sizeof(all) - 1);
-	close(fd);
-	all[n > 0 ? n : 0] = 0;
+	kq_read_fdinfo(kq, all, sizeof(all));
 	for (line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "knote:", 6) || used + strlen(line) + 2 >= len)
 			continue;

@@ -190,15 +190,9 @@ static void *cyc_thread_fn(void *arg)
 static void cyc_wchan(int tid, char *buf, size_t len)
 {
 	char path[64];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", tid);
-	fd = open(path, O_RDONLY);
-	n = fd < 0 ? -1 : read(fd, buf, len - 1);
-	buf[n > 0 ? n : 0] = 0;
-	if (fd >= 0)
-		close(fd);
+	kq_read_text(path, buf, len);
 }
 
 static void cyc_run(struct __test_metadata *_metadata, FIXTURE_DATA(cycle) *self, bool toggle)
