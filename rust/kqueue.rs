@@ -68,7 +68,8 @@
 //! ```
 //!
 //! The invariant: a knote is on this kqueue's `ready.list` or on no list, and only code holding
-//! `ready` moves it. `ready.queued` counts the list, `ready.in_flux` the knotes the scan holds;
+//! `ready` moves it. `ready.queued` counts the list, `ready.in_flux` the knotes the scan holds
+//! (exact whenever `ready` is free: a batch moves its knotes' counts once, before it lets go);
 //! `pending() = queued + in_flux` is what poll, a watching kqueue and a second scanner see, so
 //! a knote being evaluated is never invisible: a second scanner finds `pending() > 0`, waits
 //! for `scan` and then sees the knote back on the list (FreeBSD's in-flux wait, `KN_INFLUX`).
@@ -214,11 +215,6 @@ impl ReadyInner {
         if !self.has_unstamped(pass) {
             return None;
         }
-        self.pop_into_flux()
-    }
-
-    /// Pops the oldest knote into flux (the callers have looked at it).
-    fn pop_into_flux(&mut self) -> Option<ListArc<Knote>> {
         let item = self.list.pop_front()?;
         self.queued -= 1;
         self.in_flux += 1;
@@ -257,22 +253,39 @@ impl ReadyInner {
         })
     }
 
-    /// `take_into_flux` for an enabled late knote (`late_at_front`). `None` if the oldest
-    /// knote is not one, or there is none to look at; it then stays queued.
-    fn take_late_into_flux(&mut self, pass: u64) -> Option<ListArc<Knote>> {
+    /// `take_into_flux` for an enabled late knote (`late_at_front`), for a batch, which
+    /// counts it (`count_taken`). `None` if the oldest knote is not one, or there is none to
+    /// look at; it then stays queued.
+    fn take_late_uncounted(&mut self, pass: u64) -> Option<ListArc<Knote>> {
         if !self.late_at_front(pass) {
             return None;
         }
-        self.pop_into_flux()
+        self.list.pop_front()
     }
 
-    /// `take_into_flux` for a simple knote (`simple_at_front`). `None` if the oldest knote is
-    /// not one, or there is none to look at; it then stays queued.
-    fn take_simple_into_flux(&mut self, pass: u64) -> Option<ListArc<Knote>> {
+    /// `take_into_flux` for a simple knote (`simple_at_front`), for a batch, which counts it
+    /// (`count_taken`). `None` if the oldest knote is not one, or there is none to look at; it
+    /// then stays queued.
+    fn take_simple_uncounted(&mut self, pass: u64) -> Option<ListArc<Knote>> {
         if !self.simple_at_front(pass) {
             return None;
         }
-        self.pop_into_flux()
+        self.list.pop_front()
+    }
+
+    /// A batch's knotes taken off the list (`take_*_uncounted`) are counted in flux, once for
+    /// all, before the batch lets go of `ready`: whoever takes the lock next sees exact counts.
+    fn count_taken(&mut self, taken: usize) {
+        self.queued -= taken;
+        self.in_flux += taken;
+    }
+
+    /// A batch settled `settled` of its knotes in flux, `requeued` of them put back on the list
+    /// (`put_back`), the rest let go (`let_go`); counted, as `count_taken`, before `ready` is
+    /// released.
+    fn count_settled(&mut self, settled: usize, requeued: usize) {
+        self.in_flux -= settled;
+        self.queued += requeued;
     }
 
     /// Whether the oldest knote was not put back by scan pass `pass` (there is one to look at).
@@ -287,6 +300,12 @@ impl ReadyInner {
         self.enqueue(item);
     }
 
+    /// `requeue_from_flux` for a batch, which counts it (`count_settled`).
+    fn put_back(&mut self, item: ListArc<Knote>, pass: u64) {
+        item.state.access_mut(self).requeued_in = pass;
+        self.list.push_back(item);
+    }
+
     /// ... or off every list. The list reference must end under the lock: an activation that
     /// finds the knote still in flux leaves it to the scan (`activate_locked`), so one that
     /// comes after this must find it free to queue. The stamp makes this pass stop at the
@@ -295,6 +314,11 @@ impl ReadyInner {
     /// returned reference after unlocking.
     fn release_from_flux(&mut self, item: ListArc<Knote>, pass: u64) -> Arc<Knote> {
         self.in_flux -= 1;
+        self.let_go(item, pass)
+    }
+
+    /// `release_from_flux` for a batch, which counts it (`count_settled`).
+    fn let_go(&mut self, item: ListArc<Knote>, pass: u64) -> Arc<Knote> {
         item.state.access_mut(self).requeued_in = pass;
         self.unlist(item)
     }
@@ -1280,9 +1304,9 @@ impl KQueue {
         }
         batch.count_settled();
         match next {
-            Some(After::Requeue) => ready.requeue_from_flux(item, pass),
-            Some(After::Drop) => batch.release(ready.release_from_flux(item, pass), true),
-            None | Some(After::Done) => batch.release(ready.release_from_flux(item, pass), false),
+            Some(After::Requeue) => batch.put_back(ready, item, pass),
+            Some(After::Drop) => batch.release(ready.let_go(item, pass), true),
+            None | Some(After::Done) => batch.release(ready.let_go(item, pass), false),
         }
     }
 
@@ -1318,9 +1342,10 @@ impl KQueue {
     ) -> Step {
         let mut batch = Batch::new();
         while batch.settled < SCAN_BATCH && sink.room() > batch.reported {
-            let Some(item) = ready.take_simple_into_flux(pass) else { break };
+            let Some(item) = ready.take_simple_uncounted(pass) else { break };
             self.settle_simple(item, pass, &mut ready, &mut batch);
         }
+        ready.count_taken(batch.settled);
         self.end_batch(ready, pass, &mut batch, inner, sink)
     }
 
@@ -1341,19 +1366,21 @@ impl KQueue {
     ) -> Step {
         let mut run = LateRun::new();
         let room = sink.room().min(SCAN_BATCH);
+        let mut taken = 0usize;
         for (slot, interest) in run.items[..room].iter_mut().zip(run.interest.iter_mut()) {
-            let Some(item) = ready.take_late_into_flux(pass) else { break };
+            let Some(item) = ready.take_late_uncounted(pass) else { break };
             let st = item.state.access_mut(&mut ready);
             // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
             st.active = false;
             *interest = (st.sfflags, st.sdata);
             slot.write(item);
             // At most `room <= SCAN_BATCH` times.
-            run.taken = run.taken.wrapping_add(1);
+            taken = taken.wrapping_add(1);
         }
+        run.taken = taken;
+        ready.count_taken(taken);
         drop(ready);
         drop(inner.take());
-        let taken = run.taken;
         let evaluated = run.items[..taken].iter().zip(run.interest.iter()).zip(run.verdicts.iter_mut());
         for ((slot, &(sfflags, sdata)), verdict) in evaluated {
             // SAFETY: `items[..taken]` were written above and are not taken until the loop
@@ -1381,30 +1408,32 @@ impl KQueue {
                         batch.count_record();
                     }
                     match next {
-                        After::Requeue => ready.requeue_from_flux(item, pass),
-                        After::Drop => batch.release(ready.release_from_flux(item, pass), true),
-                        After::Done => batch.release(ready.release_from_flux(item, pass), false),
+                        After::Requeue => batch.put_back(&mut ready, item, pass),
+                        After::Drop => batch.release(ready.let_go(item, pass), true),
+                        After::Done => batch.release(ready.let_go(item, pass), false),
                     }
                 }
-                None => batch.release(ready.release_from_flux(item, pass), false),
+                None => batch.release(ready.let_go(item, pass), false),
             }
         }
         self.end_batch(ready, pass, &mut batch, inner, sink)
     }
 
-    /// The end of either batch, under the `ready` it is given and releases: whether the pass
-    /// ends (the records fill the sink, or nothing unstamped is queued) and whether knotes
-    /// stay queued, then `finish_batch`. The batch by reference: moved, its 650 bytes would
-    /// be copied.
+    /// The end of either batch, under the `ready` it is given and releases: its settled
+    /// knotes counted (every knote it took, counted by `count_taken`), whether the pass ends
+    /// (the records fill the sink, or nothing unstamped is queued) and whether knotes stay
+    /// queued, then `finish_batch`. The batch by reference: moved, its 650 bytes would be
+    /// copied.
     #[inline(always)]
     fn end_batch<'a>(
         &'a self,
-        ready: IrqSpinLockGuard<'a, ReadyInner>,
+        mut ready: IrqSpinLockGuard<'a, ReadyInner>,
         pass: u64,
         batch: &mut Batch,
         inner: &mut Option<MutexGuard<'a, KqInner>>,
         sink: &mut EventSink,
     ) -> Step {
+        ready.count_settled(batch.settled, batch.requeued);
         let last = sink.room() == batch.reported || !ready.has_unstamped(pass);
         let more = ready.queued > 0;
         self.publish(&ready);
@@ -1424,6 +1453,7 @@ impl KQueue {
         let result = sink.put_all(batch.records());
         batch.reported = 0;
         batch.settled = 0;
+        batch.requeued = 0;
         let n = core::mem::replace(&mut batch.released_n, 0);
         for slot in &mut batch.released[..n] {
             // SAFETY: The slots below the count were written by `release`; the count is reset
@@ -1691,6 +1721,8 @@ struct Batch {
     released_n: usize,
     /// Knotes settled (reported or not; at least `reported` and `released_n`).
     settled: usize,
+    /// Of those, knotes put back on the list (`put_back`); the others are in `released`.
+    requeued: usize,
 }
 
 impl Batch {
@@ -1702,6 +1734,7 @@ impl Batch {
             released: [const { MaybeUninit::uninit() }; SCAN_BATCH],
             released_n: 0,
             settled: 0,
+            requeued: 0,
         }
     }
 
@@ -1723,6 +1756,14 @@ impl Batch {
     /// A knote was settled (`settled < SCAN_BATCH` before: the batches' loops stop there).
     fn count_settled(&mut self) {
         self.settled = self.settled.wrapping_add(1);
+    }
+
+    /// A knote just settled (counted in `settled` already) goes back on the list, uncounted
+    /// there until `end_batch` (`ReadyInner::count_settled`).
+    fn put_back(&mut self, ready: &mut ReadyInner, item: ListArc<Knote>, pass: u64) {
+        ready.put_back(item, pass);
+        // `requeued + released_n <= settled <= SCAN_BATCH`: no overflow.
+        self.requeued = self.requeued.wrapping_add(1);
     }
 
     /// The list's reference to a knote just settled (counted in `settled` already, at most
