@@ -152,11 +152,7 @@ pub(crate) trait FilterOps: Sync {
     /// FreeBSD `f_touch(EVENT_REGISTER)`: EV_ADD (or a bare change) of an existing knote. The
     /// default stores the user's fflags and data.
     fn touch(&self, kn: &Arc<Knote>, _reg: &mut KnoteReg, kev: &KEvent) -> Result {
-        kn.with_state(|st| {
-            st.sfflags = kev.fflags;
-            st.sdata = kev.data;
-        });
-        Ok(())
+        touch_interest(kn, kev, u32::MAX)
     }
 
     /// Once the close of its file was handled (unhooked, out of `FILES`), `detach` has nothing
@@ -250,12 +246,14 @@ pub(crate) fn lookup(number: i16) -> Result<&'static dyn FilterOps> {
 }
 
 /// `FilterOps::touch` of a filter whose fflags are a set of NOTE_* of interest among `allowed`:
-/// stores the new interest, or EINVAL with nothing changed (as at EV_ADD).
+/// stores the new interest (the knote is `retouched` if it differs), or EINVAL with nothing
+/// changed (as at EV_ADD).
 pub(crate) fn touch_interest(kn: &Arc<Knote>, kev: &KEvent, allowed: u32) -> Result {
     if kev.fflags & !allowed != 0 {
         return Err(EINVAL);
     }
     kn.with_state(|st| {
+        st.retouched |= st.sfflags != kev.fflags || st.sdata != kev.data;
         st.sfflags = kev.fflags;
         st.sdata = kev.data;
     });

@@ -80,6 +80,10 @@ pub(crate) struct KnoteState {
     pub(crate) disabled: bool,
     /// Removed from the registry (or its file released); event sources must leave it alone.
     pub(crate) deleted: bool,
+    /// `sfflags` or `sdata` changed (`filter::touch_interest`) since the scan took the knote
+    /// for an evaluation, which used the old ones (`deliver_fd` does not report it). Cleared
+    /// at that take.
+    pub(crate) retouched: bool,
     /// The scan pass that last put it back on the ready list (`ScanInner::pass`).
     pub(crate) requeued_in: u64,
     /// The knote's one `ListArc` exists: it is on the ready list or in a scan's hands (in
@@ -197,6 +201,7 @@ impl Knote {
             active: false,
             disabled: kev.flags & abi::EV_DISABLE != 0,
             deleted: false,
+            retouched: false,
             requeued_in: 0,
             listed: false,
             charge: Some(charge),

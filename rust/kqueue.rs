@@ -1370,8 +1370,10 @@ impl KQueue {
         for (slot, interest) in run.items[..room].iter_mut().zip(run.interest.iter_mut()) {
             let Some(item) = ready.take_late_uncounted(pass) else { break };
             let st = item.state.access_mut(&mut ready);
-            // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
+            // A wake-up during the evaluation sets `active` again, a change `retouched`
+            // (`deliver_fd` looks).
             st.active = false;
+            st.retouched = false;
             *interest = (st.sfflags, st.sdata);
             slot.write(item);
             // At most `room <= SCAN_BATCH` times.
@@ -1483,8 +1485,10 @@ impl KQueue {
         let st = item.state.access_mut(&mut ready);
         let late = item.evaluated_late;
         let verdict = if late && !st.disabled && !st.deleted {
-            // A wake-up during the evaluation sets `active` again (`deliver_fd` looks).
+            // A wake-up during the evaluation sets `active` again, a change `retouched`
+            // (`deliver_fd` looks).
             st.active = false;
+            st.retouched = false;
             let (sfflags, sdata) = (st.sfflags, st.sdata);
             drop(ready);
             drop(inner.take());
@@ -1879,10 +1883,19 @@ unsafe extern "C" fn kq_reap_work(work: *mut bindings::work_struct) {
 /// `deliver` for a late-evaluated knote just evaluated to `ev` (FreeBSD `kqueue_scan` with the
 /// filter's `f_event`): `None` when nothing is reported and the knote stays off the list; else
 /// whether a record was written to `out` (not when the condition is false but a wake-up came
-/// during the evaluation: look again next time) and what comes next.
+/// during the evaluation, nor when the user changed the knote's fflags or data meanwhile: look
+/// again next time) and what comes next.
 fn deliver_fd(st: &mut KnoteState, ev: &KqFdEval, out: &mut MaybeUninit<KEvent>) -> Option<(bool, After)> {
     if st.disabled || st.deleted {
         return None;
+    }
+    // A change (an EV_ADD of other NOTE_LOWAT fflags or data) returned while the knote was
+    // evaluated with the old ones: that verdict is not the knote's any more, and reported with
+    // the change's udata it would pair two settings that never held together. FreeBSD's change
+    // waits for the in-flux knote instead (`KN_INFLUX`); here it is looked at again, by the
+    // next pass (a waiting call runs one at once: the knote is queued).
+    if st.retouched {
+        return Some((false, After::Requeue));
     }
     filter::store(st, ev);
     let rewoken = st.active;

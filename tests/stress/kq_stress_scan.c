@@ -2124,6 +2124,111 @@ TEST_F_TIMEOUT(slow, no_duplicate_in_one_call, 120)
 	free(d);
 }
 
+/* ---- a change of the knote's fflags and data while a scan evaluates it --------------------- */
+
+#define LOW_PIPES 4
+#define LOW_SCANNERS 2
+#define LOW_BYTES 10
+#define LOW_HIGH 1000		/* a NOTE_LOWAT that LOW_BYTES never meets */
+#define LOW_RUN_MS 3000
+
+struct low {
+	int kq, p[LOW_PIPES][2];
+	atomic_bool stop;
+	atomic_long changes, events, calls;
+	struct stress_bad bad;
+};
+
+/*
+ * Change k (one kevent() for every pipe): EV_ADD with NOTE_LOWAT 1 for odd k, LOW_HIGH for
+ * even k, and udata k.
+ */
+static void *low_changer_fn(void *arg)
+{
+	struct low *l = arg;
+	struct timespec zero = { 0, 0 };
+	struct kevent ch[LOW_PIPES];
+
+	for (uint64_t k = 2; !atomic_load(&l->stop); k++) {
+		for (int i = 0; i < LOW_PIPES; i++)
+			ch[i] = kev_make(l->p[i][0], EVFILT_READ, EV_ADD, NOTE_LOWAT,
+					 k % 2 ? 1 : LOW_HIGH, k);
+		if (kevent(l->kq, ch, LOW_PIPES, NULL, 0, &zero) != 0)
+			stress_fail(&l->bad, NULL, "change %llu: %s", (unsigned long long)k,
+				    strerrorname_np(errno));
+		atomic_fetch_add(&l->changes, 1);
+	}
+	return NULL;
+}
+
+/* Every record must pair a udata with the NOTE_LOWAT of the same change: an odd one. */
+static void *low_scanner_fn(void *arg)
+{
+	struct low *l = arg;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	struct kevent ev[8];
+
+	while (!atomic_load(&l->stop)) {
+		int n = kevent(l->kq, NULL, 0, ev, 8, &ts);
+
+		atomic_fetch_add(&l->calls, 1);
+		if (n < 0) {
+			stress_fail(&l->bad, NULL, "kevent: %s", strerrorname_np(errno));
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			if (UDV(ev[i]) % 2 == 0)
+				stress_fail(&l->bad, &ev[i], "a record with the udata of a change whose "
+					    "NOTE_LOWAT %d its data cannot meet (evaluated with the "
+					    "earlier change's)", LOW_HIGH);
+			else if (ev[i].data != LOW_BYTES)
+				stress_fail(&l->bad, &ev[i], "data %lld, not %d", (long long)ev[i].data,
+					    LOW_BYTES);
+		}
+		atomic_fetch_add(&l->events, n);
+	}
+	return NULL;
+}
+
+/*
+ * lowat_change_vs_scan: LOW_PIPES pipes holding LOW_BYTES bytes each, EVFILT_READ level
+ * knotes that a changer thread re-adds without pause, alternating NOTE_LOWAT 1 and LOW_HIGH
+ * with udata = the change's number, while LOW_SCANNERS threads collect. A knote's evaluation
+ * runs with no kqueue lock held: a change that returns meanwhile must not see the verdict
+ * under its predecessor's NOTE_LOWAT reported with its own udata (a record pairing two
+ * settings that never held together).
+ */
+TEST_F_TIMEOUT(slow, lowat_change_vs_scan, 60)
+{
+	struct low *l = calloc(1, sizeof(*l));
+	pthread_t changer, scanners[LOW_SCANNERS];
+
+	ASSERT_NE(NULL, l);
+	l->kq = kqueue();
+	ASSERT_LE(0, l->kq);
+	for (int i = 0; i < LOW_PIPES; i++) {
+		ASSERT_EQ(0, pipe_with(l->p[i], LOW_BYTES));
+		ASSERT_OK(fd_add(l->kq, l->p[i][0], EVFILT_READ, 0, NOTE_LOWAT, 1, 1));
+	}
+	ASSERT_EQ(0, pthread_create(&changer, NULL, low_changer_fn, l));
+	for (int i = 0; i < LOW_SCANNERS; i++)
+		ASSERT_EQ(0, pthread_create(&scanners[i], NULL, low_scanner_fn, l));
+	sleep_ms(LOW_RUN_MS);
+	atomic_store(&l->stop, true);
+	pthread_join(changer, NULL);
+	for (int i = 0; i < LOW_SCANNERS; i++)
+		pthread_join(scanners[i], NULL);
+	TH_LOG("%ld changes of %d knotes, %ld kevent() calls, %ld records in %d ms",
+	       atomic_load(&l->changes), LOW_PIPES, atomic_load(&l->calls),
+	       atomic_load(&l->events), LOW_RUN_MS);
+	EXPECT_EQ(0, STRESS_REPORT(&l->bad));
+	EXPECT_LT(0, atomic_load(&l->events));
+	for (int i = 0; i < LOW_PIPES; i++)
+		close(l->p[i][0]), close(l->p[i][1]);
+	close(l->kq);
+	free(l);
+}
+
 /* ---- no wake-up lost while the scan holds the knote ------------------------------------------- */
 
 /*
