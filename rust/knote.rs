@@ -154,8 +154,10 @@ pub(crate) struct Knote {
     links: ListLinks<0>,
 }
 
-// SAFETY: `kq` is only dereferenced as a shared reference to a `KQueue` (which is `Sync`), and
-// it outlives the knote; all mutable state is behind the kqueue's locks.
+// SAFETY: `kq` is only dereferenced as a shared reference to a `KQueue` (which is `Sync`), from
+// any thread, while the kqueue lives (`Knote::kqueue`); all mutable state is behind the
+// kqueue's locks or atomic. A knote dropped on another thread after its kqueue died touches
+// nothing of the kqueue.
 unsafe impl Send for Knote {}
 // SAFETY: As above.
 unsafe impl Sync for Knote {}
@@ -262,9 +264,15 @@ impl Knote {
         unsafe { bindings::call_rcu(head, Some(knote_put_rcu)) };
     }
 
-    /// The owning kqueue.
+    /// The owning kqueue. Only for code that runs while the knote is registered, tracked,
+    /// queued, armed, hooked or listed in `FILES` or a `proc_watch` table (a method of its
+    /// kqueue, a wake-up, timer or probe callback of an attached knote, a close handler under
+    /// its `FILES` shard lock): every caller is one of these.
     pub(crate) fn kqueue(&self) -> &KQueue {
-        // SAFETY: By the type invariant the kqueue outlives every knote it owns.
+        // SAFETY: The kqueue lives until its release() returns, and every state above ends
+        // before that (module comment: release() drops and detaches every knote, unhooking and
+        // unlisting it under the locks these callers run under, and waits for its timers and
+        // work items); the callers run in one of those states.
         unsafe { &*self.kq }
     }
 }

@@ -648,6 +648,11 @@ impl KQueue {
         if kn.ops.tied_to_file_alone() {
             if let Some(mut inner) = self.inner.try_lock() {
                 self.leave(&mut inner, kn);
+                drop(inner);
+                // A `reap_work` that ran while this held `inner` found it taken and left the
+                // knotes of earlier closes on `dead` (it cannot reap them here: their
+                // `detach` takes `FILES` shards, one of which this close holds).
+                self.kick_reaper();
                 return;
             }
         }

@@ -575,8 +575,13 @@ impl RcuRegistry {
     /// for as long as the returned borrow lives.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn locked(&self) -> &mut Registry {
-        // SAFETY: The caller's lock excludes every other writer and locked reader; lockless
-        // readers only read, with volatile loads, what the writer stores with `WRITE_ONCE`.
+        // SAFETY: The caller's lock excludes every other writer and locked reader. Lockless
+        // readers (`get_rcu`) read the root and the nodes at the same time through raw
+        // pointers, with volatile loads: every store they can see is volatile (`link`) or one
+        // of `lib/rbtree.c`'s `WRITE_ONCE`s (`rb_insert_color`, `rb_erase`), made in C on raw
+        // pointers, which the compiler may not elide or reorder as it may plain stores through
+        // a `&mut`; the one plain store to the tree (`drain`) comes when no reader can run
+        // (release(): no kevent() call, so no trigger, is left).
         unsafe { &mut *self.tree.get() }
     }
 
