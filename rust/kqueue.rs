@@ -1308,11 +1308,7 @@ impl KQueue {
             batch.count_record();
         }
         batch.count_settled();
-        match next {
-            Some(After::Requeue) => batch.put_back(ready, item, pass),
-            Some(After::Drop) => batch.release(ready.let_go(item, pass), true),
-            None | Some(After::Done) => batch.release(ready.let_go(item, pass), false),
-        }
+        batch.settle(ready, item, pass, next);
     }
 
     /// Settles a run of knotes of one `kind` at the front of the list in one batch
@@ -1384,7 +1380,6 @@ impl KQueue {
             // At most `room <= SCAN_BATCH` times.
             taken = taken.wrapping_add(1);
         }
-        run.taken = taken;
         ready.count_taken(taken);
         drop(ready);
         drop(inner.take());
@@ -1409,19 +1404,13 @@ impl KQueue {
                 Verdict::Eval(ev) => deliver_fd(st, ev, batch.next_record()),
             };
             batch.count_settled();
-            match decided {
-                Some((reported, next)) => {
-                    if reported {
-                        batch.count_record();
-                    }
-                    match next {
-                        After::Requeue => batch.put_back(&mut ready, item, pass),
-                        After::Drop => batch.release(ready.let_go(item, pass), true),
-                        After::Done => batch.release(ready.let_go(item, pass), false),
-                    }
+            let next = decided.map(|(reported, next)| {
+                if reported {
+                    batch.count_record();
                 }
-                None => batch.release(ready.let_go(item, pass), false),
-            }
+                next
+            });
+            batch.settle(&mut ready, item, pass, next);
         }
         self.end_batch(ready, pass, &mut batch, inner, sink)
     }
@@ -1767,12 +1756,20 @@ impl Batch {
         self.settled = self.settled.wrapping_add(1);
     }
 
-    /// A knote just settled (counted in `settled` already) goes back on the list, uncounted
-    /// there until `end_batch` (`ReadyInner::count_settled`).
-    fn put_back(&mut self, ready: &mut ReadyInner, item: ListArc<Knote>, pass: u64) {
-        ready.put_back(item, pass);
-        // `requeued + released_n <= settled <= SCAN_BATCH`: no overflow.
-        self.requeued = self.requeued.wrapping_add(1);
+    /// A knote just settled (counted in `settled` already) leaves flux as `next` says: back on
+    /// the list (uncounted there until `end_batch`, `ReadyInner::count_settled`), or its
+    /// list's reference kept for after the lock (dropped from the registry if EV_ONESHOT).
+    #[inline(always)]
+    fn settle(&mut self, ready: &mut ReadyInner, item: ListArc<Knote>, pass: u64, next: Option<After>) {
+        match next {
+            Some(After::Requeue) => {
+                ready.put_back(item, pass);
+                // `requeued + released_n <= settled <= SCAN_BATCH`: no overflow.
+                self.requeued = self.requeued.wrapping_add(1);
+            }
+            Some(After::Drop) => self.release(ready.let_go(item, pass), true),
+            None | Some(After::Done) => self.release(ready.let_go(item, pass), false),
+        }
     }
 
     /// The list's reference to a knote just settled (counted in `settled` already, at most
@@ -1817,12 +1814,11 @@ impl Drop for Batch {
 /// then the verdict of its evaluation. Every knote taken is settled (put back or released
 /// under `ready`) before the run is dropped; nothing returns early in between.
 struct LateRun {
-    /// `items[..taken]` are written.
+    /// `items[..taken]` are written (`taken`: a local of `settle_late_batch`).
     items: [MaybeUninit<ListArc<Knote>>; SCAN_BATCH],
     interest: [(u32, i64); SCAN_BATCH],
     /// `verdicts[i]` is written once `items[i]` was evaluated.
     verdicts: [MaybeUninit<Verdict>; SCAN_BATCH],
-    taken: usize,
 }
 
 impl LateRun {
@@ -1832,7 +1828,6 @@ impl LateRun {
             items: [const { MaybeUninit::uninit() }; SCAN_BATCH],
             interest: [(0, 0); SCAN_BATCH],
             verdicts: [const { MaybeUninit::uninit() }; SCAN_BATCH],
-            taken: 0,
         }
     }
 }
